@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs what layerwatch needs on a fresh Debian machine, idempotently.
+#   scripts/setup.sh base   build + run: OpenCV/clang from Debian, ONNX Runtime from the PyPI wheel
+#   scripts/setup.sh test   base + what the test suite's real peers need (OctoPrint, Moonraker,
+#                           ffmpeg, Chromium + playwright-core, Python reference for the benchmark)
+# Everything project-local goes under .tools/ (git-ignored). Nothing is downloaded from anywhere
+# but Debian's archive, PyPI and the npm registry.
+set -euo pipefail
+mode="${1:-base}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+ORT_VERSION="1.31.1"
+PY="${PYTHON:-python3}"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+need_apt=()
+want_pkg() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
+
+want_pkg libopencv-dev
+want_pkg clang
+want_pkg libclang-dev
+if [ "$mode" = test ]; then
+  want_pkg ffmpeg
+  want_pkg chromium
+  want_pkg socat
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# ONNX Runtime shared library from the official PyPI wheel (the ort crate's own download cannot work offline).
+if [ ! -f "$tools/ort/libonnxruntime.so.$ORT_VERSION" ]; then
+  arch="$(uname -m)"
+  case "$arch" in
+    x86_64) plat=manylinux_2_28_x86_64 ;;
+    aarch64) plat=manylinux_2_28_aarch64 ;;
+    *) echo "unsupported architecture $arch" >&2; exit 1 ;;
+  esac
+  log "onnxruntime $ORT_VERSION wheel from PyPI ($plat)"
+  tmp="$(mktemp -d)"
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --platform "$plat" --python-version 3.11 \
+    "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$tools/ort"
+  "$PY" - "$tmp" "$tools/ort" "$ORT_VERSION" <<'PYEOF'
+import sys, zipfile, glob, os
+src, dst, ver = sys.argv[1:4]
+whl = glob.glob(os.path.join(src, "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(whl) as z:
+    name = f"onnxruntime/capi/libonnxruntime.so.{ver}"
+    with z.open(name) as f, open(os.path.join(dst, f"libonnxruntime.so.{ver}"), "wb") as out:
+        out.write(f.read())
+PYEOF
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$tools/ort/libonnxruntime.so"
+  rm -rf "$tmp"
+fi
+
+if [ "$mode" = test ]; then
+  # Real peers for the printer tests, each in its own venv (their pins conflict).
+  mkvenv() { # name, packages...
+    local name="$1"; shift
+    local stamp="$tools/$name/.installed-$(echo "$*" | sha1sum | cut -c1-12)"
+    if [ ! -f "$stamp" ]; then
+      log "python venv $name: $*"
+      rm -rf "$tools/$name"
+      "$PY" -m venv "$tools/$name"
+      "$tools/$name/bin/pip" install -q --disable-pip-version-check "$@"
+      touch "$stamp"
+    fi
+  }
+  mkvenv venv-octoprint "octoprint==1.11.8"
+  mkvenv venv-moonraker "moonraker==0.11.0"
+  mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3"
+  # Headless browser driver for the dashboard tests (the browser itself is Debian's chromium).
+  if [ ! -d "$tools/web/node_modules/playwright-core" ]; then
+    log "npm playwright-core"
+    mkdir -p "$tools/web"
+    (cd "$tools/web" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null)
+  fi
+fi
+log "ok ($mode)"

@@ -1,0 +1,82 @@
+//! Command-line interface: one file per subcommand, each with its `Args` and `run`.
+//!
+//! This is the only place (with `app`) where errors become `anyhow` and exit codes:
+//! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
+
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// layerwatch: watches a 3D printer through a camera and stops prints that fail.
+#[derive(Debug, Parser)]
+#[command(name = "layerwatch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, built-in defaults are used.
+    #[arg(long, short = 'c', global = true, env = "LAYERWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a configuration file and report every problem with its key and value.
+    ValidateConfig(validate::Args),
+}
+
+/// Parses arguments, runs the command, maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = Global { config: cli.config, verbose: cli.verbose };
+    match cli.command {
+        Command::ValidateConfig(a) => validate::run(a, &global).await,
+    }
+}
+
+/// Options every subcommand sees.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub config: Option<PathBuf>,
+    pub verbose: u8,
+}
+
+impl Global {
+    /// Loads the config file if one was given, else the defaults; initialises logging.
+    pub fn load_config(&self) -> anyhow::Result<crate::config::Config> {
+        let cfg = match &self.config {
+            Some(p) => crate::config::Config::load(p)?,
+            None => crate::config::Config::default(),
+        };
+        let filter = match self.verbose {
+            0 => cfg.general.log.clone(),
+            1 => "debug".to_string(),
+            _ => "trace".to_string(),
+        };
+        crate::telemetry::init(&filter, cfg.general.log_format);
+        Ok(cfg)
+    }
+}

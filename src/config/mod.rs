@@ -1,0 +1,122 @@
+//! Typed configuration: the TOML file the daemon and the CLI read.
+//!
+//! Owns loading (`Config::load`), the aggregate `Config`, and the error type
+//! that names the key path and the bad value. Each stage owns the struct for its
+//! own section (`capture::CameraConfig`, `printer::PrinterConfig`…), with
+//! `deny_unknown_fields` and defaults on the fields; semantic checks live in each
+//! section's `validate` and are collected here, so `validate-config` reports every
+//! problem at once.
+
+mod issues;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use issues::{ConfigError, ConfigIssue, Issues};
+
+use crate::{actions, capture, decision, printer, store, vision, web};
+
+/// The whole configuration file. Every section is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub general: GeneralConfig,
+    pub camera: capture::CameraConfig,
+    pub vision: vision::VisionConfig,
+    pub printer: printer::PrinterConfig,
+    pub decision: decision::DecisionConfig,
+    pub actions: actions::ActionsConfig,
+    pub alerts: actions::AlertsConfig,
+    pub store: store::StoreConfig,
+    pub web: web::WebConfig,
+}
+
+/// `[general]`: identity and where the daemon keeps its data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneralConfig {
+    /// Printer name used in alerts, logs and the dashboard.
+    pub name: String,
+    /// Directory for the database, snapshots and recordings.
+    pub data_dir: PathBuf,
+    /// Log filter (`tracing` env-filter syntax); `RUST_LOG` wins when set.
+    pub log: String,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+impl Default for GeneralConfig {
+    fn default() -> Self {
+        GeneralConfig {
+            name: "printer".into(),
+            data_dir: PathBuf::from("layerwatch-data"),
+            log: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
+        let mut cfg = Config::from_toml_str(&text).map_err(|e| e.with_file(path))?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text (relative paths stay as written).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::from_toml(text, e, None))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::from_toml(text, e.into_inner(), Some(path))
+        })?;
+        let issues = cfg.issues();
+        if issues.is_empty() { Ok(cfg) } else { Err(ConfigError::Invalid { file: None, issues: issues.into_vec() }) }
+    }
+
+    /// Every semantic problem in the config, each naming its key path and value.
+    pub fn issues(&self) -> Issues {
+        let mut out = Issues::default();
+        if self.general.name.trim().is_empty() {
+            out.push("general.name", &self.general.name, "must not be empty");
+        }
+        self.camera.validate("camera", &mut out);
+        self.vision.validate("vision", &mut out);
+        self.printer.validate("printer", &mut out);
+        self.decision.validate("decision", &mut out);
+        self.actions.validate("actions", &mut out);
+        self.alerts.validate("alerts", &mut out);
+        self.store.validate("store", &mut out);
+        self.web.validate("web", &mut out);
+        out
+    }
+
+    /// Makes relative paths relative to the config file's directory.
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.general.data_dir);
+        self.camera.resolve_paths(base);
+        self.vision.resolve_paths(base);
+        self.printer.resolve_paths(base);
+        self.store.resolve_paths(base);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Plain data shared by every stage: frames, scores, printer status.
+//!
+//! Owns the vocabulary of the pipeline and nothing else: no I/O, no async, no
+//! clock reads. Every other module may depend on this one; this one depends on
+//! `std`, `bytes`, `serde` and `chrono` only.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Wall-clock instant in milliseconds since the Unix epoch.
+///
+/// Live runs stamp it from the system clock at the edge (capture, printer
+/// link); replays and evaluation stamp it from recorded data, so pure code
+/// (`decision`) never needs a clock of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current system time. Only edges (capture, printer, app) call this.
+    pub fn now() -> Self {
+        Timestamp(chrono::Utc::now().timestamp_millis())
+    }
+
+    pub fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds from `earlier` to `self` (negative if `earlier` is later).
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1000.0
+    }
+
+    pub fn add(self, d: Duration) -> Self {
+        Timestamp(self.0.saturating_add(d.as_millis() as i64))
+    }
+
+    /// RFC 3339 rendering in UTC, for logs, reports and alerts.
+    pub fn to_rfc3339(self) -> String {
+        match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(self.0) {
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            None => format!("{}ms", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// A packed 8-bit RGB image, row-major, no padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes.
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    /// Returns `None` when `data` does not hold exactly `width * height * 3` bytes.
+    pub fn new(width: u32, height: u32, data: Vec<u8>) -> Option<Self> {
+        (data.len() == width as usize * height as usize * 3).then_some(RgbImage { width, height, data })
+    }
+}
+
+impl fmt::Debug for RgbImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RgbImage({}x{})", self.width, self.height)
+    }
+}
+
+/// The pixels of a frame as the source delivered them.
+///
+/// JPEG stays encoded until the vision stage decodes it (off the async
+/// runtime), so snapshots and re-streaming cost nothing.
+#[derive(Debug, Clone)]
+pub enum FrameImage {
+    Jpeg(Bytes),
+    Rgb(Arc<RgbImage>),
+}
+
+/// One timestamped picture from a camera, stream, file or replay.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Per-source sequence number, starting at 0; gaps mean dropped frames.
+    pub seq: u64,
+    pub captured_at: Timestamp,
+    /// Name of the source (camera name from config, or file path for replays).
+    pub source: Arc<str>,
+    pub image: FrameImage,
+}
+
+/// Classifier output for one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// Probability that the frame shows a failure: `1 - p(normal)`.
+    pub failure: f32,
+    /// Probability per class, in the model's label order.
+    pub classes: Vec<ClassScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScore {
+    pub label: Arc<str>,
+    pub p: f32,
+}
+
+impl Scores {
+    /// The most likely failure class (never the normal class) and its probability.
+    pub fn top_failure(&self, normal_label: &str) -> Option<&ClassScore> {
+        self.classes
+            .iter()
+            .filter(|c| &*c.label != normal_label)
+            .max_by(|a, b| a.p.total_cmp(&b.p))
+    }
+
+    pub fn class(&self, label: &str) -> Option<f32> {
+        self.classes.iter().find(|c| &*c.label == label).map(|c| c.p)
+    }
+}
+
+/// A frame's scores with where and when they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameScore {
+    pub seq: u64,
+    pub captured_at: Timestamp,
+    pub scores: Scores,
+    /// Mean brightness of the region of interest, 0..=255 (camera-health cross-checks).
+    pub brightness: f32,
+    /// A cheap fingerprint of the downscaled region of interest; equal on consecutive
+    /// frames means the picture did not change (frozen camera).
+    pub fingerprint: u64,
+    /// Decode + preprocess + inference time in milliseconds.
+    pub latency_ms: f32,
+}
+
+/// A temperature reading of one heater.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Heater {
+    pub actual: f32,
+    /// 0 means off.
+    pub target: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Temperatures {
+    pub hotend: Option<Heater>,
+    pub bed: Option<Heater>,
+}
+
+/// What is being printed and how far it got.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PrintJob {
+    /// File name as the printer or host knows it.
+    pub file: String,
+    /// 0-based layer index, when known (from the host, or mapped from the file position).
+    pub layer: Option<u32>,
+    /// Total number of layers, when the G-code was analysed.
+    pub layer_count: Option<u32>,
+    /// Current nozzle height in mm.
+    pub z: Option<f32>,
+    /// 0.0..=1.0.
+    pub progress: Option<f32>,
+    /// Byte offset in the file of the next line to run.
+    pub file_position: Option<u64>,
+    pub file_size: Option<u64>,
+    /// Time spent printing so far.
+    #[serde(with = "opt_secs")]
+    pub elapsed: Option<Duration>,
+    /// The slicer's feature at the current position (`perimeter`, `infill`, `support`…).
+    pub feature: Option<String>,
+}
+
+/// The printer's state: a closed set (see ARCHITECTURE.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PrinterState {
+    Disconnected,
+    Idle,
+    Heating { job: Option<PrintJob> },
+    Printing { job: PrintJob },
+    Pausing { job: PrintJob },
+    Paused { job: PrintJob },
+    Finished { job: PrintJob },
+    Cancelled { job: Option<PrintJob> },
+    Error { message: String },
+}
+
+impl PrinterState {
+    /// The job this state refers to, if any.
+    pub fn job(&self) -> Option<&PrintJob> {
+        match self {
+            PrinterState::Printing { job }
+            | PrinterState::Pausing { job }
+            | PrinterState::Paused { job }
+            | PrinterState::Finished { job } => Some(job),
+            PrinterState::Heating { job } | PrinterState::Cancelled { job } => job.as_ref(),
+            PrinterState::Disconnected | PrinterState::Idle | PrinterState::Error { .. } => None,
+        }
+    }
+
+    /// Short lower-case name (`printing`, `paused`…) for logs, metrics and the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PrinterState::Disconnected => "disconnected",
+            PrinterState::Idle => "idle",
+            PrinterState::Heating { .. } => "heating",
+            PrinterState::Printing { .. } => "printing",
+            PrinterState::Pausing { .. } => "pausing",
+            PrinterState::Paused { .. } => "paused",
+            PrinterState::Finished { .. } => "finished",
+            PrinterState::Cancelled { .. } => "cancelled",
+            PrinterState::Error { .. } => "error",
+        }
+    }
+
+    pub fn is_printing(&self) -> bool {
+        matches!(self, PrinterState::Printing { .. })
+    }
+}
+
+/// One observation of the printer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrinterStatus {
+    pub state: PrinterState,
+    pub temps: Temperatures,
+    pub at: Timestamp,
+}
+
+impl PrinterStatus {
+    pub fn disconnected(at: Timestamp) -> Self {
+        PrinterStatus { state: PrinterState::Disconnected, temps: Temperatures::default(), at }
+    }
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let v: Option<f64> = Option::deserialize(d)?;
+        Ok(v.filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printer_state_serialises_with_a_tag() {
+        let s = PrinterState::Printing {
+            job: PrintJob { file: "a.gcode".into(), layer: Some(3), elapsed: Some(Duration::from_secs(90)), ..Default::default() },
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.starts_with(r#"{"state":"printing","job":{"file":"a.gcode","layer":3"#), "{json}");
+        let back: PrinterState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn rgb_image_checks_its_size() {
+        assert!(RgbImage::new(2, 2, vec![0; 12]).is_some());
+        assert!(RgbImage::new(2, 2, vec![0; 11]).is_none());
+    }
+}

@@ -1,0 +1,61 @@
+//! The printer: what it is doing, and the commands that change it.
+//!
+//! Owns the `PrinterLink` trait and its backends: Marlin-style firmware over a
+//! serial port (host and monitor modes), OctoPrint (REST + push socket) and
+//! Moonraker (JSON-RPC websocket). Each backend publishes `PrinterStatus` on a
+//! `watch` channel and confirms every command by the printer's own state.
+//! Firmware quirks live in one place per firmware. Must not depend on capture,
+//! vision, decision or actions.
+
+mod config;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+pub use config::{PrinterConfig, PrinterKind};
+
+use crate::domain::PrinterStatus;
+
+/// Why a printer command failed or was not confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum PrinterError {
+    #[error("printer is not connected")]
+    NotConnected,
+    #[error("{command} not possible while {state}")]
+    InvalidState { command: &'static str, state: &'static str },
+    #[error("{command} sent but not confirmed within {timeout_ms} ms (printer state: {state})")]
+    Unconfirmed { command: &'static str, timeout_ms: u64, state: &'static str },
+    #[error("{command} rejected: {message}")]
+    Rejected { command: &'static str, message: String },
+    #[error("printer link: {0}")]
+    Link(String),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The printer reached the requested state after the command.
+    Confirmed,
+    /// The printer was already in that state; nothing was sent.
+    AlreadyThere,
+}
+
+/// A connected printer. Commands are idempotent and return only once the
+/// printer's own state confirms them (or with an error naming what is known).
+#[async_trait]
+pub trait PrinterLink: Send + Sync {
+    fn name(&self) -> &str;
+    /// Live status; the latest value is always available.
+    fn status(&self) -> watch::Receiver<PrinterStatus>;
+    async fn pause(&self) -> Result<Confirmation, PrinterError>;
+    async fn resume(&self) -> Result<Confirmation, PrinterError>;
+    async fn cancel(&self) -> Result<Confirmation, PrinterError>;
+    /// `None` leaves a heater as it is; `Some(0.0)` turns it off.
+    async fn set_temperatures(&self, hotend: Option<f32>, bed: Option<f32>) -> Result<Confirmation, PrinterError>;
+    /// Retract and lift the nozzle away from the print (only while paused).
+    async fn park(&self) -> Result<Confirmation, PrinterError>;
+    /// Hotend (and optionally bed) off.
+    async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {
+        self.set_temperatures(Some(0.0), if bed { Some(0.0) } else { None }).await
+    }
+}

@@ -1,0 +1,61 @@
+//! `[vision]` section.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Issues;
+
+/// Region of interest as fractions of the frame (0..=1), origin top-left.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roi {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// `[vision]`: which model, which runtime, which part of the picture.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionConfig {
+    /// Model description (`classifier.toml`); unset means the model built into the binary.
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then `.tools/ort/`.
+    pub ort_library: Option<PathBuf>,
+    /// Threads ONNX Runtime may use for one inference.
+    pub threads: usize,
+    /// Only this part of the frame is classified.
+    pub roi: Option<Roi>,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        VisionConfig { model: None, ort_library: None, threads: 1, roi: None }
+    }
+}
+
+impl VisionConfig {
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        out.range(format!("{p}.threads"), self.threads, 1, 64);
+        if let Some(r) = self.roi {
+            let ok = [r.x, r.y, r.w, r.h].iter().all(|v| (0.0..=1.0).contains(v))
+                && r.w > 0.01
+                && r.h > 0.01
+                && r.x + r.w <= 1.0 + 1e-6
+                && r.y + r.h <= 1.0 + 1e-6;
+            if !ok {
+                out.push(format!("{p}.roi"), r, "must be fractions of the frame with x+w <= 1, y+h <= 1 and w, h > 0.01");
+            }
+        }
+    }
+
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.model, &mut self.ort_library].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
