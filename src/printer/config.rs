@@ -1,6 +1,6 @@
-//! `[printer]` section.
+//! `[printer]` section: one backend chosen by `kind`, each with its own subsection.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,23 +9,151 @@ use crate::config::Issues;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PrinterKind {
-    /// No printer: watch only, never pause.
+    /// No printer: watch and alert only, never pause.
     #[default]
     None,
+    /// Marlin-style firmware on a serial port (`[printer.serial]`).
     Marlin,
+    /// An OctoPrint server (`[printer.octoprint]`).
     Octoprint,
+    /// A Moonraker server in front of Klipper (`[printer.moonraker]`).
     Moonraker,
 }
 
-/// `[printer]`: which printer link to use.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `[printer]`: which printer link to use and how commands behave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrinterConfig {
     pub kind: PrinterKind,
+    /// How long a command may take to be confirmed by the printer's state.
+    pub command_timeout_ms: u64,
+    pub serial: SerialConfig,
+    pub octoprint: OctoPrintConfig,
+    pub moonraker: MoonrakerConfig,
+    pub park: ParkConfig,
 }
 
+impl Default for PrinterConfig {
+    fn default() -> Self {
+        PrinterConfig {
+            kind: PrinterKind::None,
+            command_timeout_ms: 30_000,
+            serial: SerialConfig::default(),
+            octoprint: OctoPrintConfig::default(),
+            moonraker: MoonrakerConfig::default(),
+            park: ParkConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SerialMode {
+    /// layerwatch streams the G-code file itself (`layerwatch printer print`, the demo).
+    Host,
+    /// The printer prints from SD or another host drives it; layerwatch follows and can pause.
+    #[default]
+    Monitor,
+}
+
+/// `[printer.serial]`: Marlin over USB serial.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SerialConfig {
+    pub path: PathBuf,
+    pub baud: u32,
+    pub mode: SerialMode,
+    /// A printer that sends nothing for this long is considered gone.
+    pub read_timeout_ms: u64,
+    /// Poll interval for temperatures and SD status when the firmware cannot auto-report.
+    pub poll_ms: u64,
+}
+
+impl Default for SerialConfig {
+    fn default() -> Self {
+        SerialConfig {
+            path: PathBuf::from("/dev/ttyUSB0"),
+            baud: 115_200,
+            mode: SerialMode::Monitor,
+            read_timeout_ms: 10_000,
+            poll_ms: 2_000,
+        }
+    }
+}
+
+/// `[printer.octoprint]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OctoPrintConfig {
+    pub url: String,
+    /// API key; `OCTOPRINT_API_KEY` in the environment is used when unset. Never logged.
+    pub api_key: Option<String>,
+}
+
+impl Default for OctoPrintConfig {
+    fn default() -> Self {
+        OctoPrintConfig { url: "http://127.0.0.1:5000".into(), api_key: None }
+    }
+}
+
+/// `[printer.moonraker]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MoonrakerConfig {
+    pub url: String,
+    /// Optional API key (`MOONRAKER_API_KEY` when unset). Never logged.
+    pub api_key: Option<String>,
+}
+
+impl Default for MoonrakerConfig {
+    fn default() -> Self {
+        MoonrakerConfig { url: "http://127.0.0.1:7125".into(), api_key: None }
+    }
+}
+
+/// `[printer.park]`: what "park" does after a pause.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParkConfig {
+    pub retract_mm: f32,
+    pub lift_mm: f32,
+}
+
+impl Default for ParkConfig {
+    fn default() -> Self {
+        ParkConfig { retract_mm: 2.0, lift_mm: 10.0 }
+    }
+}
+
+const BAUDS: [u32; 9] = [9_600, 19_200, 38_400, 57_600, 115_200, 230_400, 250_000, 500_000, 1_000_000];
+
 impl PrinterConfig {
-    pub fn validate(&self, _p: &str, _out: &mut Issues) {}
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        out.range(format!("{p}.command_timeout_ms"), self.command_timeout_ms, 1_000, 600_000);
+        out.range(format!("{p}.park.retract_mm"), self.park.retract_mm, 0.0, 20.0);
+        out.range(format!("{p}.park.lift_mm"), self.park.lift_mm, 0.0, 100.0);
+        match self.kind {
+            PrinterKind::None => {}
+            PrinterKind::Marlin => {
+                if !BAUDS.contains(&self.serial.baud) {
+                    out.push(format!("{p}.serial.baud"), self.serial.baud, format!("is not a standard rate ({BAUDS:?})"));
+                }
+                if self.serial.path.as_os_str().is_empty() {
+                    out.push(format!("{p}.serial.path"), &self.serial.path, "is required for kind = \"marlin\"");
+                }
+                out.range(format!("{p}.serial.read_timeout_ms"), self.serial.read_timeout_ms, 500, 600_000);
+                out.range(format!("{p}.serial.poll_ms"), self.serial.poll_ms, 100, 60_000);
+            }
+            PrinterKind::Octoprint => check_http(out, format!("{p}.octoprint.url"), &self.octoprint.url),
+            PrinterKind::Moonraker => check_http(out, format!("{p}.moonraker.url"), &self.moonraker.url),
+        }
+    }
 
     pub fn resolve_paths(&mut self, _base: &Path) {}
+}
+
+fn check_http(out: &mut Issues, key: String, url: &str) {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        out.push(key, url, "must be an http:// or https:// URL");
+    }
 }
