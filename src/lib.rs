@@ -15,6 +15,7 @@ pub mod domain;
 pub mod eval;
 pub mod gcode;
 pub mod printer;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod vision;
