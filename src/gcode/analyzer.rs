@@ -12,7 +12,8 @@ use super::layers::{Clock, Event, LayerBuilder, RawLayer};
 use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, RawLine, SliceLines};
 use super::machine::{Machine, Move};
 use super::model::{
-    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, TimeSource, Warning, WarningKind,
+    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, SlicerKind, TimeSource, Warning,
+    WarningKind,
 };
 use super::objects::Objects;
 use super::parser::{Command, Line, Words, parse_line};
@@ -104,6 +105,9 @@ struct State {
     any_elapsed: bool,
     kinematic_s: f64,
     filament: f64,
+    /// Filament extruded before the first layer's first deposit (purge lines).
+    filament_before_layers: f64,
+    last_elapsed: Option<f64>,
     tool: Option<u16>,
     tool_changes: u32,
     objects_warned: bool,
@@ -224,6 +228,7 @@ impl State {
             Note::Elapsed(t) if t.is_finite() && t >= 0.0 => {
                 self.elapsed = Some(t);
                 self.any_elapsed = true;
+                self.last_elapsed = Some(self.last_elapsed.map_or(t, |m| m.max(t)));
             }
             Note::Elapsed(_) => {}
             Note::EstimatedTime(t) => {
@@ -232,7 +237,8 @@ impl State {
                 }
             }
             Note::FilamentMm(f) => {
-                if f.is_finite() && f >= 0.0 {
+                // Zero is CuraEngine's placeholder (`;Filament used: 0m`) when run without its front end.
+                if f.is_finite() && f > 0.0 {
                     self.meta.reported_filament.get_or_insert(f);
                 }
             }
@@ -338,8 +344,11 @@ impl State {
     fn deposit(&mut self, l: &Line<'_>, mv: &Move, de: f64, time_before: f64) {
         let clock = Clock { m73_percent: self.m73_percent, kinematic_s: time_before, elapsed_s: self.elapsed };
         let rising = mv.dz() > 1e-6;
-        let event = self.layers.deposit(l.offset, l.number, l.end, mv.to[2], rising, clock);
+        let (event, first) = self.layers.deposit(l.offset, l.number, l.end, mv.to[2], rising, clock);
         self.layer_event(event);
+        if first && self.layers.ordinal() == 0 {
+            self.filament_before_layers = self.filament - de;
+        }
         let ordinal = self.layers.open.is_some().then(|| self.layers.ordinal());
         let object = self.objects.current;
         let feature = self.features.current;
@@ -371,7 +380,13 @@ impl State {
         let diameter = self.meta.filament_diameter.unwrap_or(DEFAULT_FILAMENT_DIAMETER);
         let filament_area = std::f64::consts::PI * f64::from(diameter) * f64::from(diameter) / 4.0;
 
-        let estimated = self.meta.estimated_time.or(self.meta.first_m73_remaining);
+        // CuraEngine run without its front end writes `;TIME:6666` as a placeholder;
+        // its cumulative `;TIME_ELAPSED:` is the real estimate then.
+        let placeholder = |t: &f64| {
+            *t == 6666.0 && self.any_elapsed && self.meta.slicer.as_ref().is_some_and(|s| s.kind == SlicerKind::Cura)
+        };
+        let header = self.meta.estimated_time.filter(|t| !placeholder(t));
+        let estimated = header.or(self.last_elapsed).or(self.meta.first_m73_remaining);
         let time_source = if self.any_elapsed {
             TimeSource::SlicerElapsed
         } else if estimated.is_some() && self.kinematic_s > 0.0 {
@@ -453,8 +468,11 @@ impl State {
                 None => bbox = Some(b),
             }
         }
+        // Slicers leave start/end code (purge lines) out of their figure: compare both ways.
+        let in_layers = self.filament - self.filament_before_layers;
         if let Some(reported) = self.meta.reported_filament
             && (reported - self.filament).abs() > (reported * 0.05).max(1.0)
+            && (reported - in_layers).abs() > (reported * 0.05).max(1.0)
         {
             let kind = WarningKind::FilamentMismatch { reported_mm: reported, computed_mm: self.filament };
             self.warnings.push(0, total_bytes, kind);

@@ -185,9 +185,10 @@ impl LayerBuilder {
 
     /// A deposit ending at height `z` on the line at `offset`/`line` (ending at
     /// `end`); `rising` when Z changed during the deposit itself.
-    /// Returns `Event::Closed` when a geometry layer was closed first. After the
-    /// call the open layer (if any) is the one the deposit belongs to.
-    pub fn deposit(&mut self, offset: u64, line: u64, end: u64, z: f64, rising: bool, clock: Clock) -> Event {
+    /// Returns `Event::Closed` when a geometry layer was closed first, and
+    /// whether this was the open layer's first deposit. After the call the open
+    /// layer (if any) is the one the deposit belongs to.
+    pub fn deposit(&mut self, offset: u64, line: u64, end: u64, z: f64, rising: bool, clock: Clock) -> (Event, bool) {
         self.any_deposit = true;
         let mut event = Event::Nothing;
         if self.mode == Mode::Geometry {
@@ -207,8 +208,9 @@ impl LayerBuilder {
             }
         }
         self.pending_start = None;
-        let Some(l) = self.open.as_mut() else { return event };
-        if !l.deposited {
+        let Some(l) = self.open.as_mut() else { return (event, false) };
+        let first = !l.deposited;
+        if first {
             l.deposited = true;
             l.z_ref = z;
             l.m73_percent = clock.m73_percent;
@@ -217,7 +219,7 @@ impl LayerBuilder {
         }
         l.max_z = l.max_z.max(z);
         l.last_deposit_end = (end, line + 1);
-        event
+        (event, first)
     }
 
     /// Vase-mode bucket height: the header's layer height, else the last layer's.

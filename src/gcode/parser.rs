@@ -212,6 +212,23 @@ pub fn parse_line(raw: RawLine<'_>) -> Line<'_> {
                 paren_comment.get_or_insert(text);
                 i = close.map_or(s.len(), |c| c + 1);
             }
+            b'"' => {
+                // A quoted string argument (Prusa `M862.3 P "MK3S"`, RepRapFirmware `M98 P"file"`).
+                code_start.get_or_insert(i);
+                let close = memchr(b'"', &s[i + 1..]).map_or(s.len(), |j| i + 2 + j);
+                scan_binary(&s[i..close], &mut line.issues);
+                code_end = close;
+                i = close;
+            }
+            b'{' => {
+                // An unexpanded slicer placeholder (`Y{machine_depth}`): junk, but one piece of it.
+                code_start.get_or_insert(i);
+                let close = memchr(b'}', &s[i + 1..]).map_or(s.len(), |j| i + 2 + j);
+                scan_binary(&s[i..close], &mut line.issues);
+                line.issues.junk |= !lenient;
+                code_end = close;
+                i = close;
+            }
             b'*' => {
                 let digits = s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
                 let given = std::str::from_utf8(&s[i + 1..i + 1 + digits]).ok().and_then(|t| t.parse::<u16>().ok());

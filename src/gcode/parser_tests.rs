@@ -31,8 +31,18 @@ fn render(line: &Line<'_>) -> String {
     if let Some(c) = line.checksum {
         out.push_str(&format!(" *{c}"));
     }
-    if line.issues.any() {
-        out.push_str(&format!(" {:?}", line.issues));
+    let i = line.issues;
+    let flags = [
+        (i.junk, "junk"),
+        (i.binary, "binary"),
+        (i.bad_number, "bad_number"),
+        (i.duplicate_word, "duplicate_word"),
+        (i.checksum_mismatch, "checksum_mismatch"),
+        (i.overlong, "overlong"),
+    ];
+    let set: Vec<&str> = flags.iter().filter(|f| f.0).map(|f| f.1).collect();
+    if !set.is_empty() {
+        out.push_str(&format!(" !{}", set.join(",")));
     }
     out
 }
@@ -100,8 +110,8 @@ fn line_numbers_and_checksums() {
         b"N10 G1 X5*84\nN11 G1 X5*99\nN12 M110*abc\nN13 G28*33 ; c\n",
         expect![[r#"
             1@0 G1 [X5] code="N10 G1 X5" N10 *84
-            2@13 G1 [X5] code="N11 G1 X5" N11 *99 LineIssues { junk: false, binary: false, bad_number: false, duplicate_word: false, checksum_mismatch: true, overlong: false }
-            3@26 M110 code="N12 M110" N12 LineIssues { junk: false, binary: false, bad_number: false, duplicate_word: false, checksum_mismatch: true, overlong: false }
+            2@13 G1 [X5] code="N11 G1 X5" N11 *99 !checksum_mismatch
+            3@26 M110 code="N12 M110" N12 !checksum_mismatch
             4@39 G28 code="N13 G28" comment=" c" N13 *33
         "#]],
     );
@@ -110,14 +120,17 @@ fn line_numbers_and_checksums() {
 #[test]
 fn text_arguments_and_extended_commands() {
     check(
-        b"M117 Hello; world\nM486 S0 A\"cube id:0\"\nEXCLUDE_OBJECT_DEFINE NAME=cube CENTER=1,2 ; def\nprint_start BED=60\nM23 /sd/a b.gco\nNOZZLE_CLEAN\n",
+        b"M117 Hello; world\nM486 S0 A\"cube id:0\"\nM862.3 P \"MK3S\"\nG1 X0 Y{machine_depth} ; placeholder\n\
+          EXCLUDE_OBJECT_DEFINE NAME=cube CENTER=1,2 ; def\nprint_start BED=60\nM23 /sd/a b.gco\nNOZZLE_CLEAN\n",
         expect![[r#"
             1@0 M117 code="M117 Hello" comment=" world"
-            2@18 M486 [A B C D E I S0 U] code="M486 S0 A\"cube id:0\""
-            3@39 ext:EXCLUDE_OBJECT_DEFINE code="EXCLUDE_OBJECT_DEFINE NAME=cube CENTER=1,2" comment=" def"
-            4@88 ext:print_start code="print_start BED=60"
-            5@107 M23 code="M23 /sd/a b.gco"
-            6@123 ext:NOZZLE_CLEAN code="NOZZLE_CLEAN"
+            2@18 M486 [A S0] code="M486 S0 A\"cube id:0\""
+            3@39 M862.3 [P] code="M862.3 P \"MK3S\""
+            4@55 G1 [X0 Y] code="G1 X0 Y{machine_depth}" comment=" placeholder" !junk
+            5@92 ext:EXCLUDE_OBJECT_DEFINE code="EXCLUDE_OBJECT_DEFINE NAME=cube CENTER=1,2" comment=" def"
+            6@141 ext:print_start code="print_start BED=60"
+            7@160 M23 code="M23 /sd/a b.gco"
+            8@176 ext:NOZZLE_CLEAN code="NOZZLE_CLEAN"
         "#]],
     );
 }
@@ -125,16 +138,17 @@ fn text_arguments_and_extended_commands() {
 #[test]
 fn junk_binary_and_bad_numbers() {
     check(
-        b"G1 X1 #\x01\nhello world\n\x00\x00\x00\xff\xfe\nG1 X1e999 Y2\nG1 X1 X2\n2.5.5\nG1 X2.5.5\n\xc3\xa9t\xc3\xa9\n;caf\xc3\xa9 ok\n",
+        b"G1 X1 #\x01\nhello world\n\x00\x00\x00\xff\xfe\nG1 X1e999 Y2\nG1 X1 X2\n2.5.5\nG1 X2.5.5\n\
+          \xc3\xa9t\xc3\xa9\n;caf\xc3\xa9 ok\n",
         expect![[r#"
-            1@0 G1 [X1] code="G1 X1 #\u{1}" LineIssues { junk: true, binary: true, bad_number: false, duplicate_word: false, checksum_mismatch: false, overlong: false }
+            1@0 G1 [X1] code="G1 X1 #\u{1}" !junk,binary
             2@9 ext:hello code="hello world"
-            3@21 - code="\0\0\0��" LineIssues { junk: true, binary: true, bad_number: false, duplicate_word: false, checksum_mismatch: false, overlong: false }
-            4@27 G1 [X Y2] code="G1 X1e999 Y2" LineIssues { junk: false, binary: false, bad_number: true, duplicate_word: false, checksum_mismatch: false, overlong: false }
-            5@40 G1 [X2] code="G1 X1 X2" LineIssues { junk: false, binary: false, bad_number: false, duplicate_word: true, checksum_mismatch: false, overlong: false }
-            6@49 - code="2.5.5" LineIssues { junk: true, binary: false, bad_number: false, duplicate_word: false, checksum_mismatch: false, overlong: false }
-            7@55 G1 [X2.5] code="G1 X2.5.5" LineIssues { junk: true, binary: false, bad_number: false, duplicate_word: false, checksum_mismatch: false, overlong: false }
-            8@65 - code="été" LineIssues { junk: true, binary: false, bad_number: false, duplicate_word: false, checksum_mismatch: false, overlong: false }
+            3@21 - code="\0\0\0��" !junk,binary
+            4@27 G1 [X Y2] code="G1 X1e999 Y2" !bad_number
+            5@40 G1 [X2] code="G1 X1 X2" !duplicate_word
+            6@49 - code="2.5.5" !junk
+            7@55 G1 [X2.5] code="G1 X2.5.5" !junk
+            8@65 - code="été" !junk
             9@71 - comment="café ok"
         "#]],
     );
