@@ -115,19 +115,22 @@ impl Decider {
             self.release();
             return self.finish(out, Gate::NotPrinting);
         }
-        self.fill_levels(&mut out, printer, expect, now);
-        if self.health.is_dark(frame.brightness, &self.params.health) {
+        let unusable = if self.health.is_dark(frame.brightness, &self.params.health) {
             self.stats.dark_frames += 1;
-            return self.finish(out, Gate::CameraDark);
-        }
-        if self.health.repeated() {
+            Some(Gate::CameraDark)
+        } else if self.health.repeated() {
             self.stats.repeated_frames += 1;
-            let gate = if self.health.frozen() { Gate::CameraFrozen } else { Gate::RepeatedFrame };
-            return self.finish(out, gate);
-        }
-        if !raw.is_finite() {
+            Some(if self.health.frozen() { Gate::CameraFrozen } else { Gate::RepeatedFrame })
+        } else if !raw.is_finite() {
             self.stats.invalid_scores += 1;
-            return self.finish(out, Gate::InvalidScore);
+            Some(Gate::InvalidScore)
+        } else {
+            None
+        };
+        if let Some(gate) = unusable {
+            // Not evidence: the verdict stays as it is.
+            self.fill_levels(&mut out, printer, expect, now);
+            return self.finish(out, gate);
         }
 
         let gate = if self.print.muted() {
