@@ -7,6 +7,8 @@
 //!
 //! `cargo test --release --test decision_seq -- --nocapture --test-threads 1`
 
+#[path = "decision_seq/alloc.rs"]
+mod alloc;
 #[path = "decision_seq/rng.rs"]
 mod rng;
 #[path = "decision_seq/scores.rs"]
@@ -18,12 +20,15 @@ mod sim;
 
 use std::path::PathBuf;
 
-use layerwatch::decision::{DecisionParams, Feedback};
-use layerwatch::domain::Level;
+use layerwatch::decision::{Decider, DecisionParams, FeatureMix, Feedback, LayerExpectation};
+use layerwatch::domain::{FrameScore, Level, PrinterState, Timestamp};
 
 use rng::Rng;
 use scores::{GoodNoise, clear_failure};
 use sim::Sim;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/decision")
@@ -206,4 +211,54 @@ fn slow_failures_are_warned_then_paused() {
              pause at median {pm:.0} s (max {px:.0}) after it starts"
         );
     }
+}
+
+#[test]
+fn step_does_not_allocate_on_the_hot_path() {
+    let sim = Sim::new(&DecisionParams::default());
+    let mut status = sim.status();
+    let mut expect = LayerExpectation {
+        layer: 10,
+        footprint_area_mm2: 2000.0,
+        cumulative_extruded_mm: 5000.0,
+        feature_mix: FeatureMix { perimeter: 0.5, infill: 0.5, ..Default::default() },
+        ..Default::default()
+    };
+    let mut frame = FrameScore {
+        seq: 0,
+        captured_at: Timestamp(sim::BASE_MS),
+        scores: Sim::scores(0.05, "spaghetti"),
+        brightness: 110.0,
+        fingerprint: 0,
+        latency_ms: 10.0,
+    };
+    let mut d = Decider::new(&DecisionParams::default());
+    let mut rng = Rng::new(5);
+    let mut noise = GoodNoise::new();
+    // The first frames learn the print (its file name is copied once).
+    d.step(&frame, &status, Some(&expect));
+    let before = alloc::allocations();
+    let mut levels = [0u32; 3];
+    for i in 1..20_000u64 {
+        let p = if i % 2000 >= 1900 { clear_failure(&mut rng) } else { noise.next(&mut rng).0 };
+        frame.seq = i;
+        frame.captured_at = Timestamp(sim::BASE_MS + i as i64 * 2000);
+        frame.fingerprint = i;
+        frame.scores.failure = p;
+        frame.scores.classes[0].p = 1.0 - p;
+        frame.scores.classes[1].p = 0.85 * p;
+        if let PrinterState::Printing { job } = &mut status.state {
+            job.file_position = Some(i * 100);
+            job.layer = Some(10 + (i / 30) as u32);
+            expect.layer = 10 + (i / 30) as u32;
+        }
+        let step = d.step(&frame, &status, Some(&expect));
+        levels[step.level as usize] += 1;
+        if step.level == Level::Failure {
+            d.feedback(Feedback::Resumed, frame.captured_at);
+        }
+    }
+    let allocations = alloc::allocations() - before;
+    assert!(levels[2] >= 5, "the run must include failures to cover that path: {levels:?}");
+    assert_eq!(allocations, 0, "step allocated {allocations} times in 20,000 frames ({levels:?} ok/warning/failure)");
 }

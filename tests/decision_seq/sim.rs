@@ -116,6 +116,8 @@ pub struct Sim {
     /// Time of each transition into `Failure`.
     pub failure_times: Vec<i64>,
     pub warning_times: Vec<i64>,
+    /// Reused for every frame: only the numbers change.
+    buffer: FrameScore,
 }
 
 impl Sim {
@@ -145,6 +147,14 @@ impl Sim {
             failures: 0,
             failure_times: Vec::new(),
             warning_times: Vec::new(),
+            buffer: FrameScore {
+                seq: 0,
+                captured_at: Timestamp(BASE_MS),
+                scores: Sim::scores(0.0, LABELS[0]),
+                brightness: 0.0,
+                fingerprint: 0,
+                latency_ms: 15.0,
+            },
         }
     }
 
@@ -218,13 +228,25 @@ impl Sim {
 
     /// Scores as a 5-class model would give them: `label` takes most of the failure mass.
     pub fn scores(p: f32, label: &str) -> Scores {
+        let mut classes = vec![ClassScore { label: "normal".into(), p: 0.0 }];
+        classes.extend(LABELS.iter().map(|l| ClassScore { label: (*l).into(), p: 0.0 }));
+        let mut scores = Scores { failure: 0.0, classes };
+        Sim::set_scores(&mut scores, p, label);
+        scores
+    }
+
+    fn set_scores(scores: &mut Scores, p: f32, label: &str) {
         let p = p.clamp(0.0, 1.0);
-        let mut classes = vec![ClassScore { label: "normal".into(), p: 1.0 - p }];
-        for l in LABELS {
-            let share = if l == label { 0.85 } else { 0.05 };
-            classes.push(ClassScore { label: l.into(), p: p * share });
+        scores.failure = p;
+        for c in &mut scores.classes {
+            c.p = if &*c.label == "normal" {
+                1.0 - p
+            } else if &*c.label == label {
+                p * 0.85
+            } else {
+                p * 0.05
+            };
         }
-        Scores { failure: p, classes }
     }
 
     /// One frame at the current time.
@@ -232,18 +254,27 @@ impl Sim {
         if !self.camera.frozen {
             self.camera.fp = self.camera.fp.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         }
-        let frame = FrameScore {
-            seq: self.seq,
-            captured_at: self.now(),
-            scores: Sim::scores(p, label),
-            brightness: self.camera.brightness,
-            fingerprint: self.camera.fp,
-            latency_ms: 15.0,
-        };
+        let mut frame = std::mem::replace(
+            &mut self.buffer,
+            FrameScore {
+                seq: 0,
+                captured_at: Timestamp(0),
+                scores: Scores { failure: 0.0, classes: Vec::new() },
+                brightness: 0.0,
+                fingerprint: 0,
+                latency_ms: 0.0,
+            },
+        );
+        frame.seq = self.seq;
+        frame.captured_at = self.now();
+        Sim::set_scores(&mut frame.scores, p, label);
+        frame.brightness = self.camera.brightness;
+        frame.fingerprint = self.camera.fp;
         self.seq += 1;
         let status = self.status();
         let expect = self.expectation();
         let step = self.decider.step(&frame, &status, expect.as_ref());
+        self.buffer = frame;
         self.note_step(&step);
         step
     }
