@@ -55,8 +55,9 @@
 //!
 //! # The rules, in order, for one frame
 //!
-//! 1. **Printer.** A new print (another file, or a start after finished /
-//!    cancelled / idle) forgets everything about the previous one. Only
+//! 1. **Printer.** A new print (another file, a start after finished /
+//!    cancelled / idle, or a file position that went back) forgets everything
+//!    about the previous one. Only
 //!    `Printing` is judged; any other state gives `Ok` and drops a warning or
 //!    failure. Re-entering `Printing` restarts smoothing from zero, so stale
 //!    averages never fire; re-entering after a failure we called counts as a

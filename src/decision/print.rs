@@ -2,7 +2,8 @@
 //! whether the printer is printing, how far it got (layer or time), and what
 //! the owner said about it (quiet after a resume, mute, learned baseline).
 //!
-//! Owns print identity (a new file, or a start after an end, is a new print),
+//! Owns print identity (a new file, a start after an end, or a file position
+//! that went back is a new print),
 //! the warm-up / strict / quiet schedule counted in layers with a time fallback
 //! when the printer reports no layer, and the implicit resume (the printer went
 //! back to printing after a failure we called). No smoothing, no health.
@@ -89,6 +90,8 @@ pub(crate) struct PrintTracker {
     layer: Option<u32>,
     /// The printer's own elapsed print time, when it reports one.
     elapsed_s: Option<f64>,
+    /// Latest file position reported for this print.
+    file_position: Option<u64>,
     muted: bool,
     quiet: Option<Quiet>,
     offset: f32,
@@ -130,7 +133,10 @@ impl PrintTracker {
         if phase.active() {
             let file = job.map(|j| j.file.as_str()).filter(|f| !f.is_empty());
             let other_file = matches!((file, self.file.as_deref()), (Some(a), Some(b)) if a != b);
-            if !self.in_print || other_file {
+            // A file position never goes back within one print: this is the next print of the same file.
+            let position = job.and_then(|j| j.file_position);
+            let went_back = matches!((position, self.file_position), (Some(now), Some(before)) if now < before);
+            if !self.in_print || other_file || went_back {
                 self.start(file, now_ms);
                 t.new_print = true;
             } else if self.file.is_none()
@@ -161,6 +167,9 @@ impl PrintTracker {
             }
             if let Some(e) = job.and_then(|j| j.elapsed) {
                 self.elapsed_s = Some(e.as_secs_f64());
+            }
+            if let Some(position) = job.and_then(|j| j.file_position) {
+                self.file_position = Some(position);
             }
         }
         t

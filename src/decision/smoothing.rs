@@ -7,7 +7,10 @@
 //! `1 - 2^(-min(dt, max_step_s) / half_life_s)`, so irregular frame gaps weigh
 //! frames by the time they stand for, and one frame after a long gap cannot
 //! dominate. A gap longer than `reset_after_s` restarts everything: the old
-//! average says nothing about the picture now.
+//! average says nothing about the picture now. After a (re)start the average
+//! is 0 ("nothing wrong seen") and the first frame is weighed as if it came
+//! `max_step_s` after that prior; the window rule keeps one such frame from
+//! deciding anything on its own.
 
 use super::calibration::WINDOW_CAPACITY;
 

@@ -148,6 +148,9 @@ impl Runner {
                 if let Some(f) = a.get("file") {
                     sim.printer.file = f.to_string();
                 }
+                if words.contains(&"restart") {
+                    sim.restart_print();
+                }
                 sim.note(format!("printer {}", words[1..].join(" ")));
             }
             "layer" => {

@@ -158,6 +158,13 @@ impl Sim {
         }
     }
 
+    /// The same file starts again from the beginning (position 0, layer 0).
+    pub fn restart_print(&mut self) {
+        self.printer.print_ms = 0;
+        self.printer.layer_clock_ms = 0;
+        self.printer.layer = self.printer.layer.map(|_| 0);
+    }
+
     pub fn now(&self) -> Timestamp {
         Timestamp(BASE_MS + self.t_ms)
     }
@@ -235,9 +242,10 @@ impl Sim {
         scores
     }
 
+    /// `p` goes into `failure` as given (garbled values included); the classes get it clamped.
     fn set_scores(scores: &mut Scores, p: f32, label: &str) {
-        let p = p.clamp(0.0, 1.0);
         scores.failure = p;
+        let p = p.clamp(0.0, 1.0);
         for c in &mut scores.classes {
             c.p = if &*c.label == "normal" {
                 1.0 - p
