@@ -277,9 +277,7 @@ impl Decider {
                 || (e.footprint_area_mm2 > 0.0 && e.footprint_area_mm2 < p.tiny_part_footprint_mm2)
         });
         let airborne = match expect {
-            Some(e) if e.feature_mix.airborne() > 0.0 || e.feature_mix.perimeter > 0.0 => {
-                e.feature_mix.airborne() >= p.airborne_share
-            }
+            Some(e) if e.feature_mix.is_known() => e.feature_mix.airborne() >= p.airborne_share,
             _ => printer.state.job().and_then(|j| j.feature.as_deref()).is_some_and(is_airborne_feature),
         };
         let strict = self.print.schedule(now, p) == Schedule::Strict;

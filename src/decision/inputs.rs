@@ -50,6 +50,11 @@ pub struct FeatureMix {
 }
 
 impl FeatureMix {
+    /// Whether any share is set (all zero means the analyser did not say).
+    pub fn is_known(&self) -> bool {
+        [self.perimeter, self.infill, self.support, self.bridge, self.other].iter().any(|v| *v > 0.0)
+    }
+
     /// Share of the layer printed over air or on support, where strings and
     /// loose-looking strands are expected.
     pub fn airborne(&self) -> f32 {

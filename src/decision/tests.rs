@@ -242,3 +242,34 @@ fn verdict_note_reads_like_a_sentence() {
     assert_eq!(v.kind, Some(FailureKind::Spaghetti));
     assert!(v.confidence >= 0.8);
 }
+
+#[test]
+fn feature_mix_is_unknown_only_when_empty() {
+    assert!(!FeatureMix::default().is_known());
+    assert!(FeatureMix { infill: 1.0, ..Default::default() }.is_known());
+    assert_eq!(FeatureMix { support: 0.7, bridge: 0.6, ..Default::default() }.airborne(), 1.0);
+}
+
+#[test]
+fn the_printers_feature_counts_when_the_gcode_says_nothing() {
+    // Stringing warns at 0.5 on walls; on support (feature name from PrusaSlicer) its level is × 1.3.
+    let run = |feature: Option<&str>, mix: Option<FeatureMix>| {
+        let mut d = Decider::new(&DecisionParams::default());
+        let expect = mix.map(|feature_mix| LayerExpectation { layer: 50, feature_mix, ..Default::default() });
+        let mut last = None;
+        for i in 0..30u64 {
+            let mut st = printing(i as i64 * 2000, 50);
+            if let PrinterState::Printing { job } = &mut st.state {
+                job.feature = feature.map(str::to_string);
+            }
+            last = Some(d.step(&frame(i, 0.58, "stringing"), &st, expect.as_ref()));
+        }
+        last.map(|s| (s.level, s.context.airborne))
+    };
+    assert_eq!(run(None, None), Some((Level::Warning, false)));
+    assert_eq!(run(Some("Support material"), None), Some((Level::Ok, true)));
+    assert_eq!(run(Some("BRIDGE"), None), Some((Level::Ok, true)));
+    // An infill-only layer is known not to be airborne, whatever the printer's feature says.
+    let infill = FeatureMix { infill: 1.0, ..Default::default() };
+    assert_eq!(run(Some("support"), Some(infill)), Some((Level::Warning, false)));
+}
