@@ -54,10 +54,11 @@ impl SourceCore {
         Frame { seq, captured_at, source: self.name.clone(), image }
     }
 
-    /// Counts a bad frame and logs it: the first at warn level, then at most one
-    /// warning a minute with the number of bad frames in between.
+    /// Counts a bad frame, makes it the last error, and logs it: the first at warn
+    /// level, then at most one warning a minute with the number of bad frames in between.
     pub fn bad_frame(&mut self, reason: &dyn Display, at: &dyn Display) {
         self.stats.record_bad_frame();
+        self.stats.record_error(format!("bad frame from {at}: {reason}"));
         let total = self.stats.bad_frames();
         let camera = &*self.name;
         match self.bad_log.check(Instant::now()) {
