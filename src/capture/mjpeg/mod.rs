@@ -7,6 +7,7 @@
 
 pub mod content_type;
 pub mod parser;
+mod syntax;
 
 use std::pin::Pin;
 use std::sync::Arc;
