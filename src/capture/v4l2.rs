@@ -195,7 +195,7 @@ enum Msg {
     Lost(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Spec {
     index: u32,
     width: u32,
@@ -209,10 +209,12 @@ struct Spec {
 pub struct V4l2Source {
     core: SourceCore,
     device: DeviceRef,
-    spec: Option<Spec>,
+    /// `/dev/videoN` of the last open, for messages.
+    node: Option<u32>,
     want: (u32, u32, u32, V4l2Format),
     rx: Option<mpsc::Receiver<Msg>>,
     reconnect: Reconnector,
+    opened_once: bool,
 }
 
 impl V4l2Source {
@@ -227,7 +229,15 @@ impl V4l2Source {
         let device = parse_device(device).map_err(|m| CaptureError::Fatal { source_name: name.into(), message: m })?;
         let core = SourceCore::new(name);
         let reconnect = Reconnector::new(core.name_arc(), core.stats(), Duration::from_secs(30));
-        Ok(V4l2Source { core, device, spec: None, want: (width, height, fps, format), rx: None, reconnect })
+        Ok(V4l2Source {
+            core,
+            device,
+            node: None,
+            want: (width, height, fps, format),
+            rx: None,
+            reconnect,
+            opened_once: false,
+        })
     }
 
     pub fn from_config(cfg: &CameraConfig) -> Result<Self, CaptureError> {
@@ -240,18 +250,22 @@ impl V4l2Source {
         CaptureError::Fatal { source_name: self.core.name().to_string(), message }
     }
 
-    fn start_thread(&mut self) -> Result<(), CaptureError> {
-        let spec = match &self.spec {
-            Some(s) => s.clone(),
-            None => {
-                // First open: a device that does not exist is a configuration error.
-                let index = resolve_index(&self.device).map_err(|m| self.fatal(m))?;
-                let (width, height, fps, format) = self.want;
-                let s = Spec { index, width, height, fps, format };
-                self.spec = Some(s.clone());
-                s
+    /// Opens the camera on a new thread. The device path is resolved on every open:
+    /// a replugged camera can come back as another `/dev/videoN` behind the same
+    /// `/dev/v4l/by-id/…` link. Returns `Ok(false)` after a transient failure.
+    fn start_thread(&mut self) -> Result<bool, CaptureError> {
+        let index = match resolve_index(&self.device) {
+            Ok(i) => i,
+            // Never opened: a device that does not exist is a configuration error.
+            Err(m) if !self.opened_once => return Err(self.fatal(m)),
+            Err(m) => {
+                self.reconnect.failed(&m);
+                return Ok(false);
             }
         };
+        self.node = Some(index);
+        let (width, height, fps, format) = self.want;
+        let spec = Spec { index, width, height, fps, format };
         let (tx, rx) = mpsc::channel(2);
         let stats = self.core.stats();
         std::thread::Builder::new()
@@ -264,7 +278,7 @@ impl V4l2Source {
             })
             .map_err(|e| self.fatal(format!("cannot start the camera thread: {e}")))?;
         self.rx = Some(rx);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -339,17 +353,20 @@ impl FrameSource for V4l2Source {
                 continue;
             };
             match rx.recv().await {
-                Some(Msg::Opened(mode)) => tracing::info!(camera = self.core.name(), mode, "camera opened"),
+                Some(Msg::Opened(mode)) => {
+                    self.opened_once = true;
+                    tracing::info!(camera = self.core.name(), mode, "camera opened");
+                }
                 Some(Msg::Frame(image, at)) => {
                     self.reconnect.succeeded();
                     return Ok(self.core.frame(image, at));
                 }
                 Some(Msg::Bad(why)) => {
-                    let dev = self.spec.as_ref().map(|s| format!("/dev/video{}", s.index)).unwrap_or_default();
+                    let dev = self.node.map(|n| format!("/dev/video{n}")).unwrap_or_default();
                     self.core.bad_frame(&why, &dev);
                 }
-                Some(Msg::OpenFailed(why)) if !self.reconnect.is_down() && self.core.stats().frames() == 0 => {
-                    // Never worked: wrong device or a camera that cannot do what was asked.
+                Some(Msg::OpenFailed(why)) if !self.opened_once => {
+                    // Never worked: wrong device, or a camera that cannot do what was asked.
                     self.rx = None;
                     return Err(self.fatal(why));
                 }
