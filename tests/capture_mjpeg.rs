@@ -119,6 +119,37 @@ async fn a_silent_stream_times_out_and_reconnects() {
 }
 
 #[tokio::test]
+async fn a_connection_that_sends_only_junk_is_abandoned() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that answers with a multipart header, then bytes that never form a part.
+    let listener = loopback().await;
+    let url = format!("http://{}/stream", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut req = [0u8; 2048];
+                let _ = sock.read(&mut req).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=b\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                while sock.write_all(&[b'z'; 1024]).await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+        }
+    });
+    let mut src = source(&url, 300);
+    let r = tokio::time::timeout(Duration::from_millis(1500), src.next_frame()).await;
+    assert!(r.is_err(), "no frame from junk");
+    let s = src.stats();
+    assert!(s.reconnects() >= 1, "{:?}", s.snapshot());
+    assert!(s.junk_bytes() >= 10 * 1024, "{:?}", s.snapshot());
+    let err = s.last_error().unwrap().message;
+    assert!(err.starts_with("no frame in 300 ms of data"), "{err}");
+}
+
+#[tokio::test]
 async fn basic_auth_from_the_url_and_clear_errors_without_it() {
     let frames = numbered_jpegs(10, 160, 120);
     let opts = MjpegServerOptions { basic_auth: Some(("octo".into(), "s3cret".into())), ..Default::default() };

@@ -43,6 +43,8 @@ enum Fault {
     NotAStream { url: String, content_type: String },
     #[error("stream silent for {ms} ms")]
     Silent { ms: u64 },
+    #[error("no frame in {ms} ms of data (not an MJPEG stream, or the camera stopped)")]
+    NoParts { ms: u64 },
     #[error("server closed the stream")]
     Closed,
 }
@@ -50,6 +52,9 @@ enum Fault {
 struct Conn {
     body: Body,
     parser: MultipartParser,
+    /// When the last part (good or bad) was parsed: bytes that never make a part
+    /// (an endless junk stream) count as silence too.
+    last_part: tokio::time::Instant,
 }
 
 /// Where and how to connect (kept apart from the connection, which is not `Sync`).
@@ -137,7 +142,8 @@ impl Endpoint {
                     "MJPEG stream connected"
                 );
                 let parser = MultipartParser::new(boundary.as_deref(), self.max_part);
-                Ok(Ok(Conn { body: Box::pin(resp.bytes_stream()), parser }))
+                let last_part = tokio::time::Instant::now();
+                Ok(Ok(Conn { body: Box::pin(resp.bytes_stream()), parser, last_part }))
             }
             ResponseKind::Image { content_type } => Err(CaptureError::Fatal {
                 source_name: self.name.to_string(),
@@ -223,10 +229,17 @@ impl FrameSource for MjpegSource {
                 continue;
             };
             if let Some(ev) = conn.parser.poll() {
+                if !matches!(ev, Event::Junk(_)) {
+                    conn.last_part = tokio::time::Instant::now();
+                }
                 if let Some(frame) = Self::on_event(&mut self.core, &self.ep.shown_url, ev) {
                     self.reconnect.succeeded();
                     return Ok(frame);
                 }
+                continue;
+            }
+            if conn.last_part.elapsed() > self.ep.timeout {
+                self.lose_connection(Fault::NoParts { ms: self.ep.timeout.as_millis() as u64 });
                 continue;
             }
             match tokio::time::timeout(self.ep.timeout, conn.body.next()).await {
