@@ -95,7 +95,8 @@ fn main() {
         }
         let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
         println!(
-            "mjpeg_loopback/client_from_sim_server: {:.0} frames/s, {:.0} MB/s of 720p JPEG ({} B mean), bad {} ({:.2} CPU s per s, server included)",
+            "mjpeg_loopback/client_from_sim_server: {:.0} frames/s, {:.0} MB/s of 720p JPEG ({} B mean), \
+             bad {} ({:.2} CPU s/s, server included)",
             n as f64 / secs,
             bytes as f64 / secs / 1e6,
             mean,
@@ -120,7 +121,8 @@ fn main() {
         }
         let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
         println!(
-            "mjpeg_loopback/client_ceiling: {:.0} frames/s, {:.0} MB/s ({:.2} CPU s/s, {:.0} µs CPU/frame, writer included)",
+            "mjpeg_loopback/client_ceiling: {:.0} frames/s, {:.0} MB/s \
+             ({:.2} CPU s/s, {:.0} µs CPU/frame, writer included)",
             n as f64 / secs,
             bytes as f64 / secs / 1e6,
             cpu / secs,
