@@ -63,7 +63,7 @@ impl FolderSource {
         let core = SourceCore::new(name);
         let csv = dir.join(FRAMES_CSV);
         let entries = if csv.is_file() {
-            let (entries, bad_rows) = read_frames_csv(&csv).map_err(fatal)?;
+            let FramesCsv { entries, bad_rows } = read_frames_csv(&csv).map_err(fatal)?;
             for (line, why) in &bad_rows {
                 core.stats().record_bad_frame();
                 tracing::warn!(camera = name, file = %csv.display(), line, error = %why, "bad row skipped");
@@ -194,10 +194,17 @@ pub fn list_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// What `frames.csv` holds: the frames, and the rows that were skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramesCsv {
+    pub entries: Vec<FolderEntry>,
+    /// `(line, why)` of each row that was skipped.
+    pub bad_rows: Vec<(u64, String)>,
+}
+
 /// Reads `frames.csv`: `file,timestamp_ms` rows (a header row is optional; extra
-/// columns are ignored). Returns the entries and the rows that were skipped, each
-/// with its line number and why.
-pub fn read_frames_csv(path: &Path) -> Result<(Vec<FolderEntry>, Vec<(u64, String)>), String> {
+/// columns and `#` comment lines are ignored).
+pub fn read_frames_csv(path: &Path) -> Result<FramesCsv, String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -239,7 +246,7 @@ pub fn read_frames_csv(path: &Path) -> Result<(Vec<FolderEntry>, Vec<(u64, Strin
             Err(_) => bad.push((line, format!("timestamp_ms {ts:?} is not an integer number of milliseconds"))),
         }
     }
-    Ok((entries, bad))
+    Ok(FramesCsv { entries, bad_rows: bad })
 }
 
 /// Compares names the way people number files: digit runs by value, the rest by
@@ -299,7 +306,7 @@ mod tests {
         let p = dir.path().join(FRAMES_CSV);
         std::fs::write(&p, "timestamp_ms,file,label\n1000,a.jpg,ok\n# comment\nsoon,b.jpg,x\n1200\n1300,c.jpg\n")
             .unwrap();
-        let (entries, bad) = read_frames_csv(&p).unwrap();
+        let FramesCsv { entries, bad_rows: bad } = read_frames_csv(&p).unwrap();
         let got: Vec<_> = entries.iter().map(|e| (e.path.file_name().unwrap().to_owned(), e.timestamp_ms)).collect();
         assert_eq!(got, [("a.jpg".into(), Some(1000)), ("c.jpg".into(), Some(1300))]);
         assert_eq!(
