@@ -4,6 +4,7 @@
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
 mod gcode;
+mod cameras;
 mod validate;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub enum Command {
     ValidateConfig(validate::Args),
     /// Inspect G-code files: layers, time, filament, objects (`gcode info FILE`).
     Gcode(gcode::Args),
+    /// List the V4L2/UVC cameras on this machine and the modes they offer.
+    Cameras(cameras::Args),
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
@@ -58,6 +61,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::ValidateConfig(a) => validate::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,
+        Command::Cameras(a) => cameras::run(a, &global).await,
     }
 }
 
