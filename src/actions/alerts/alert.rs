@@ -84,6 +84,9 @@ pub struct SnapshotRef {
     pub id: String,
     /// `{alerts.public_url}/api/snapshots/{id}.jpg` when a public URL is configured.
     pub url: Option<String>,
+    /// The JPEG itself, base64: only in webhook bodies with `snapshot = "embed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jpeg_base64: Option<String>,
 }
 
 impl Alert {

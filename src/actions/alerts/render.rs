@@ -84,7 +84,7 @@ pub fn body(a: &Alert) -> String {
     }
     let mut last = clock_time(a.time);
     if let Some(id) = a.incident_id {
-        last.push_str(&format!(" · incident {id}"));
+        last.push_str(&format!(", incident {id}"));
     }
     lines.push(last);
     if let Some(url) = a.snapshot.as_ref().and_then(|s| s.url.as_ref()) {
@@ -170,7 +170,11 @@ mod tests {
             printer_stopped: true,
             summary: "Paused and parked".into(),
         });
-        a.snapshot = Some(SnapshotRef { id: "s1".into(), url: Some("https://p.example/api/snapshots/s1.jpg".into()) });
+        a.snapshot = Some(SnapshotRef {
+            id: "s1".into(),
+            url: Some("https://p.example/api/snapshots/s1.jpg".into()),
+            jpeg_base64: None,
+        });
         a
     }
 

@@ -66,23 +66,17 @@ impl WebhookNotifier {
 
     /// The exact body bytes that are signed and sent.
     pub fn body(&self, alert: &Alert, snapshot: Option<&[u8]>) -> Result<Vec<u8>, NotifyError> {
-        let mut v = serde_json::to_value(alert)
-            .map_err(|e| NotifyError::Permanent { status: None, message: format!("cannot render alert: {e}") })?;
-        if let Some(obj) = v.as_object_mut() {
-            match self.mode {
-                SnapshotMode::None => {
-                    obj.insert("snapshot".into(), serde_json::Value::Null);
-                }
-                SnapshotMode::Url => {}
-                SnapshotMode::Embed => {
-                    if let (Some(bytes), Some(serde_json::Value::Object(s))) = (snapshot, obj.get_mut("snapshot")) {
-                        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-                        s.insert("jpeg_base64".into(), serde_json::Value::String(b64));
-                    }
+        let mut alert = alert.clone();
+        match self.mode {
+            SnapshotMode::None => alert.snapshot = None,
+            SnapshotMode::Url => {}
+            SnapshotMode::Embed => {
+                if let (Some(bytes), Some(s)) = (snapshot, alert.snapshot.as_mut()) {
+                    s.jpeg_base64 = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
                 }
             }
         }
-        serde_json::to_vec(&v)
+        serde_json::to_vec(&alert)
             .map_err(|e| NotifyError::Permanent { status: None, message: format!("cannot render alert: {e}") })
     }
 }

@@ -176,6 +176,7 @@ impl Engine {
         alert.snapshot = snapshot.map(|s| SnapshotRef {
             url: self.public_url.as_deref().map(|u| snapshot_url(u, s.as_str())),
             id: s.as_str().to_string(),
+            jpeg_base64: None,
         });
         self.outbox.enqueue(&alert).await?;
         if let Some(inc) = &mut self.incident {
