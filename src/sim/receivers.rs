@@ -98,6 +98,31 @@ pub struct WebhookDelivery {
     pub json: Option<serde_json::Value>,
 }
 
+impl WebhookDelivery {
+    /// One line for the demo's timeline: `16:49:02 webhook incident failure spaghetti (signed) -> 200`.
+    pub fn line(&self) -> String {
+        let j = self.json.as_ref();
+        let field = |k: &str| j.and_then(|j| j[k].as_str()).unwrap_or("-").to_string();
+        format!(
+            "{} webhook {} {} {} ({}) -> {}",
+            crate::actions::alerts::render::clock_time(self.request.at),
+            field("kind"),
+            field("level"),
+            field("cause"),
+            if self.signature_ok { "signed" } else { "SIGNATURE NOT VALID" },
+            outcome_text(&self.outcome)
+        )
+    }
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Answered(s) => s.to_string(),
+        Outcome::Hung => "no answer".into(),
+        Outcome::Closed => "connection closed".into(),
+    }
+}
+
 /// A webhook endpoint that checks signatures: 401 for a bad or missing one
 /// (when it has a secret), 400 for a body that is not JSON, else 200.
 pub struct WebhookReceiver {
@@ -190,6 +215,13 @@ pub struct Sms {
     pub messaging_service_sid: Option<String>,
     pub body: String,
     pub media_url: Option<String>,
+}
+
+impl Sms {
+    /// One line for the demo's timeline: `SMS to +1555…: <body>`.
+    pub fn line(&self) -> String {
+        format!("SMS {} to {}: {}", self.sid, self.to, self.body)
+    }
 }
 
 /// A Twilio-compatible `Messages.json` endpoint.

@@ -43,6 +43,26 @@ pub struct EngineDeps {
     pub clock: Clock,
 }
 
+impl EngineDeps {
+    /// Everything from the config file: `[general].name`, `[actions]`, `[alerts]`
+    /// (one notifier per configured channel), the system clock.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        store: Store,
+        printer: Option<Arc<dyn PrinterLink>>,
+    ) -> Result<EngineDeps, ActionError> {
+        Ok(EngineDeps {
+            printer_name: cfg.general.name.clone(),
+            actions: cfg.actions.clone(),
+            alerts: cfg.alerts.clone(),
+            store,
+            printer,
+            notifiers: super::alerts::build_notifiers(&cfg.alerts)?,
+            clock: Clock::System,
+        })
+    }
+}
+
 enum Msg {
     Verdict(Box<Verdict>, Option<Frame>),
     Health(HealthFinding),
