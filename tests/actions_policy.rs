@@ -469,3 +469,50 @@ async fn health_findings_notify_once_until_cleared() {
     );
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_incident_paused_for_but_never_alerted_is_alerted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A previous run paused the printer and died before queueing the alert.
+        let store = actions_support::open_store(dir.path()).await;
+        let print = store.start_print("benchy.gcode", Timestamp::now(), Some(120)).await.unwrap();
+        let id = store
+            .open_incident(layerwatch::store::NewIncident {
+                print_id: Some(print),
+                opened_at: Timestamp::now(),
+                level: Level::Failure,
+                cause: layerwatch::store::IncidentCause::Spaghetti,
+                confidence: 0.9,
+                layer: Some(30),
+                layer_count: Some(120),
+                snapshot_id: None,
+                holds_printer: true,
+                note: "smoothed 0.90".into(),
+            })
+            .await
+            .unwrap();
+        store.add_incident_action(id, "pause: confirmed").await.unwrap();
+    }
+    let printer = DoublePrinter::with_state(PrinterState::Paused { job: actions_support::job("benchy.gcode", 30) });
+    let (rec, notifiers) = channel();
+    let h = Harness::start(
+        dir.path(),
+        ActionsConfig::default(),
+        actions_support::fast_alerts(),
+        Some(printer.clone()),
+        notifiers,
+        Clock::tokio(),
+    )
+    .await;
+    h.engine.verdict(verdict(Level::Failure, 0.95, 31), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let a = incident_alerts(&rec).remove(0);
+    let action = a.action.unwrap();
+    assert_eq!(action.summary, "layerwatch restarted while handling this incident; done: pause: confirmed");
+    assert!(action.printer_stopped);
+    assert_eq!(a.print.unwrap().file, "benchy.gcode");
+    assert!(printer.commands().is_empty(), "no second pause");
+    h.stop().await;
+}

@@ -53,6 +53,9 @@ enum Next {
     Sleep(Duration),
 }
 
+/// The shortest wait before a retry.
+const MIN_RETRY: Duration = Duration::from_millis(100);
+
 /// The longest a delivery task sleeps without looking at the database.
 const IDLE_POLL: Duration = Duration::from_secs(60);
 
@@ -265,6 +268,8 @@ impl Outbox {
                     Some(ra) => ra.min(max_ra),
                     None => full_jitter(retry, attempts, &mut rand::rng()),
                 };
+                // Never a tight loop, even on `Retry-After: 0` or a jitter of 0.
+                let wait = wait.max(MIN_RETRY.min(Duration::from_millis(retry.max_ms)));
                 tracing::warn!(%channel, outbox_id = row.id, alert = %alert.id, attempts, error = %e,
                     retry_in_ms = wait.as_millis() as u64, "alert delivery failed; will retry");
                 AttemptOutcome::Retry {

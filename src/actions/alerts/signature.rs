@@ -12,8 +12,11 @@ pub const SIGNATURE_HEADER: &str = "X-Layerwatch-Signature";
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// # Panics
+///
+/// Never: HMAC takes keys of any length (RFC 2104 hashes long ones), so
+/// `new_from_slice` cannot fail for `Hmac<Sha256>`.
 fn mac(secret: &[u8], t: i64, body: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this cannot fail.
     let mut m = <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("hmac takes any key"));
     m.update(t.to_string().as_bytes());
     m.update(b".");

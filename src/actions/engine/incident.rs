@@ -11,7 +11,9 @@ use crate::actions::alerts::snapshot::{Annotation, annotate, decode, encode_jpeg
 use crate::actions::alerts::{ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, render, snapshot_url};
 use crate::actions::config::{HealthPolicy, Policy};
 use crate::domain::{Evidence, Frame, FrameImage, HealthFinding, Level, Timestamp, Verdict};
-use crate::store::{Actor, AlertKind, AuditCommand, CloseReason, IncidentCause, IncidentId, NewIncident, SnapshotId};
+use crate::store::{
+    Actor, AlertKind, AuditCommand, CloseReason, IncidentCause, IncidentId, IncidentRow, NewIncident, SnapshotId,
+};
 
 /// What opened an incident.
 pub(super) struct Problem {
@@ -259,6 +261,37 @@ impl Engine {
             ));
         }
         Ok(report(steps, true, summary))
+    }
+
+    /// Alerts for an incident a crashed run opened (and maybe paused for) but
+    /// never alerted: the owner must hear about a paused printer.
+    pub(super) async fn alert_adopted(&mut self, row: &IncidentRow) -> Result<(), ActionError> {
+        let policy = if row.level == Level::Failure { self.cfg.failure } else { self.cfg.warning };
+        let done = if row.actions.is_empty() { "nothing confirmed" } else { row.actions.as_str() };
+        let mut alert = self.alert(AlertKind::Incident, row.level, Some(row.id), row.opened_at);
+        alert.cause = Some(row.cause);
+        alert.confidence = Some(row.confidence);
+        alert.note = row.note.clone();
+        alert.print = self.print.as_ref().map(|p| PrintInfo {
+            file: p.file.clone(),
+            layer: row.layer,
+            layer_count: row.layer_count,
+            progress: None,
+        });
+        alert.action = Some(ActionReport {
+            policy,
+            steps: vec![],
+            printer_stopped: row.holds_printer,
+            summary: format!("layerwatch restarted while handling this incident; done: {done}"),
+        });
+        alert.snapshot = row.snapshot_id.as_ref().map(|s| SnapshotRef {
+            url: self.public_url.as_deref().map(|u| snapshot_url(u, s)),
+            id: s.clone(),
+            jpeg_base64: None,
+        });
+        tracing::warn!(incident = row.id, "alerting for an incident the previous run did not alert");
+        self.outbox.enqueue(&alert).await?;
+        Ok(())
     }
 
     /// Nobody resumed or acknowledged in time: cool the printer down.

@@ -292,6 +292,10 @@ impl Engine {
                 seen_paused: inc.holds_printer,
                 alerted: true,
             });
+            if self.store.alerts_of_incident(inc.id).await?.is_empty() {
+                // The previous run died between pausing and queueing the alert.
+                self.alert_adopted(&inc).await?;
+            }
         }
         if let Some(m) = self.store.last_mute().await?
             && m.entry.kind == crate::store::FeedbackKind::Mute
