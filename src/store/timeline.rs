@@ -155,7 +155,7 @@ mod tests {
             .iter()
             .map(|p| {
                 format!(
-                    "{:>5.1}-{:<5.1} {:?} n={} min={:.2} max={:.2} last={:.2}",
+                    "t={:.1}..{:.1} {:?} n={} min={:.2} max={:.2} last={:.2}",
                     p.start_at.millis() as f64 / 1000.0,
                     p.end_at.millis() as f64 / 1000.0,
                     p.level,
@@ -176,9 +176,9 @@ mod tests {
             10,
             &input,
             expect![[r#"
-                  0.0-9.0   Ok n=10 min=0.10 max=0.14 last=0.14
-                 10.0-19.0  Ok n=10 min=0.10 max=0.14 last=0.14
-                 20.0-24.0  Ok n=5 min=0.10 max=0.14 last=0.14"#]],
+                t=0.0..9.0 Ok n=10 min=0.10 max=0.14 last=0.14
+                t=10.0..19.0 Ok n=10 min=0.10 max=0.14 last=0.14
+                t=20.0..24.0 Ok n=5 min=0.10 max=0.14 last=0.14"#]],
         );
     }
 
@@ -196,10 +196,10 @@ mod tests {
                 (5.0, Ok, 0.1),
             ],
             expect![[r#"
-                  0.0-1.0   Ok n=2 min=0.10 max=0.20 last=0.20
-                  2.0-2.0   Warning n=1 min=0.60 max=0.60 last=0.60
-                  3.0-4.0   Failure n=2 min=0.90 max=0.95 last=0.95
-                  5.0-5.0   Ok n=1 min=0.10 max=0.10 last=0.10"#]],
+                t=0.0..1.0 Ok n=2 min=0.10 max=0.20 last=0.20
+                t=2.0..2.0 Warning n=1 min=0.60 max=0.60 last=0.60
+                t=3.0..4.0 Failure n=2 min=0.90 max=0.95 last=0.95
+                t=5.0..5.0 Ok n=1 min=0.10 max=0.10 last=0.10"#]],
         );
     }
 
