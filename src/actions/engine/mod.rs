@@ -110,6 +110,7 @@ pub(super) struct Mute {
 pub(super) struct CurrentPrint {
     id: PrintId,
     file: String,
+    layer_count_known: bool,
 }
 
 /// The engine task's state.
@@ -273,7 +274,7 @@ impl Engine {
     /// that holds the printer (and its cool-down deadline), an active mute.
     async fn adopt(&mut self) -> Result<(), ActionError> {
         if let Some(p) = self.store.unfinished_print().await? {
-            self.print = Some(CurrentPrint { id: p.id, file: p.file });
+            self.print = Some(CurrentPrint { id: p.id, file: p.file, layer_count_known: p.layer_count.is_some() });
         }
         let now = self.clock.now();
         for inc in self.store.open_incidents().await? {

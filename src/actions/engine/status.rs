@@ -47,8 +47,15 @@ impl Engine {
         if job.file.is_empty() {
             return Ok(());
         }
-        if let Some(p) = &self.print {
+        if let Some(p) = &mut self.print {
             if p.file == job.file {
+                // The layer count may arrive after the print started (G-code analysis).
+                if !p.layer_count_known
+                    && let Some(n) = job.layer_count
+                {
+                    p.layer_count_known = true;
+                    self.store.set_print_layer_count(p.id, n).await?;
+                }
                 return Ok(());
             }
             self.end_print(PrintOutcome::Interrupted, CloseReason::PrintEnded).await?;
@@ -56,7 +63,7 @@ impl Engine {
         let now = self.clock.now();
         let id = self.store.start_print(&job.file, now, job.layer_count).await?;
         tracing::info!(print = id, file = %job.file, "print started");
-        self.print = Some(CurrentPrint { id, file: job.file.clone() });
+        self.print = Some(CurrentPrint { id, file: job.file.clone(), layer_count_known: job.layer_count.is_some() });
         Ok(())
     }
 
