@@ -214,7 +214,7 @@ async fn retry_after_is_honoured_and_hangs_and_dropped_connections_are_retried()
     receiver.push_fault(Fault::Close, 1);
     let d = Delivery::start(AlertsConfig {
         webhook: Some(webhook(receiver.url())),
-        request_timeout_ms: 500,
+        request_timeout_ms: 1_000,
         ..fast_alerts()
     })
     .await;
@@ -228,7 +228,7 @@ async fn retry_after_is_honoured_and_hangs_and_dropped_connections_are_retried()
     assert!(waited >= 1000, "Retry-After: 1 honoured, waited {waited} ms");
     let errors: Vec<_> = d.store.attempts_of(row.id).await.unwrap().into_iter().map(|a| a.error).collect();
     assert_eq!(errors[0].as_deref(), Some("retryable: HTTP 429: slow down"));
-    assert_eq!(errors[1].as_deref(), Some("retryable: no answer within 500 ms"));
+    assert_eq!(errors[1].as_deref(), Some("retryable: no answer within 1000 ms"));
     assert!(errors[2].as_deref().unwrap().starts_with("retryable: request failed"), "{errors:?}");
     receiver.stop();
     d.stop().await;

@@ -219,7 +219,7 @@ pub fn jpeg_frame(seq: u64) -> Frame {
 /// Alert settings for tests: short backoffs and timeouts, no channels.
 pub fn fast_alerts() -> AlertsConfig {
     AlertsConfig {
-        request_timeout_ms: 2_000,
+        request_timeout_ms: 5_000,
         retry: RetryConfig { initial_ms: 20, max_ms: 100, permanent_attempts: 3, ..RetryConfig::default() },
         ..AlertsConfig::default()
     }
