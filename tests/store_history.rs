@@ -21,7 +21,7 @@ fn db(dir: &Path) -> std::path::PathBuf {
 
 /// Rows that are valid at schema `version`, as an older build would have written them.
 fn seed(c: &Connection, version: i64) {
-    // Recent times, so that history pruning (default 365 days) keeps them.
+    // Recent times, so that history pruning (default 90 days) keeps them.
     let now = "(CAST(strftime('%s', 'now') AS INTEGER) * 1000)";
     if version >= 1 {
         c.execute_batch(
