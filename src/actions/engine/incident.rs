@@ -28,8 +28,11 @@ pub(super) struct Problem {
 impl Engine {
     pub(super) async fn on_verdict(&mut self, v: Verdict, frame: Option<Frame>) -> Result<(), ActionError> {
         let print_id = self.print.as_ref().map(|p| p.id);
-        if let Some(point) = self.sampler.push(print_id, v.at, v.level, v.evidence.smoothed, v.evidence.layer) {
-            self.store.append_timeline(point).await?;
+        if let Some(point) = self.sampler.push(print_id, v.at, v.level, v.evidence.smoothed, v.evidence.layer)
+            && let Err(e) = self.store.append_timeline(point).await
+        {
+            // History must never stand between a failure and the pause.
+            tracing::error!(error = %e, "cannot write the verdict timeline");
         }
         if v.level == Level::Ok {
             let since = *self.ok_since.get_or_insert(v.at);
@@ -48,8 +51,13 @@ impl Engine {
         if let Some(inc) = &self.incident {
             if inc.level >= v.level {
                 // Still the same incident: remember the worst, never act twice.
-                if let Some(id) = inc.id {
+                if let Some(id) = inc.id
+                    && v.confidence > inc.max_confidence
+                {
                     self.store.raise_incident(id, v.confidence, v.evidence.layer).await?;
+                    if let Some(inc) = &mut self.incident {
+                        inc.max_confidence = v.confidence;
+                    }
                 }
                 return Ok(());
             }
@@ -145,8 +153,14 @@ impl Engine {
         };
         tracing::warn!(incident = ?id, level = ?p.level, cause = %p.cause, confidence = p.confidence,
             policy = p.policy.name(), muted, note = %p.evidence.note, "incident opened");
-        self.incident =
-            Some(OpenIncident { id, level: p.level, holds_printer: stops, seen_paused: false, alerted: false });
+        self.incident = Some(OpenIncident {
+            id,
+            level: p.level,
+            max_confidence: p.confidence,
+            holds_printer: stops,
+            seen_paused: false,
+            alerted: false,
+        });
 
         let report = if muted {
             ActionReport { policy: p.policy, steps: vec![], printer_stopped: false, summary: "Muted: no action".into() }

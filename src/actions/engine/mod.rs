@@ -89,6 +89,8 @@ pub(super) struct OpenIncident {
     /// `None` only if the store could not record it (the pause still happens).
     id: Option<IncidentId>,
     level: crate::domain::Level,
+    /// The highest confidence stored for it (written only when it rises).
+    max_confidence: f32,
     /// The printer is stopped on this incident's account: only a person (or the
     /// print ending) closes it.
     holds_printer: bool,
@@ -289,6 +291,7 @@ impl Engine {
             self.incident = Some(OpenIncident {
                 id: Some(inc.id),
                 level: inc.level,
+                max_confidence: inc.confidence,
                 holds_printer: inc.holds_printer,
                 seen_paused: inc.holds_printer,
                 alerted: true,
