@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::error::SqlContext;
-use super::{Actor, AuditCommand, CommandResult, FeedbackKind, IncidentId, PrintId, Store, StoreError, ts};
+use super::{Actor, AuditCommand, CommandResult, FeedbackKind, IncidentId, PrintId, Store, StoreError, query_rows, ts};
 use crate::domain::Timestamp;
 
 /// One printer command to record.
@@ -118,11 +118,8 @@ impl Store {
     /// Newest first.
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?1"))
-                .op("audit log")?;
-            let rows = st.query_map([limit], audit_row).op("audit log")?;
-            rows.collect::<Result<Vec<_>, _>>().op("audit log")
+            let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?1");
+            query_rows(c, "audit log", &sql, [limit], audit_row)
         })
         .await
     }
@@ -130,11 +127,8 @@ impl Store {
     /// The commands sent for one incident, in order.
     pub async fn audit_of_incident(&self, incident: IncidentId) -> Result<Vec<AuditRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE incident_id = ?1 ORDER BY id"))
-                .op("audit of incident")?;
-            let rows = st.query_map([incident], audit_row).op("audit of incident")?;
-            rows.collect::<Result<Vec<_>, _>>().op("audit of incident")
+            let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE incident_id = ?1 ORDER BY id");
+            query_rows(c, "audit of incident", &sql, [incident], audit_row)
         })
         .await
     }
@@ -163,11 +157,8 @@ impl Store {
     /// Newest first.
     pub async fn feedback_log(&self, limit: u32) -> Result<Vec<FeedbackRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(&format!("SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY id DESC LIMIT ?1"))
-                .op("feedback log")?;
-            let rows = st.query_map([limit], feedback_row).op("feedback log")?;
-            rows.collect::<Result<Vec<_>, _>>().op("feedback log")
+            let sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY id DESC LIMIT ?1");
+            query_rows(c, "feedback log", &sql, [limit], feedback_row)
         })
         .await
     }

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::error::SqlContext;
-use super::{CloseReason, IncidentCause, IncidentId, PrintId, Store, StoreError, StoredLevel, ts};
+use super::{CloseReason, IncidentCause, IncidentId, PrintId, Store, StoreError, StoredLevel, query_rows, ts};
 use crate::domain::{Level, Timestamp};
 
 /// What is known when an incident opens.
@@ -133,13 +133,11 @@ impl Store {
         arg: Option<i64>,
     ) -> Result<Vec<IncidentRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM incidents {tail}")).op(op)?;
-            let rows = match arg {
-                Some(a) => st.query_map([a], row),
-                None => st.query_map([], row),
+            let sql = format!("SELECT {COLUMNS} FROM incidents {tail}");
+            match arg {
+                Some(a) => query_rows(c, op, &sql, [a], row),
+                None => query_rows(c, op, &sql, [], row),
             }
-            .op(op)?;
-            rows.collect::<Result<Vec<_>, _>>().op(op)
         })
         .await
     }

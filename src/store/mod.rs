@@ -164,9 +164,7 @@ impl Store {
 fn recover(conn: &mut Connection, now: Timestamp) -> Result<RecoveryReport, StoreError> {
     let tx = conn.transaction().op("recovery")?;
     let ids = |sql: &str| -> Result<Vec<i64>, StoreError> {
-        let mut st = tx.prepare(sql).op("recovery: list open incidents")?;
-        let rows = st.query_map([], |r| r.get(0)).op("recovery: list open incidents")?;
-        rows.collect::<Result<Vec<i64>, _>>().op("recovery: list open incidents")
+        query_rows(&tx, "recovery: list open incidents", sql, [], |r| r.get(0))
     };
     let closed = ids("SELECT id FROM incidents WHERE closed_at IS NULL AND holds_printer = 0 ORDER BY id")?;
     let carried_over = ids("SELECT id FROM incidents WHERE closed_at IS NULL AND holds_printer = 1 ORDER BY id")?;
@@ -210,6 +208,24 @@ fn prune_history(conn: &mut Connection, cfg: &StoreConfig, now: Timestamp) -> Re
     }
     tx.commit().op("prune history")?;
     Ok(n)
+}
+
+/// Runs a query and collects every row (into a `Vec`, a `HashSet`…).
+pub(crate) fn query_rows<T, C, P, F>(
+    c: &Connection,
+    op: &'static str,
+    sql: &str,
+    params: P,
+    f: F,
+) -> Result<C, StoreError>
+where
+    C: FromIterator<T>,
+    P: rusqlite::Params,
+    F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    let mut st = c.prepare(sql).op(op)?;
+    let rows = st.query_map(params, f).op(op)?;
+    rows.collect::<Result<C, _>>().op(op)
 }
 
 /// Row helpers shared by the table modules.

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
 use super::error::SqlContext;
-use super::{AlertKind, Channel, IncidentId, OutboxId, OutboxState, Store, StoreError, ts};
+use super::{AlertKind, Channel, IncidentId, OutboxId, OutboxState, Store, StoreError, query_rows, ts};
 use crate::domain::Timestamp;
 
 /// An alert to queue on one channel.
@@ -238,14 +238,11 @@ impl Store {
     /// Pending alerts of one channel whose next attempt is due, oldest first.
     pub async fn due_alerts(&self, channel: Channel, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(&format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE channel = ?1 AND state = 'pending' AND next_attempt_at <= ?2 \
-                     ORDER BY next_attempt_at, id LIMIT ?3"
-                ))
-                .op("due alerts")?;
-            let rows = st.query_map(params![channel, now.millis(), limit], row).op("due alerts")?;
-            rows.collect::<Result<Vec<_>, _>>().op("due alerts")
+            let sql = format!(
+                "SELECT {COLUMNS} FROM outbox WHERE channel = ?1 AND state = 'pending' AND next_attempt_at <= ?2 \
+                 ORDER BY next_attempt_at, id LIMIT ?3"
+            );
+            query_rows(c, "due alerts", &sql, params![channel, now.millis(), limit], row)
         })
         .await
     }
@@ -371,35 +368,23 @@ impl Store {
     }
 
     async fn outbox_query(&self, op: &'static str, tail: &'static str, arg: i64) -> Result<Vec<OutboxRow>, StoreError> {
-        self.call(move |c, _| {
-            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM outbox {tail}")).op(op)?;
-            let rows = st.query_map([arg], row).op(op)?;
-            rows.collect::<Result<Vec<_>, _>>().op(op)
-        })
-        .await
+        self.call(move |c, _| query_rows(c, op, &format!("SELECT {COLUMNS} FROM outbox {tail}"), [arg], row)).await
     }
 
     /// The attempts of one row, in order.
     pub async fn attempts_of(&self, id: OutboxId) -> Result<Vec<AttemptRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(
-                    "SELECT outbox_id, at, status, error, duration_ms FROM outbox_attempts \
-                     WHERE outbox_id = ?1 ORDER BY id",
-                )
-                .op("attempts")?;
-            let rows = st
-                .query_map([id], |r| {
-                    Ok(AttemptRow {
-                        outbox_id: r.get(0)?,
-                        at: Timestamp::from_millis(r.get(1)?),
-                        status: r.get(2)?,
-                        error: r.get(3)?,
-                        duration_ms: r.get::<_, i64>(4)?.max(0) as u64,
-                    })
+            let sql = "SELECT outbox_id, at, status, error, duration_ms FROM outbox_attempts \
+                       WHERE outbox_id = ?1 ORDER BY id";
+            query_rows(c, "attempts", sql, [id], |r| {
+                Ok(AttemptRow {
+                    outbox_id: r.get(0)?,
+                    at: Timestamp::from_millis(r.get(1)?),
+                    status: r.get(2)?,
+                    error: r.get(3)?,
+                    duration_ms: r.get::<_, i64>(4)?.max(0) as u64,
                 })
-                .op("attempts")?;
-            rows.collect::<Result<Vec<_>, _>>().op("attempts")
+            })
         })
         .await
     }

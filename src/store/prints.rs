@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::error::SqlContext;
-use super::{PrintId, PrintOutcome, Store, StoreError, ts};
+use super::{PrintId, PrintOutcome, Store, StoreError, query_rows, ts};
 use crate::domain::Timestamp;
 
 /// One watched print.
@@ -102,11 +102,8 @@ impl Store {
     /// Newest first.
     pub async fn recent_prints(&self, limit: u32) -> Result<Vec<PrintRow>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(&format!("SELECT {COLUMNS} FROM prints ORDER BY started_at DESC, id DESC LIMIT ?1"))
-                .op("recent prints")?;
-            let rows = st.query_map([limit], row).op("recent prints")?;
-            rows.collect::<Result<Vec<_>, _>>().op("recent prints")
+            let sql = format!("SELECT {COLUMNS} FROM prints ORDER BY started_at DESC, id DESC LIMIT ?1");
+            query_rows(c, "recent prints", &sql, [limit], row)
         })
         .await
     }

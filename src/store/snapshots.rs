@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use super::error::SqlContext;
-use super::{IncidentId, Store, StoreError};
+use super::{IncidentId, Store, StoreError, query_rows};
 use crate::domain::Timestamp;
 
 /// A validated snapshot id: 1–64 characters of `[0-9A-Za-z_-]`, so it is safe in
@@ -120,21 +120,17 @@ fn enforce_retention(
     limits: &super::SnapshotRetention,
 ) -> Result<RetentionReport, StoreError> {
     let op = "snapshot retention";
-    let rows: Vec<(String, i64)> = {
-        let mut st = c.prepare("SELECT id, bytes FROM snapshots ORDER BY created_at, id").op(op)?;
-        let it = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).op(op)?;
-        it.collect::<Result<_, _>>().op(op)?
-    };
-    let referenced: HashSet<String> = {
-        let mut st = c
-            .prepare(
-                "SELECT DISTINCT snapshot_id FROM outbox WHERE state IN ('pending', 'sending') \
-                 AND snapshot_id IS NOT NULL",
-            )
-            .op(op)?;
-        let it = st.query_map([], |r| r.get(0)).op(op)?;
-        it.collect::<Result<_, _>>().op(op)?
-    };
+    let rows: Vec<(String, i64)> =
+        query_rows(c, op, "SELECT id, bytes FROM snapshots ORDER BY created_at, id", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let referenced: HashSet<String> = query_rows(
+        c,
+        op,
+        "SELECT DISTINCT snapshot_id FROM outbox WHERE state IN ('pending', 'sending') AND snapshot_id IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
     let mut count = rows.len() as u64;
     let mut bytes: u64 = rows.iter().map(|(_, b)| (*b).max(0) as u64).sum();
     let mut report = RetentionReport::default();
@@ -167,11 +163,7 @@ fn enforce_retention(
 /// know (a crash between writing and indexing), drops rows whose file is gone.
 pub(super) fn register_orphans(c: &Connection, dir: &Path) -> Result<(), StoreError> {
     let op = "snapshot index";
-    let known: HashSet<String> = {
-        let mut st = c.prepare("SELECT id FROM snapshots").op(op)?;
-        let it = st.query_map([], |r| r.get(0)).op(op)?;
-        it.collect::<Result<_, _>>().op(op)?
-    };
+    let known: HashSet<String> = query_rows(c, op, "SELECT id FROM snapshots", [], |r| r.get(0))?;
     let entries = std::fs::read_dir(dir).map_err(|source| StoreError::SnapshotIo { path: dir.into(), source })?;
     let mut on_disk = HashSet::new();
     for entry in entries.flatten() {

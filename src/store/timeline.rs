@@ -9,7 +9,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::error::SqlContext;
-use super::{PrintId, Store, StoreError, StoredLevel};
+use super::{PrintId, Store, StoreError, StoredLevel, query_rows};
 use crate::domain::{Level, Timestamp};
 
 /// One stored point: a run of verdicts at one level within one interval.
@@ -110,28 +110,21 @@ impl Store {
     /// The timeline of one print, in time order.
     pub async fn timeline_of_print(&self, print: PrintId) -> Result<Vec<TimelinePoint>, StoreError> {
         self.call(move |c, _| {
-            let mut st = c
-                .prepare(
-                    "SELECT print_id, start_at, end_at, level, score_min, score_max, score_last, frames, layer \
-                     FROM timeline WHERE print_id = ?1 ORDER BY start_at, id",
-                )
-                .op("timeline of print")?;
-            let rows = st
-                .query_map([print], |r| {
-                    Ok(TimelinePoint {
-                        print_id: r.get(0)?,
-                        start_at: Timestamp::from_millis(r.get(1)?),
-                        end_at: Timestamp::from_millis(r.get(2)?),
-                        level: r.get::<_, StoredLevel>(3)?.into(),
-                        score_min: r.get::<_, f64>(4)? as f32,
-                        score_max: r.get::<_, f64>(5)? as f32,
-                        score_last: r.get::<_, f64>(6)? as f32,
-                        frames: r.get(7)?,
-                        layer: r.get(8)?,
-                    })
+            let sql = "SELECT print_id, start_at, end_at, level, score_min, score_max, score_last, frames, layer \
+                       FROM timeline WHERE print_id = ?1 ORDER BY start_at, id";
+            query_rows(c, "timeline of print", sql, [print], |r| {
+                Ok(TimelinePoint {
+                    print_id: r.get(0)?,
+                    start_at: Timestamp::from_millis(r.get(1)?),
+                    end_at: Timestamp::from_millis(r.get(2)?),
+                    level: r.get::<_, StoredLevel>(3)?.into(),
+                    score_min: r.get::<_, f64>(4)? as f32,
+                    score_max: r.get::<_, f64>(5)? as f32,
+                    score_last: r.get::<_, f64>(6)? as f32,
+                    frames: r.get(7)?,
+                    layer: r.get(8)?,
                 })
-                .op("timeline of print")?;
-            rows.collect::<Result<Vec<_>, _>>().op("timeline of print")
+            })
         })
         .await
     }
