@@ -19,6 +19,16 @@ fn channel() -> (RecordingNotifier, Vec<Arc<dyn Notifier>>) {
     (n.clone(), vec![Arc::new(n) as Arc<dyn Notifier>])
 }
 
+/// The engine on paused time with fast alert settings.
+async fn start(
+    dir: &std::path::Path,
+    actions: ActionsConfig,
+    printer: Option<DoublePrinter>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+) -> Harness {
+    Harness::start(dir, actions, actions_support::fast_alerts(), printer, notifiers, Clock::tokio()).await
+}
+
 fn incident_alerts(n: &RecordingNotifier) -> Vec<Alert> {
     n.sent().into_iter().map(|s| s.alert).filter(|a| a.kind == AlertKind::Incident).collect()
 }
@@ -28,15 +38,7 @@ async fn a_failure_pauses_and_parks_once_however_many_verdicts_follow() {
     let dir = tempfile::tempdir().unwrap();
     let printer = DoublePrinter::printing("benchy.gcode", 30);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     for i in 0..20 {
         h.engine
             .verdict(verdict(Level::Failure, 0.8 + i as f32 * 0.005, 30 + i), Some(jpeg_frame(i as u64)))
@@ -84,15 +86,7 @@ async fn pause_then_cool_turns_the_hotend_off_after_n_minutes() {
     let printer = DoublePrinter::printing("vase.gcode", 50);
     let actions = ActionsConfig { failure: Policy::PauseThenCool, cool_after_min: 10, ..ActionsConfig::default() };
     let (_rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        actions,
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), actions, Some(printer.clone()), notifiers).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 50), None).await.unwrap();
     h.engine.sync().await.unwrap();
     assert_eq!(printer.commands(), ["pause", "park"]);
@@ -121,15 +115,7 @@ async fn acknowledging_stops_the_cool_down() {
     let printer = DoublePrinter::printing("vase.gcode", 50);
     let actions =
         ActionsConfig { failure: Policy::PauseThenCool, cool_after_min: 5, cool_bed: true, ..ActionsConfig::default() };
-    let h = Harness::start(
-        dir.path(),
-        actions,
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        vec![],
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), actions, Some(printer.clone()), vec![]).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 50), None).await.unwrap();
     h.engine.sync().await.unwrap();
     let id = h.store.open_incidents().await.unwrap()[0].id;
@@ -151,15 +137,7 @@ async fn an_unconfirmed_pause_is_retried_once_and_reported() {
     let printer = DoublePrinter::printing("benchy.gcode", 10);
     printer.script(&[Answer::Unconfirmed, Answer::Unconfirmed]);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     for i in 0..5 {
         h.engine.verdict(verdict(Level::Failure, 0.9, 10 + i), None).await.unwrap();
     }
@@ -189,15 +167,7 @@ async fn a_pause_that_fails_while_not_printing_is_not_retried() {
     printer.script(&[Answer::NotConnected]);
     printer.set_state(PrinterState::Disconnected);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 10), None).await.unwrap();
     h.engine.sync().await.unwrap();
     assert_eq!(printer.commands(), ["pause"]);
@@ -212,15 +182,7 @@ async fn a_restart_adopts_the_incident_instead_of_pausing_again() {
     let dir = tempfile::tempdir().unwrap();
     let printer = DoublePrinter::printing("benchy.gcode", 30);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers.clone(),
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers.clone()).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 30), Some(jpeg_frame(1))).await.unwrap();
     h.engine.sync().await.unwrap();
     assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
@@ -230,15 +192,7 @@ async fn a_restart_adopts_the_incident_instead_of_pausing_again() {
     drop(h.store);
 
     // A new daemon on the same data directory, the printer still paused.
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     assert_eq!(h.store.recovery().carried_over, [id]);
     for i in 0..10 {
         h.engine.verdict(verdict(Level::Failure, 0.95, 30 + i), None).await.unwrap();
@@ -271,15 +225,7 @@ async fn a_warning_notifies_and_an_escalation_pauses() {
     let dir = tempfile::tempdir().unwrap();
     let printer = DoublePrinter::printing("benchy.gcode", 5);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     for i in 0..3 {
         h.engine.verdict(verdict(Level::Warning, 0.5, 5 + i), None).await.unwrap();
     }
@@ -302,15 +248,7 @@ async fn a_notify_incident_clears_and_a_later_failure_is_a_new_incident() {
     let printer = DoublePrinter::printing("benchy.gcode", 5);
     let actions = ActionsConfig { failure: Policy::Notify, clear_after_s: 60, ..ActionsConfig::default() };
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        actions,
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), actions, Some(printer.clone()), notifiers).await;
     let at = |s: i64| Timestamp::from_millis(1_700_000_000_000 + s * 1000);
     let mut v = verdict(Level::Failure, 0.9, 5);
     v.at = at(0);
@@ -343,15 +281,7 @@ async fn a_notify_incident_clears_and_a_later_failure_is_a_new_incident() {
 async fn resuming_at_the_printer_closes_the_incident() {
     let dir = tempfile::tempdir().unwrap();
     let printer = DoublePrinter::printing("benchy.gcode", 5);
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        vec![],
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), vec![]).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 5), None).await.unwrap();
     h.engine.sync().await.unwrap();
     let id = h.store.open_incidents().await.unwrap()[0].id;
@@ -377,15 +307,7 @@ async fn not_a_failure_resumes_and_mute_silences() {
     let dir = tempfile::tempdir().unwrap();
     let printer = DoublePrinter::printing("benchy.gcode", 5);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 5), None).await.unwrap();
     h.engine.sync().await.unwrap();
     let id = h.store.open_incidents().await.unwrap()[0].id;
@@ -414,15 +336,7 @@ async fn not_a_failure_resumes_and_mute_silences() {
 async fn without_a_printer_link_the_alert_says_the_print_was_not_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        None,
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), None, notifiers).await;
     h.engine.verdict(verdict(Level::Failure, 0.9, 5), None).await.unwrap();
     assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
     let a = incident_alerts(&rec).remove(0);
@@ -437,15 +351,7 @@ async fn health_findings_notify_once_until_cleared() {
     let dir = tempfile::tempdir().unwrap();
     let printer = DoublePrinter::printing("benchy.gcode", 5);
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     let since = Timestamp::now();
     for _ in 0..3 {
         h.engine.health(HealthFinding::CameraFrozen { since, layers_advanced: 4 }).await.unwrap();
@@ -496,15 +402,7 @@ async fn an_incident_paused_for_but_never_alerted_is_alerted_after_a_restart() {
     }
     let printer = DoublePrinter::with_state(PrinterState::Paused { job: actions_support::job("benchy.gcode", 30) });
     let (rec, notifiers) = channel();
-    let h = Harness::start(
-        dir.path(),
-        ActionsConfig::default(),
-        actions_support::fast_alerts(),
-        Some(printer.clone()),
-        notifiers,
-        Clock::tokio(),
-    )
-    .await;
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
     h.engine.verdict(verdict(Level::Failure, 0.95, 31), None).await.unwrap();
     h.engine.sync().await.unwrap();
     assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
