@@ -83,8 +83,8 @@ impl Store {
     pub async fn open_incident(&self, n: NewIncident) -> Result<IncidentId, StoreError> {
         self.call(move |c, _| {
             c.execute(
-                "INSERT INTO incidents (print_id, opened_at, level, cause, confidence, layer, layer_count, snapshot_id, \
-                 holds_printer, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO incidents (print_id, opened_at, level, cause, confidence, layer, layer_count, \
+                 snapshot_id, holds_printer, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     n.print_id,
                     n.opened_at.millis(),
