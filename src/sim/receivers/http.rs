@@ -177,6 +177,9 @@ async fn connection(
     stream.shutdown().await
 }
 
+/// The largest request body accepted.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
 /// Reads one request; `None` if the peer closed before sending one.
 async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
@@ -210,6 +213,9 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Re
             r.read_line(&mut line).await?;
             let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
                 .map_err(|_| bad("bad chunk size"))?;
+            if body.len() + size > MAX_BODY {
+                return Err(bad("body too large"));
+            }
             let mut chunk = vec![0; size + 2];
             r.read_exact(&mut chunk).await?;
             if size == 0 {
@@ -219,7 +225,7 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Re
         }
     } else if let Some(len) = get("content-length") {
         let len: usize = len.parse().map_err(|_| bad("bad content-length"))?;
-        if len > 64 * 1024 * 1024 {
+        if len > MAX_BODY {
             return Err(bad("body too large"));
         }
         body.resize(len, 0);
