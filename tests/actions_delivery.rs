@@ -313,3 +313,40 @@ async fn telegram_gets_a_photo_with_a_caption() {
     }
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_flood_control_retry_after_is_honoured() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let server = RecordingServer::start(move |_| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let body = serde_json::json!({"ok": false, "error_code": 429,
+                "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}});
+            Response::json(429, &body)
+        } else {
+            Response::json(200, &serde_json::json!({"ok": true, "result": {"message_id": 78}}))
+        }
+    })
+    .await
+    .unwrap();
+    let cfg = AlertsConfig {
+        telegram: Some(TelegramConfig {
+            bot_token: Some(Secret::new("42:token")),
+            chat_id: "@printers".into(),
+            base_url: server.base_url().into(),
+            min_level: Level::Warning,
+        }),
+        ..fast_alerts()
+    };
+    let d = Delivery::start(cfg).await;
+    d.outbox.enqueue(&failure_alert(1, None, None)).await.unwrap();
+    let row = d.wait_state(1, OutboxState::Sent).await;
+    assert_eq!((row.attempts, row.remote_id.as_deref()), (2, Some("78")));
+    let reqs = server.requests();
+    assert_eq!(reqs[0].request.path, "/bot42:token/sendMessage", "no snapshot: a text message");
+    let waited = reqs[1].request.at.millis() - reqs[0].request.at.millis();
+    assert!(waited >= 1000, "retry_after: 1 honoured, waited {waited} ms");
+    let first = d.store.attempts_of(row.id).await.unwrap().remove(0);
+    assert_eq!(first.error.as_deref(), Some("retryable: HTTP 429: Too Many Requests: retry after 1"));
+    d.stop().await;
+}
