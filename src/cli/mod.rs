@@ -5,6 +5,7 @@
 
 mod gcode;
 mod cameras;
+mod alerts;
 mod validate;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub enum Command {
     Gcode(gcode::Args),
     /// List the V4L2/UVC cameras on this machine and the modes they offer.
     Cameras(cameras::Args),
+    /// Alert channels: `alerts test` sends a test alert to each.
+    Alerts(alerts::Args),
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
@@ -62,6 +65,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ValidateConfig(a) => validate::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,
         Command::Cameras(a) => cameras::run(a, &global).await,
+        Command::Alerts(a) => alerts::run(a, &global).await,
     }
 }
 

@@ -7,3 +7,4 @@
 //! Twilio-compatible SMS API). Nothing here is used by `run` with a real config.
 
 pub mod mjpeg_server;
+pub mod receivers;
