@@ -8,6 +8,7 @@
 //! vision, decision or actions.
 
 mod config;
+pub mod marlin;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
