@@ -13,7 +13,7 @@ pub mod marlin;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-pub use config::{PrinterConfig, PrinterKind};
+pub use config::{MoonrakerConfig, OctoPrintConfig, ParkConfig, PrinterConfig, PrinterKind, SerialConfig, SerialMode};
 
 use crate::domain::PrinterStatus;
 

@@ -1,0 +1,718 @@
+//! Host mode: layerwatch streams the G-code file itself, one numbered line at a
+//! time, and owns pause (hold the stream, wait for moves, remember, park),
+//! resume (reheat, un-park, restore modes, continue) and cancel (drop the rest,
+//! heaters off, lift).
+//!
+//! Synchronous: the driver feeds events in and writes `cx.out`; nothing here
+//! does I/O except reading the local G-code file. Firmware differences come
+//! from `cx.quirks` only.
+
+use std::path::PathBuf;
+
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use super::conn::Handshake;
+use super::counters::Counters;
+use super::driver::{Cx, Mode, ModeEvent};
+use super::host_flow::{Flow, Meta, Origin, Phase, Step, Target};
+use super::job::{self, Job, JobFile};
+use super::park::{self, Parked, Saved};
+use super::protocol::{Action, Position, Response};
+use super::window::{OkOutcome, ResendOutcome, Window};
+use super::{Reply, Request, Settings};
+use crate::domain::{PrintJob, PrinterState};
+use crate::printer::{Confirmation, PrinterError};
+
+/// Accepted lines kept for resend requests.
+const HISTORY: usize = 256;
+
+pub struct HostMode {
+    settings: Settings,
+    flow: Flow,
+    window: Window<Meta>,
+    connected: bool,
+    phase: Phase,
+    job: Option<Job>,
+    job_id: u64,
+    last_position: Option<Position>,
+    /// Last `ok` or keep-alive: the printer is working on what we sent.
+    last_progress: Instant,
+    last_tx: Instant,
+    last_rx: Instant,
+    probes: u32,
+    probe_rx_mark: Instant,
+    stuck_logged: bool,
+    next_poll: Option<Instant>,
+    poll_outstanding: bool,
+}
+
+impl HostMode {
+    pub fn new(settings: Settings) -> Self {
+        let now = Instant::now();
+        HostMode {
+            settings,
+            last_rx: now,
+            flow: Flow::default(),
+            window: Window::new(HISTORY, 1, true),
+            connected: false,
+            phase: Phase::Idle,
+            job: None,
+            job_id: 0,
+            last_position: None,
+            last_progress: now,
+            last_tx: now,
+            probes: 0,
+            probe_rx_mark: now,
+            stuck_logged: false,
+            next_poll: None,
+            poll_outstanding: false,
+        }
+    }
+
+    fn push(&mut self, text: impl Into<String>, meta: Meta) {
+        self.window.push(text.into(), meta);
+    }
+
+    /// Queues a sequence; the last line carries `done`.
+    fn push_sequence(&mut self, lines: Vec<String>, done: Step) {
+        let n = lines.len();
+        for (i, l) in lines.into_iter().enumerate() {
+            self.push(l, Meta::Host(if i + 1 == n { done } else { Step::Plain }));
+        }
+        if n == 0 {
+            self.push("M400", Meta::Host(done));
+        }
+    }
+
+    /// Writes an unnumbered command now (out of band), counting its `ok`.
+    fn send_raw(&mut self, cx: &mut Cx, cmd: &str) {
+        cx.out.push(cmd.to_string());
+        self.window.transmit_raw();
+    }
+
+    fn in_heat_wait(&self) -> bool {
+        self.window
+            .oldest_unacked()
+            .is_some_and(|(_, t)| super::modal::kind(t) == super::modal::Kind::HeatWait)
+    }
+
+    /// Transmits what the window allows; feeds file lines while printing.
+    fn pump(&mut self, cx: &mut Cx) {
+        if !self.connected {
+            return;
+        }
+        loop {
+            if let Some((n, framed)) = self.window.transmit() {
+                if let Some((_, Meta::Host(Step::PauseMark))) = self.window.get(n) {
+                    self.last_position = None;
+                }
+                if self.window.outstanding() == 1 {
+                    self.last_progress = cx.now;
+                }
+                self.last_tx = cx.now;
+                cx.out.push(framed);
+                continue;
+            }
+            if self.window.queued() > 0 || self.window.outstanding() > 0 || self.phase != Phase::Printing {
+                break;
+            }
+            let Some(job) = self.job.as_mut() else { break };
+            let Some(file) = job.file.as_mut() else { break };
+            match file.next_command() {
+                Ok(Some((cmd, start, end))) => {
+                    job.modal.apply(&cmd);
+                    self.window.push(cmd, Meta::File { start, end });
+                }
+                Ok(None) => {
+                    // Everything sent: wait until the moves are done before calling it finished.
+                    self.phase = Phase::Finishing;
+                    self.push("M400", Meta::Host(Step::FinishMark));
+                }
+                Err(e) => {
+                    let name = job.name.clone();
+                    self.fail(cx, format!("cannot read {name}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn accepted(&mut self, cx: &mut Cx, n: u32) {
+        let Some((_, meta)) = self.window.get(n) else { return };
+        let meta = *meta;
+        if self.flow.hold.take().is_some() {
+            self.flow.resolve(Target::Unheld);
+            if let Some(j) = self.job.as_mut() {
+                j.set_paused(false, cx.now);
+            }
+        }
+        match meta {
+            Meta::File { start, .. } => {
+                Counters::inc(&cx.counters.file_lines_acked);
+                if let Some(j) = self.job.as_mut() {
+                    j.position = Some(start);
+                }
+                self.flow.confirm_print();
+            }
+            Meta::Host(step) => self.step_done(cx, step),
+        }
+    }
+
+    fn step_done(&mut self, cx: &mut Cx, step: Step) {
+        match step {
+            Step::Plain | Step::Setup | Step::TempSet => {}
+            Step::Poll => self.poll_outstanding = false,
+            Step::PauseMark => self.moves_done(cx),
+            Step::ParkDone => {
+                if let Phase::Parking { saved, parked, origin } = std::mem::replace(&mut self.phase, Phase::Idle) {
+                    info!(printer = %cx.printer, lift_mm = parked.lift_mm, retract_mm = parked.retract_mm, "print paused and parked");
+                    self.phase = Phase::Paused {
+                        saved,
+                        parked: Some(parked),
+                        origin,
+                    };
+                    self.flow.resolve(Target::Paused);
+                    self.flow.resolve(Target::Parked);
+                }
+            }
+            Step::ResumeDone => {
+                if self.phase == Phase::Resuming {
+                    info!(printer = %cx.printer, "print resumed");
+                    self.phase = Phase::Printing;
+                    if let Some(j) = self.job.as_mut() {
+                        j.set_paused(false, cx.now);
+                    }
+                    self.flow.resolve(Target::Printing);
+                }
+            }
+            Step::CancelDone => {
+                if self.phase == Phase::Cancelling {
+                    info!(printer = %cx.printer, "print cancelled");
+                    self.phase = Phase::Cancelled;
+                    if let Some(j) = self.job.as_mut() {
+                        j.end(cx.now);
+                    }
+                    self.flow.resolve(Target::Cancelled);
+                }
+            }
+            Step::FinishMark => {
+                if self.phase == Phase::Finishing {
+                    info!(printer = %cx.printer, "print finished");
+                    self.phase = Phase::Finished;
+                    if let Some(j) = self.job.as_mut() {
+                        j.position = j.size;
+                        j.end(cx.now);
+                    }
+                    self.flow.confirm_print();
+                }
+            }
+        }
+    }
+
+    /// `M400` and `M114` came back: the head is still; remember where it is and park.
+    fn moves_done(&mut self, cx: &mut Cx) {
+        let Phase::Pausing { origin } = self.phase else { return };
+        let modal = self.job.as_ref().map(|j| j.modal.clone()).unwrap_or_default();
+        let position = self.last_position.take().unwrap_or(Position {
+            x: modal.x,
+            y: modal.y,
+            z: modal.z,
+            e: modal.e,
+        });
+        let target = |h: Option<crate::domain::Heater>| h.map(|h| h.target).filter(|t| *t > 0.0);
+        let saved = Saved {
+            position,
+            hotend_target: target(cx.temps.hotend).or(modal.hotend_target),
+            bed_target: target(cx.temps.bed).or(modal.bed_target),
+            modal,
+        };
+        let park_cfg = &cx.settings.park;
+        let parked = Parked {
+            retract_mm: park_cfg.retract_mm,
+            lift_mm: cx.quirks.clamp_lift(position.z, park_cfg.lift_mm),
+        };
+        self.push_sequence(park::park(parked.retract_mm, parked.lift_mm), Step::ParkDone);
+        self.phase = Phase::Parking { saved, parked, origin };
+    }
+
+    fn start_pause(&mut self, cx: &mut Cx, origin: Origin) {
+        info!(printer = %cx.printer, ?origin, "pausing: holding the stream");
+        self.phase = Phase::Pausing { origin };
+        if let Some(j) = self.job.as_mut() {
+            j.set_paused(true, cx.now);
+        }
+        self.push("M400", Meta::Host(Step::Plain));
+        self.push("M114", Meta::Host(Step::PauseMark));
+    }
+
+    fn start_resume(&mut self, cx: &mut Cx) -> bool {
+        let Phase::Paused { saved, parked, .. } = &self.phase else {
+            return false;
+        };
+        let lines = park::resume(
+            saved,
+            *parked,
+            cx.temps.hotend.map(|h| h.target),
+            cx.temps.bed.map(|h| h.target),
+        );
+        info!(printer = %cx.printer, "resuming");
+        self.push_sequence(lines, Step::ResumeDone);
+        self.phase = Phase::Resuming;
+        true
+    }
+
+    fn start_cancel(&mut self, cx: &mut Cx) {
+        let already_parked = matches!(self.phase, Phase::Paused { parked: Some(p), .. } if p.lift_mm > 0.0);
+        let dropped = self.window.discard_queued();
+        info!(printer = %cx.printer, dropped = dropped.len(), "cancelling: stream stopped");
+        if self.in_heat_wait() || self.flow.hold.is_some() {
+            if let Some(cmd) = cx.quirks.break_wait() {
+                self.send_raw(cx, cmd);
+            }
+        }
+        let z = self.job.as_ref().and_then(|j| j.modal.z);
+        let park_cfg = &cx.settings.park;
+        let lines = park::cancel(
+            park_cfg.retract_mm,
+            cx.quirks.clamp_lift(z, park_cfg.lift_mm),
+            already_parked,
+        );
+        self.push_sequence(lines, Step::CancelDone);
+        self.phase = Phase::Cancelling;
+        self.flow.fail(Target::Paused, "pause", "the print was cancelled");
+        self.flow.fail(Target::Printing, "resume", "the print was cancelled");
+    }
+
+    /// The print cannot go on: stop streaming and report `Error`.
+    fn fail(&mut self, cx: &mut Cx, message: String) {
+        error!(printer = %cx.printer, %message, "print stopped");
+        self.window.discard_queued();
+        if let Some(j) = self.job.as_mut() {
+            j.end(cx.now);
+        }
+        self.flow.fail_all(&message);
+        self.phase = Phase::Error(message);
+    }
+
+    fn on_action(&mut self, cx: &mut Cx, action: Action) {
+        match action {
+            Action::Pause if self.phase == Phase::Printing && self.flow.hold.is_none() => {
+                self.start_pause(cx, Origin::Firmware)
+            }
+            Action::Paused if matches!(self.phase, Phase::Printing | Phase::Finishing) => {
+                self.hold(cx, "the firmware paused (//action:paused)")
+            }
+            Action::Resume => {
+                if !self.start_resume(cx) {
+                    debug!(printer = %cx.printer, "resume action while not paused by us: ignored");
+                }
+            }
+            Action::Resumed => {
+                if self.flow.hold.take().is_some() {
+                    self.flow.resolve(Target::Unheld);
+                }
+            }
+            Action::Cancel if self.phase.is_active() => self.start_cancel(cx),
+            Action::Disconnect => cx.disconnect = Some("the firmware asked the host to disconnect".into()),
+            Action::Notification(message) => info!(printer = %cx.printer, %message, "printer notification"),
+            Action::PromptBegin(text) => info!(printer = %cx.printer, prompt = %text, "printer prompt"),
+            other => debug!(printer = %cx.printer, action = ?other, "host action ignored"),
+        }
+    }
+
+    fn hold(&mut self, cx: &mut Cx, reason: &str) {
+        if self.flow.hold.is_none() {
+            info!(printer = %cx.printer, reason, "the firmware waits for the user");
+            if let Some(j) = self.job.as_mut() {
+                j.set_paused(true, cx.now);
+            }
+        }
+        self.flow.hold = Some(reason.to_string());
+    }
+
+    /// No answer in time: send the unacknowledged lines again (duplicates are refused by number).
+    fn probe(&mut self, cx: &mut Cx) {
+        self.probes += 1;
+        Counters::inc(&cx.counters.timeouts);
+        if self.probes == 1 {
+            self.probe_rx_mark = cx.last_rx;
+        }
+        let max = cx.settings.max_probes;
+        if self.probes > max && cx.last_rx <= self.probe_rx_mark {
+            cx.disconnect = Some(format!(
+                "the printer stopped answering ({} probes without a byte)",
+                self.probes - 1
+            ));
+            return;
+        }
+        if self.probes > max && !self.stuck_logged {
+            self.stuck_logged = true;
+            let line = self
+                .window
+                .oldest_unacked()
+                .map(|(n, t)| format!("N{n} {t}"))
+                .unwrap_or_default();
+            error!(printer = %cx.printer, %line, "the printer talks but does not acknowledge a line; still retrying");
+        }
+        let again = self.window.on_lost();
+        Counters::add(&cx.counters.retransmitted, u64::from(again));
+        warn!(printer = %cx.printer, probe = self.probes, lines = again, "no acknowledgement in time: sending again");
+        self.last_progress = cx.now;
+    }
+
+    fn job_snapshot(&self) -> PrintJob {
+        self.job
+            .as_ref()
+            .map(|j| j.snapshot(Instant::now()))
+            .unwrap_or_default()
+    }
+
+    fn start_print(&mut self, cx: &mut Cx, path: PathBuf, reply: Reply) {
+        if !self.connected {
+            return reply.send_result(Err(PrinterError::NotConnected));
+        }
+        if self.phase.is_active() {
+            return reply.send_result(Err(PrinterError::InvalidState {
+                command: "print",
+                state: self.state().name(),
+            }));
+        }
+        let (file, size) = match JobFile::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let message = format!("cannot open {}: {e}", path.display());
+                return reply.send_result(Err(PrinterError::Rejected {
+                    command: "print",
+                    message,
+                }));
+            }
+        };
+        self.job_id += 1;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        info!(printer = %cx.printer, file = %path.display(), size, "print started (host mode)");
+        self.job = Some(Job::new(name, Some(path.clone()), Some(size), Some(file), cx.now));
+        let (id, tx) = (self.job_id, cx.events.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(ModeEvent::Analysis(id, job::analyze(&path)));
+        });
+        self.phase = Phase::Printing;
+        self.flow.print_reply = Some(reply);
+        self.probes = 0;
+        self.stuck_logged = false;
+    }
+
+    fn set_temperatures(&mut self, cx: &mut Cx, hotend: Option<f32>, bed: Option<f32>, reply: Reply) {
+        if !self.connected {
+            return reply.send_result(Err(PrinterError::NotConnected));
+        }
+        let same = |want: Option<f32>, have: Option<crate::domain::Heater>| {
+            want.is_none_or(|w| have.is_some_and(|h| (h.target - w).abs() < 0.5))
+        };
+        if same(hotend, cx.temps.hotend) && same(bed, cx.temps.bed) {
+            return reply.send_result(Ok(Confirmation::AlreadyThere));
+        }
+        if let Some(t) = hotend {
+            self.push(format!("M104 S{t}"), Meta::Host(Step::Plain));
+        }
+        if let Some(b) = bed {
+            self.push(format!("M140 S{b}"), Meta::Host(Step::Plain));
+        }
+        self.push("M105", Meta::Host(Step::TempSet));
+        self.flow.temp_waiters.push((hotend, bed, reply));
+    }
+}
+
+impl Mode for HostMode {
+    fn on_connected(&mut self, cx: &mut Cx, handshake: &Handshake) {
+        self.connected = true;
+        self.window = Window::new(HISTORY, 1, cx.quirks.ok_after_resend);
+        self.window.restart(handshake.last_line.unwrap_or(0));
+        if matches!(self.phase, Phase::Error(_)) {
+            self.phase = Phase::Idle;
+        }
+        if let Some(cmd) = cx.quirks.temp_autoreport(cx.settings.autoreport_secs) {
+            self.push(cmd, Meta::Host(Step::Setup));
+            self.next_poll = None;
+        } else {
+            self.next_poll = Some(cx.now + cx.settings.poll);
+        }
+        self.push("M105", Meta::Host(Step::Poll));
+        self.poll_outstanding = true;
+        self.last_progress = cx.now;
+        self.probes = 0;
+        self.pump(cx);
+    }
+
+    fn on_response(&mut self, cx: &mut Cx, response: Response) {
+        self.last_rx = cx.now;
+        match response {
+            Response::Ok(ok) => {
+                if let Some(t) = &ok.temps {
+                    cx.update_temps(t);
+                }
+                if let Some(p) = ok.position {
+                    self.last_position = Some(p);
+                }
+                self.last_progress = cx.now;
+                self.probes = 0;
+                match self.window.on_ok() {
+                    OkOutcome::Accepted(range) => {
+                        for n in range {
+                            self.accepted(cx, n);
+                        }
+                    }
+                    OkOutcome::Spurious => Counters::inc(&cx.counters.spurious_oks),
+                    OkOutcome::Other => {}
+                }
+            }
+            Response::Resend { line } => {
+                Counters::inc(&cx.counters.resends);
+                self.last_progress = cx.now;
+                let (outcome, newly) = self.window.on_resend(line);
+                if let Some(range) = newly {
+                    for n in range {
+                        self.accepted(cx, n);
+                    }
+                }
+                match outcome {
+                    ResendOutcome::Rewound { from, count } => {
+                        Counters::add(&cx.counters.retransmitted, u64::from(count));
+                        info!(printer = %cx.printer, line = from, count, "printer asked for lines again");
+                    }
+                    ResendOutcome::NextLine { line } => {
+                        debug!(printer = %cx.printer, line, "printer asked for the next line")
+                    }
+                    ResendOutcome::NeverSent { requested, next } => {
+                        Counters::inc(&cx.counters.unexpected_resends);
+                        let acked = self.window.acked();
+                        warn!(printer = %cx.printer, requested, next, resync_to = acked, "resend requested for a line never sent: resetting the line counter");
+                        self.send_raw(cx, &format!("M110 N{acked}"));
+                        self.window.rewind_to_acked();
+                    }
+                    ResendOutcome::Forgotten { requested, oldest } => {
+                        Counters::inc(&cx.counters.unexpected_resends);
+                        self.fail(
+                            cx,
+                            format!("the printer asked for line {requested}, older than the {oldest} kept for resends"),
+                        );
+                    }
+                }
+            }
+            Response::Wait => {
+                let quiet = cx.now.duration_since(self.last_tx) > std::time::Duration::from_millis(200);
+                if self.window.outstanding() > 0 && self.flow.hold.is_none() && !self.in_heat_wait() && quiet {
+                    let again = self.window.on_lost();
+                    Counters::add(&cx.counters.retransmitted, u64::from(again));
+                    debug!(printer = %cx.printer, lines = again, "printer idle while a line was unanswered: sending again");
+                }
+            }
+            Response::Busy { reason } => {
+                self.last_progress = cx.now;
+                if reason.waits_for_user() && self.phase.is_active() {
+                    self.hold(cx, "busy: paused for user");
+                }
+                self.flow.confirm_print_if_started(self.window.outstanding() > 0);
+            }
+            Response::Temperatures(t) => {
+                cx.update_temps(&t);
+                if t.waiting || self.in_heat_wait() {
+                    self.last_progress = cx.now;
+                    self.flow.confirm_print_if_started(self.window.outstanding() > 0);
+                }
+            }
+            Response::Position(p) => self.last_position = Some(p),
+            Response::Action(a) => self.on_action(cx, a),
+            Response::Error(e) => {
+                if cx.quirks.is_fatal(&e) {
+                    Counters::inc(&cx.counters.fatal_errors);
+                    self.window.on_lost();
+                    self.fail(cx, format!("printer halted: {}", e.message));
+                } else if e.kind.is_transmission() {
+                    Counters::inc(&cx.counters.transmission_errors);
+                    debug!(printer = %cx.printer, error = %e.message, "transmission error reported");
+                } else {
+                    warn!(printer = %cx.printer, error = %e.message, "printer reported an error");
+                }
+            }
+            Response::Start => {
+                if self.phase.is_active() {
+                    self.fail(cx, "the printer restarted during the print".into());
+                }
+                cx.disconnect = Some("the firmware restarted".into());
+            }
+            Response::Echo(text) | Response::Comment(text) => debug!(printer = %cx.printer, %text, "printer says"),
+            _ => {}
+        }
+        self.flow.check_temps(cx.temps);
+        self.pump(cx);
+    }
+
+    fn on_request(&mut self, cx: &mut Cx, request: Request) {
+        match request {
+            Request::Print { path, reply } => self.start_print(cx, path, reply),
+            Request::Pause { reply } => match &self.phase {
+                _ if !self.connected => reply.send_result(Err(PrinterError::NotConnected)),
+                Phase::Printing if self.flow.hold.is_some() => reply.send_result(Ok(Confirmation::AlreadyThere)),
+                Phase::Printing => {
+                    self.start_pause(cx, Origin::User);
+                    self.flow.wait(Target::Paused, "pause", reply);
+                }
+                Phase::Pausing { .. } | Phase::Parking { .. } => self.flow.wait(Target::Paused, "pause", reply),
+                Phase::Paused { .. } => reply.send_result(Ok(Confirmation::AlreadyThere)),
+                _ => reply.send_result(Err(PrinterError::InvalidState {
+                    command: "pause",
+                    state: self.phase.name(),
+                })),
+            },
+            Request::Resume { reply } => match &self.phase {
+                _ if !self.connected => reply.send_result(Err(PrinterError::NotConnected)),
+                Phase::Printing | Phase::Finishing if self.flow.hold.is_some() => match cx.quirks.answer_prompt() {
+                    Some(cmd) => {
+                        self.send_raw(cx, cmd);
+                        self.flow.wait(Target::Unheld, "resume", reply);
+                    }
+                    None => reply.send_result(Err(PrinterError::Rejected {
+                        command: "resume",
+                        message: "the firmware waits for its own button (no emergency parser or host prompts)".into(),
+                    })),
+                },
+                Phase::Printing | Phase::Finishing => reply.send_result(Ok(Confirmation::AlreadyThere)),
+                Phase::Resuming => self.flow.wait(Target::Printing, "resume", reply),
+                Phase::Paused { .. } => {
+                    self.start_resume(cx);
+                    self.flow.wait(Target::Printing, "resume", reply);
+                }
+                _ => reply.send_result(Err(PrinterError::InvalidState {
+                    command: "resume",
+                    state: self.phase.name(),
+                })),
+            },
+            Request::Cancel { reply } => match &self.phase {
+                Phase::Cancelling => self.flow.wait(Target::Cancelled, "cancel", reply),
+                p if p.is_active() && self.connected => {
+                    self.start_cancel(cx);
+                    self.flow.wait(Target::Cancelled, "cancel", reply);
+                }
+                _ if !self.connected && self.phase.is_active() => reply.send_result(Err(PrinterError::NotConnected)),
+                _ => reply.send_result(Ok(Confirmation::AlreadyThere)),
+            },
+            Request::Park { reply } => match &self.phase {
+                _ if !self.connected => reply.send_result(Err(PrinterError::NotConnected)),
+                Phase::Paused { parked: Some(_), .. } => reply.send_result(Ok(Confirmation::AlreadyThere)),
+                Phase::Paused { parked: None, .. } => {
+                    if let Phase::Paused { saved, origin, .. } = std::mem::replace(&mut self.phase, Phase::Idle) {
+                        let z = saved.position.z;
+                        let p = &cx.settings.park;
+                        let parked = Parked {
+                            retract_mm: p.retract_mm,
+                            lift_mm: cx.quirks.clamp_lift(z, p.lift_mm),
+                        };
+                        self.push_sequence(park::park(parked.retract_mm, parked.lift_mm), Step::ParkDone);
+                        self.phase = Phase::Parking { saved, parked, origin };
+                    }
+                    self.flow.wait(Target::Parked, "park", reply);
+                }
+                Phase::Pausing { .. } | Phase::Parking { .. } => self.flow.wait(Target::Parked, "park", reply),
+                Phase::Printing if self.flow.hold.is_some() => reply.send_result(Err(PrinterError::Rejected {
+                    command: "park",
+                    message: "the firmware waits for the user and parks by itself".into(),
+                })),
+                _ => reply.send_result(Err(PrinterError::InvalidState {
+                    command: "park",
+                    state: self.phase.name(),
+                })),
+            },
+            Request::SetTemperatures { hotend, bed, reply } => self.set_temperatures(cx, hotend, bed, reply),
+        }
+        self.pump(cx);
+    }
+
+    fn on_event(&mut self, cx: &mut Cx, event: ModeEvent) {
+        match event {
+            ModeEvent::Analysis(id, index) if id == self.job_id => {
+                if let (Some(j), Some(ix)) = (self.job.as_mut(), index) {
+                    debug!(printer = %cx.printer, layers = ix.layer_count(), "G-code analysed");
+                    j.index = Some(ix);
+                }
+            }
+            ModeEvent::Analysis(..) => {}
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx) {
+        let timeout = cx.settings.read_timeout;
+        let halted = matches!(self.phase, Phase::Error(_));
+        if self.window.outstanding() > 0 && self.flow.hold.is_none() && !halted {
+            if cx.now >= self.last_progress + timeout {
+                self.probe(cx);
+            }
+        } else if !halted && !self.poll_outstanding && cx.now >= cx.last_rx + timeout {
+            // Quiet printer, nothing outstanding: ask something to prove it is alive.
+            self.push("M105", Meta::Host(Step::Poll));
+            self.poll_outstanding = true;
+        }
+        if let Some(at) = self.next_poll {
+            if cx.now >= at {
+                if !self.poll_outstanding && !halted {
+                    self.push("M105", Meta::Host(Step::Poll));
+                    self.poll_outstanding = true;
+                }
+                self.next_poll = Some(cx.now + cx.settings.poll);
+            }
+        }
+        self.flow.expire_temp_waiters();
+        self.pump(cx);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let mut d: Option<Instant> = self.next_poll;
+        let mut add = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
+        if !self.connected {
+            return d;
+        }
+        let timeout = self.settings.read_timeout;
+        if self.window.outstanding() > 0 && self.flow.hold.is_none() {
+            add(self.last_progress + timeout);
+        } else if !self.poll_outstanding {
+            add(self.last_rx + timeout);
+        }
+        d
+    }
+
+    fn on_disconnected(&mut self, cx: &mut Cx, reason: &str) {
+        self.connected = false;
+        if self.phase.is_active() {
+            let message = format!("connection lost during the print ({reason}); it cannot be resumed");
+            self.fail(cx, message);
+        }
+        self.flow.fail_disconnected();
+        self.flow.hold = None;
+        self.poll_outstanding = false;
+    }
+
+    fn state(&self) -> PrinterState {
+        if !self.connected && !matches!(self.phase, Phase::Error(_)) {
+            return PrinterState::Disconnected;
+        }
+        let job = || self.job_snapshot();
+        match &self.phase {
+            Phase::Idle => PrinterState::Idle,
+            Phase::Printing | Phase::Finishing if self.flow.hold.is_some() => PrinterState::Paused { job: job() },
+            Phase::Printing | Phase::Finishing | Phase::Resuming if self.in_heat_wait() => {
+                PrinterState::Heating { job: Some(job()) }
+            }
+            Phase::Printing | Phase::Finishing => PrinterState::Printing { job: job() },
+            Phase::Pausing { .. } | Phase::Parking { .. } | Phase::Cancelling => PrinterState::Pausing { job: job() },
+            Phase::Paused { .. } | Phase::Resuming => PrinterState::Paused { job: job() },
+            Phase::Finished => PrinterState::Finished { job: job() },
+            Phase::Cancelled => PrinterState::Cancelled { job: Some(job()) },
+            Phase::Error(message) => PrinterState::Error {
+                message: message.clone(),
+            },
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Host mode's vocabulary: the phases of a streamed print, what each queued
+//! line is for, and the callers waiting for a phase to be reached.
+//!
+//! Every command reply is held here until the printer's own answers move the
+//! phase (an `ok` for the last line of a sequence), never on a guess.
+
+use serde::Serialize;
+
+use super::Reply;
+use super::park::{Parked, Saved};
+use crate::domain::Temperatures;
+use crate::printer::{Confirmation, PrinterError};
+
+/// What a queued line is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    /// A line of the G-code file, with its byte range.
+    File { start: u64, end: u64 },
+    /// A line layerwatch added.
+    Host(Step),
+}
+
+/// Host lines whose acknowledgement moves the print along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Plain,
+    Setup,
+    /// `M105` poll (or liveness probe).
+    Poll,
+    /// `M114` after `M400`: moves are done, position reported.
+    PauseMark,
+    ParkDone,
+    ResumeDone,
+    CancelDone,
+    /// `M400` after the last file line.
+    FinishMark,
+    /// `M105` after a temperature change.
+    TempSet,
+}
+
+/// Who asked for a pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    User,
+    /// `//action:pause` from the firmware (runout sensor, LCD button).
+    Firmware,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    Idle,
+    /// Streaming the file.
+    Printing,
+    /// File sent; waiting for the last moves (`M400`).
+    Finishing,
+    /// Stream held; `M400` + `M114` queued.
+    Pausing {
+        origin: Origin,
+    },
+    /// Park moves queued.
+    Parking {
+        saved: Saved,
+        parked: Parked,
+        origin: Origin,
+    },
+    Paused {
+        saved: Saved,
+        parked: Option<Parked>,
+        origin: Origin,
+    },
+    /// Restore sequence queued.
+    Resuming,
+    /// Rest of the file dropped; shutdown sequence queued.
+    Cancelling,
+    Finished,
+    Cancelled,
+    Error(String),
+}
+
+impl Phase {
+    /// A print is under way (in any stage).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            Phase::Printing
+                | Phase::Finishing
+                | Phase::Pausing { .. }
+                | Phase::Parking { .. }
+                | Phase::Paused { .. }
+                | Phase::Resuming
+                | Phase::Cancelling
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Printing => "printing",
+            Phase::Finishing => "finishing",
+            Phase::Pausing { .. } => "pausing",
+            Phase::Parking { .. } => "parking",
+            Phase::Paused { .. } => "paused",
+            Phase::Resuming => "resuming",
+            Phase::Cancelling => "cancelling",
+            Phase::Finished => "finished",
+            Phase::Cancelled => "cancelled",
+            Phase::Error(_) => "error",
+        }
+    }
+}
+
+/// A phase a caller waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Paused,
+    Parked,
+    Printing,
+    Cancelled,
+    /// The firmware stopped waiting for the user.
+    Unheld,
+}
+
+type TempWaiter = (Option<f32>, Option<f32>, Reply);
+
+/// Pending replies and the firmware's own hold.
+#[derive(Default)]
+pub struct Flow {
+    /// The firmware waits for the user (filament change, `//action:paused`): why.
+    pub hold: Option<String>,
+    /// `print` is confirmed once the printer works on the first line.
+    pub print_reply: Option<Reply>,
+    waiters: Vec<(Target, &'static str, Reply)>,
+    pub temp_waiters: Vec<TempWaiter>,
+}
+
+impl Flow {
+    pub fn wait(&mut self, target: Target, command: &'static str, reply: Reply) {
+        self.waiters.push((target, command, reply));
+    }
+
+    pub fn resolve(&mut self, target: Target) {
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.0 == target);
+        self.waiters = keep;
+        for (_, _, reply) in done {
+            reply.send_result(Ok(Confirmation::Confirmed));
+        }
+    }
+
+    pub fn fail(&mut self, target: Target, command: &'static str, message: &str) {
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.0 == target);
+        self.waiters = keep;
+        for (_, _, reply) in done {
+            reply.send_result(Err(PrinterError::Rejected {
+                command,
+                message: message.to_string(),
+            }));
+        }
+    }
+
+    pub fn fail_all(&mut self, message: &str) {
+        for (_, command, reply) in self.waiters.drain(..) {
+            reply.send_result(Err(PrinterError::Rejected {
+                command,
+                message: message.to_string(),
+            }));
+        }
+        if let Some(reply) = self.print_reply.take() {
+            reply.send_result(Err(PrinterError::Rejected {
+                command: "print",
+                message: message.to_string(),
+            }));
+        }
+        for (_, _, reply) in self.temp_waiters.drain(..) {
+            reply.send_result(Err(PrinterError::Rejected {
+                command: "set_temperatures",
+                message: message.to_string(),
+            }));
+        }
+    }
+
+    pub fn fail_disconnected(&mut self) {
+        let all = self
+            .waiters
+            .drain(..)
+            .map(|w| w.2)
+            .chain(self.print_reply.take())
+            .chain(self.temp_waiters.drain(..).map(|w| w.2));
+        for reply in all.collect::<Vec<_>>() {
+            reply.send_result(Err(PrinterError::NotConnected));
+        }
+    }
+
+    pub fn confirm_print(&mut self) {
+        if let Some(reply) = self.print_reply.take() {
+            reply.send_result(Ok(Confirmation::Confirmed));
+        }
+    }
+
+    /// A keep-alive while the first line is out also proves the printer took the job.
+    pub fn confirm_print_if_started(&mut self, line_out: bool) {
+        if line_out {
+            self.confirm_print();
+        }
+    }
+
+    /// Confirms temperature changes the printer now reports as targets.
+    pub fn check_temps(&mut self, temps: Temperatures) {
+        let matches = |want: Option<f32>, have: Option<crate::domain::Heater>| {
+            want.is_none_or(|w| have.is_some_and(|h| (h.target - w).abs() < 0.5))
+        };
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.temp_waiters)
+            .into_iter()
+            .partition(|(h, b, _)| matches(*h, temps.hotend) && matches(*b, temps.bed));
+        self.temp_waiters = keep;
+        for (_, _, reply) in done {
+            reply.send_result(Ok(Confirmation::Confirmed));
+        }
+    }
+
+    /// Forgets waiters whose caller gave up (timed out).
+    pub fn expire_temp_waiters(&mut self) {
+        self.temp_waiters.retain(|w| !w.2.is_closed());
+        self.waiters.retain(|w| !w.2.is_closed());
+    }
+}
