@@ -124,6 +124,7 @@ class Harness:
         self.in_lock = threading.Lock()   # host->printer line boundary
         self.corrupt_next = False
         self.generation = 0
+        self.closing = False
         self.master = None
         self.slave = None
         self.printer = None
@@ -153,6 +154,7 @@ class Harness:
         return name
 
     def unplug(self):
+        self.closing = True
         self.generation += 1
         printer, master, slave = self.printer, self.master, self.slave
         self.printer = self.master = self.slave = None
@@ -251,9 +253,23 @@ class Harness:
         self.unplug()
 
 
+def quiet_closed_printer_threads(harness):
+    """VirtualPrinter's worker threads crash on the queues `close()` empties: expected on unplug."""
+    default = threading.excepthook
+
+    def hook(info):
+        name = info.thread.name if info.thread is not None else ""
+        if harness.closing and name.startswith("octoprint.plugins.virtual_printer"):
+            return
+        default(info)
+
+    threading.excepthook = hook
+
+
 def main():
     args = parse_args()
     h = Harness(args)
+    quiet_closed_printer_threads(h)
     name = h.plug()
     h.say(f"READY {name}")
     h.control()

@@ -122,3 +122,16 @@ pub fn numbered_line(received: &[String], n: u32) -> Option<(String, usize)> {
     let body = body.rsplit_once('*').map_or(body, |(b, _)| b);
     Some((body.trim().to_string(), hits.len()))
 }
+
+/// Removes the first contiguous run of `pattern` from `commands` (entries may use
+/// one `*` wildcard: `"G1 X* F3000"`); returns where it was.
+pub fn take_run(commands: &mut Vec<String>, pattern: &[&str]) -> Option<usize> {
+    let matches = |cmd: &str, pat: &str| match pat.split_once('*') {
+        Some((a, b)) => cmd.starts_with(a) && cmd.ends_with(b) && cmd.len() >= a.len() + b.len(),
+        None => cmd == pat,
+    };
+    let n = pattern.len();
+    let at = (0..=commands.len().checked_sub(n)?).find(|&i| (0..n).all(|k| matches(&commands[i + k], pattern[k])))?;
+    commands.drain(at..at + n);
+    Some(at)
+}

@@ -76,6 +76,8 @@ pub trait Mode: Send + Sync {
         request.reply(Err(PrinterError::NotConnected));
     }
     fn state(&self) -> PrinterState;
+    /// Command answers decided since the last call (sent after the status is published).
+    fn take_replies(&mut self) -> Vec<(super::Reply, Result<crate::printer::Confirmation, PrinterError>)>;
 }
 
 /// Publishes status: state changes at once, progress and temperatures at most every `min_interval`.
@@ -87,12 +89,25 @@ struct Publisher {
 
 impl Publisher {
     fn publish(&mut self, state: PrinterState, temps: Temperatures, now: Instant) {
+        self.publish_inner(state, temps, now, false);
+    }
+
+    /// Publishes, then delivers the answers the mode decided (in that order).
+    fn publish_and_reply(&mut self, mode: &mut dyn Mode, temps: Temperatures, now: Instant) {
+        let replies = mode.take_replies();
+        self.publish_inner(mode.state(), temps, now, !replies.is_empty());
+        for (reply, result) in replies {
+            reply.send_result(result);
+        }
+    }
+
+    fn publish_inner(&mut self, state: PrinterState, temps: Temperatures, now: Instant, force: bool) {
         let changed_kind = self.tx.borrow().state.name() != state.name();
         let same = {
             let cur = self.tx.borrow();
             cur.state == state && cur.temps == temps
         };
-        if same || (!changed_kind && now.duration_since(self.last) < self.min_interval) {
+        if same || (!force && !changed_kind && now.duration_since(self.last) < self.min_interval) {
             return;
         }
         self.last = now;
@@ -191,10 +206,10 @@ impl Driver {
                 if let Err(e) = flush(&mut conn, &mut cx).await {
                     break e.to_string();
                 }
+                publisher.publish_and_reply(self.mode.as_mut(), cx.temps, Instant::now());
                 if let Some(reason) = cx.disconnect.take() {
                     break reason;
                 }
-                publisher.publish(self.mode.state(), cx.temps, Instant::now());
                 let deadline = self
                     .mode
                     .deadline()
@@ -231,6 +246,7 @@ impl Driver {
             cx.out.clear();
             cx.now = Instant::now();
             self.mode.on_disconnected(&mut cx, &reason);
+            publisher.publish_and_reply(self.mode.as_mut(), cx.temps, Instant::now());
         }
     }
 

@@ -41,6 +41,8 @@ pub struct HostMode {
     last_tx: Instant,
     last_rx: Instant,
     probes: u32,
+    /// A transmission error was reported and its `Resend:` has not come yet.
+    transmission_error: bool,
     probe_rx_mark: Instant,
     stuck_logged: bool,
     next_poll: Option<Instant>,
@@ -63,6 +65,7 @@ impl HostMode {
             last_progress: now,
             last_tx: now,
             probes: 0,
+            transmission_error: false,
             probe_rx_mark: now,
             stuck_logged: false,
             next_poll: None,
@@ -451,6 +454,7 @@ impl Mode for HostMode {
         self.last_rx = cx.now;
         match response {
             Response::Ok(ok) => {
+                self.transmission_error = false;
                 if let Some(t) = &ok.temps {
                     cx.update_temps(t);
                 }
@@ -472,7 +476,8 @@ impl Mode for HostMode {
             Response::Resend { line } => {
                 Counters::inc(&cx.counters.resends);
                 self.last_progress = cx.now;
-                let (outcome, newly) = self.window.on_resend(line);
+                let after_error = std::mem::take(&mut self.transmission_error);
+                let (outcome, newly) = self.window.on_resend(line, after_error);
                 if let Some(range) = newly {
                     for n in range {
                         self.accepted(cx, n);
@@ -486,12 +491,14 @@ impl Mode for HostMode {
                     ResendOutcome::NextLine { line } => {
                         debug!(printer = %cx.printer, line, "printer asked for the next line")
                     }
-                    ResendOutcome::NeverSent { requested, next } => {
+                    ResendOutcome::Resync { requested, to } => {
                         Counters::inc(&cx.counters.unexpected_resends);
-                        let acked = self.window.acked();
-                        warn!(printer = %cx.printer, requested, next, resync_to = acked, "resend requested for a line never sent: resetting the line counter");
-                        self.send_raw(cx, &format!("M110 N{acked}"));
-                        self.window.rewind_to_acked();
+                        warn!(printer = %cx.printer, requested, resync_to = to, "resend requested for a line never sent: resetting the line counter");
+                        self.send_raw(cx, &format!("M110 N{to}"));
+                    }
+                    ResendOutcome::Ignored { requested } => {
+                        Counters::inc(&cx.counters.unexpected_resends);
+                        warn!(printer = %cx.printer, requested, "resend request without a transmission error: taken for line noise");
                     }
                     ResendOutcome::Forgotten { requested, oldest } => {
                         Counters::inc(&cx.counters.unexpected_resends);
@@ -532,6 +539,7 @@ impl Mode for HostMode {
                     self.window.on_lost();
                     self.fail(cx, format!("printer halted: {}", e.message));
                 } else if e.kind.is_transmission() {
+                    self.transmission_error = true;
                     Counters::inc(&cx.counters.transmission_errors);
                     debug!(printer = %cx.printer, error = %e.message, "transmission error reported");
                 } else {
@@ -692,6 +700,10 @@ impl Mode for HostMode {
         self.flow.fail_disconnected();
         self.flow.hold = None;
         self.poll_outstanding = false;
+    }
+
+    fn take_replies(&mut self) -> Vec<(Reply, Result<Confirmation, PrinterError>)> {
+        self.flow.take_ready()
     }
 
     fn state(&self) -> PrinterState {

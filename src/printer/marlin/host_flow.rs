@@ -131,6 +131,9 @@ pub struct Flow {
     pub print_reply: Option<Reply>,
     waiters: Vec<(Target, &'static str, Reply)>,
     pub temp_waiters: Vec<TempWaiter>,
+    /// Answers decided during this event; the driver sends them after publishing
+    /// the new status, so a confirmed caller always sees the confirmed state.
+    ready: Vec<(Reply, Result<Confirmation, PrinterError>)>,
 }
 
 impl Flow {
@@ -144,7 +147,7 @@ impl Flow {
             .partition(|w| w.0 == target);
         self.waiters = keep;
         for (_, _, reply) in done {
-            reply.send_result(Ok(Confirmation::Confirmed));
+            self.ready.push((reply, Ok(Confirmation::Confirmed)));
         }
     }
 
@@ -154,49 +157,63 @@ impl Flow {
             .partition(|w| w.0 == target);
         self.waiters = keep;
         for (_, _, reply) in done {
-            reply.send_result(Err(PrinterError::Rejected {
-                command,
-                message: message.to_string(),
-            }));
+            self.ready.push((
+                reply,
+                Err(PrinterError::Rejected {
+                    command,
+                    message: message.to_string(),
+                }),
+            ));
         }
     }
 
     pub fn fail_all(&mut self, message: &str) {
         for (_, command, reply) in self.waiters.drain(..) {
-            reply.send_result(Err(PrinterError::Rejected {
-                command,
-                message: message.to_string(),
-            }));
+            self.ready.push((
+                reply,
+                Err(PrinterError::Rejected {
+                    command,
+                    message: message.to_string(),
+                }),
+            ));
         }
         if let Some(reply) = self.print_reply.take() {
-            reply.send_result(Err(PrinterError::Rejected {
-                command: "print",
-                message: message.to_string(),
-            }));
+            self.ready.push((
+                reply,
+                Err(PrinterError::Rejected {
+                    command: "print",
+                    message: message.to_string(),
+                }),
+            ));
         }
         for (_, _, reply) in self.temp_waiters.drain(..) {
-            reply.send_result(Err(PrinterError::Rejected {
-                command: "set_temperatures",
-                message: message.to_string(),
-            }));
+            self.ready.push((
+                reply,
+                Err(PrinterError::Rejected {
+                    command: "set_temperatures",
+                    message: message.to_string(),
+                }),
+            ));
         }
     }
 
     pub fn fail_disconnected(&mut self) {
-        let all = self
-            .waiters
-            .drain(..)
-            .map(|w| w.2)
-            .chain(self.print_reply.take())
-            .chain(self.temp_waiters.drain(..).map(|w| w.2));
-        for reply in all.collect::<Vec<_>>() {
-            reply.send_result(Err(PrinterError::NotConnected));
+        let mut all: Vec<Reply> = self.waiters.drain(..).map(|w| w.2).collect();
+        all.extend(self.print_reply.take());
+        all.extend(self.temp_waiters.drain(..).map(|w| w.2));
+        for reply in all {
+            self.ready.push((reply, Err(PrinterError::NotConnected)));
         }
+    }
+
+    /// Answers to send now that the state is published.
+    pub fn take_ready(&mut self) -> Vec<(Reply, Result<Confirmation, PrinterError>)> {
+        std::mem::take(&mut self.ready)
     }
 
     pub fn confirm_print(&mut self) {
         if let Some(reply) = self.print_reply.take() {
-            reply.send_result(Ok(Confirmation::Confirmed));
+            self.ready.push((reply, Ok(Confirmation::Confirmed)));
         }
     }
 
@@ -217,7 +234,7 @@ impl Flow {
             .partition(|(h, b, _)| matches(*h, temps.hotend) && matches(*b, temps.bed));
         self.temp_waiters = keep;
         for (_, _, reply) in done {
-            reply.send_result(Ok(Confirmation::Confirmed));
+            self.ready.push((reply, Ok(Confirmation::Confirmed)));
         }
     }
 

@@ -198,7 +198,7 @@ mod tests {
         let path = dir.path().join("a.gcode");
         std::fs::write(&path, "; header\nG28\n\nG1 X1 ; move\r\nM400").unwrap();
         let (mut f, size) = JobFile::open(&path).unwrap();
-        assert_eq!(size, 36);
+        assert_eq!(size, 32);
         let mut got = Vec::new();
         while let Some(c) = f.next_command().unwrap() {
             got.push(c);
@@ -207,8 +207,8 @@ mod tests {
             got,
             vec![
                 ("G28".to_string(), 9, 13),
-                ("G1 X1".to_string(), 14, 32),
-                ("M400".to_string(), 32, 36)
+                ("G1 X1".to_string(), 14, 28),
+                ("M400".to_string(), 28, 32)
             ]
         );
         assert_eq!(f.lines_read, 5);

@@ -26,6 +26,14 @@ impl Mode for MonitorMode {
         None
     }
     fn on_disconnected(&mut self, _cx: &mut Cx, _r: &str) {}
+    fn take_replies(
+        &mut self,
+    ) -> Vec<(
+        super::Reply,
+        Result<crate::printer::Confirmation, crate::printer::PrinterError>,
+    )> {
+        Vec::new()
+    }
     fn state(&self) -> PrinterState {
         PrinterState::Idle
     }

@@ -36,7 +36,10 @@ pub enum ResendOutcome {
     /// The firmware asks for the line we were about to send anyway (it had the previous one).
     NextLine { line: u32 },
     /// The firmware asks for a line we never sent: its counter and ours disagree.
-    NeverSent { requested: u32, next: u32 },
+    /// The window restarts after `to`; the caller must send `M110 N<to>` (unnumbered) first.
+    Resync { requested: u32, to: u32 },
+    /// No transmission error came before: taken for line noise, nothing changed.
+    Ignored { requested: u32 },
     /// The line is older than the history we keep: it cannot be sent again.
     Forgotten { requested: u32, oldest: u32 },
 }
@@ -192,7 +195,31 @@ impl<M> Window<M> {
         }
     }
 
-    pub fn on_resend(&mut self, m: u32) -> (ResendOutcome, Option<RangeInclusive<u32>>) {
+    /// A `Resend: m` request. `after_error` says whether the firmware reported a
+    /// transmission error just before (Marlin always does); without one, only a
+    /// request for the first unaccepted line is obeyed and anything else is taken
+    /// for line noise, because obeying a garbled number could skip or repeat lines.
+    pub fn on_resend(&mut self, m: u32, after_error: bool) -> (ResendOutcome, Option<RangeInclusive<u32>>) {
+        let plain_retry = m == self.acked + 1 && m <= self.next_tx;
+        if !after_error && !plain_retry {
+            return (ResendOutcome::Ignored { requested: m }, None);
+        }
+        // The `ok` that follows answers the rejected transmission.
+        if self.ok_after_resend {
+            self.rejected += 1;
+        } else {
+            self.tx.pop_front();
+        }
+        if m > self.next_tx {
+            self.next_tx = self.acked + 1;
+            return (
+                ResendOutcome::Resync {
+                    requested: m,
+                    to: self.acked,
+                },
+                None,
+            );
+        }
         if m < self.first_n {
             return (
                 ResendOutcome::Forgotten {
@@ -202,30 +229,10 @@ impl<M> Window<M> {
                 None,
             );
         }
-        if m > self.next_tx {
-            // The answer still follows for the transmission it rejected.
-            if self.ok_after_resend {
-                self.rejected += 1;
-            } else {
-                self.tx.pop_front();
-            }
-            return (
-                ResendOutcome::NeverSent {
-                    requested: m,
-                    next: self.next_tx,
-                },
-                None,
-            );
-        }
         let newly = self.accept_through(m - 1);
         if m <= self.acked {
-            // The firmware lost lines we believed accepted: trust its counter.
+            // The firmware's counter says it never took these: trust it over our `ok` count.
             self.acked = m - 1;
-        }
-        if self.ok_after_resend {
-            self.rejected += 1;
-        } else {
-            self.tx.pop_front();
         }
         let old = self.next_tx;
         self.next_tx = m;
@@ -249,12 +256,6 @@ impl<M> Window<M> {
         let again = self.next_tx.saturating_sub(self.acked + 1);
         self.next_tx = self.acked + 1;
         again
-    }
-
-    /// Sends again from the first unaccepted line, still counting the answers
-    /// owed to transmissions already out (after a line-counter resync).
-    pub fn rewind_to_acked(&mut self) {
-        self.next_tx = self.acked + 1;
     }
 
     /// Drops lines queued but never transmitted (cancel); returns their metadata.
@@ -317,7 +318,10 @@ mod tests {
         let mut w = window(&["G1 X1", "G1 X2"]);
         w.transmit();
         // Error:checksum mismatch / Resend: 1 / ok
-        assert_eq!(w.on_resend(1), (ResendOutcome::Rewound { from: 1, count: 1 }, None));
+        assert_eq!(
+            w.on_resend(1, true),
+            (ResendOutcome::Rewound { from: 1, count: 1 }, None)
+        );
         assert_eq!(w.on_ok(), OkOutcome::Other);
         assert_eq!(w.transmit().map(|t| t.0), Some(1));
         assert_eq!(w.on_ok(), OkOutcome::Accepted(1..=1));
@@ -333,7 +337,7 @@ mod tests {
         // The original ok was only late: it accepts line 1.
         assert_eq!(w.on_ok(), OkOutcome::Accepted(1..=1));
         // The duplicate is refused: "Resend: 2" + ok, and nothing is rewound.
-        assert_eq!(w.on_resend(2), (ResendOutcome::NextLine { line: 2 }, None));
+        assert_eq!(w.on_resend(2, true), (ResendOutcome::NextLine { line: 2 }, None));
         assert_eq!(w.on_ok(), OkOutcome::Other);
         assert_eq!(w.transmit().map(|t| t.0), Some(2));
     }
@@ -345,7 +349,7 @@ mod tests {
         w.transmit();
         w.on_lost();
         w.transmit();
-        assert_eq!(w.on_resend(2), (ResendOutcome::NextLine { line: 2 }, Some(1..=1)));
+        assert_eq!(w.on_resend(2, true), (ResendOutcome::NextLine { line: 2 }, Some(1..=1)));
         assert_eq!(w.on_ok(), OkOutcome::Other);
         assert_eq!(w.transmit().map(|t| t.0), Some(2));
     }
@@ -361,9 +365,9 @@ mod tests {
         assert_eq!(sent, vec![1, 2, 3]);
         assert_eq!(w.on_ok(), OkOutcome::Accepted(1..=1));
         // Line 2 corrupted; line 3 then fails the sequence check too.
-        assert_eq!(w.on_resend(2).0, ResendOutcome::Rewound { from: 2, count: 2 });
+        assert_eq!(w.on_resend(2, true).0, ResendOutcome::Rewound { from: 2, count: 2 });
         assert_eq!(w.on_ok(), OkOutcome::Other);
-        assert_eq!(w.on_resend(2).0, ResendOutcome::NextLine { line: 2 });
+        assert_eq!(w.on_resend(2, true).0, ResendOutcome::NextLine { line: 2 });
         assert_eq!(w.on_ok(), OkOutcome::Other);
         let again: Vec<u32> = std::iter::from_fn(|| w.transmit().map(|t| t.0)).collect();
         assert_eq!(again, vec![2, 3, 4]);
@@ -373,11 +377,41 @@ mod tests {
     }
 
     #[test]
-    fn unexpected_resends_are_reported_not_obeyed() {
-        let mut w = window(&["G1 X1"]);
+    fn resends_without_a_preceding_error_are_noise_unless_a_plain_retry() {
+        let mut w = window(&["A", "B", "C"]);
         w.transmit();
-        assert_eq!(w.on_resend(7).0, ResendOutcome::NeverSent { requested: 7, next: 2 });
-        assert_eq!(w.next_tx(), 2, "nothing rewound");
+        w.on_ok();
+        w.transmit();
+        // A garbled number: neither skip ahead nor go back.
+        for m in [1, 3, 99] {
+            assert_eq!(w.on_resend(m, false).0, ResendOutcome::Ignored { requested: m });
+        }
+        assert_eq!((w.acked(), w.next_tx()), (1, 3));
+        // Asking for the line in flight is always safe to obey.
+        assert_eq!(w.on_resend(2, false).0, ResendOutcome::Rewound { from: 2, count: 1 });
+    }
+
+    #[test]
+    fn resend_for_a_line_never_sent_resyncs_the_counter() {
+        let mut w = window(&["A", "B"]);
+        w.transmit();
+        w.on_ok();
+        w.transmit();
+        assert_eq!(w.on_resend(7, true).0, ResendOutcome::Resync { requested: 7, to: 1 });
+        w.transmit_raw(); // the caller's M110 N1
+        assert_eq!(w.transmit(), None, "one in flight: wait for the answers first");
+        assert_eq!(w.on_ok(), OkOutcome::Other, "answer to the rejected line 2");
+        assert_eq!(w.on_ok(), OkOutcome::Other, "answer to M110");
+        assert_eq!(
+            w.transmit().map(|t| t.0),
+            Some(2),
+            "line 2 goes out again after the resync"
+        );
+        assert_eq!(w.on_ok(), OkOutcome::Accepted(2..=2));
+    }
+
+    #[test]
+    fn forgotten_lines_cannot_be_sent_again() {
         let mut small: Window<usize> = Window::new(2, 1, true);
         small.restart(0);
         for i in 0..6 {
@@ -386,7 +420,7 @@ mod tests {
             small.on_ok();
         }
         assert_eq!(
-            small.on_resend(1).0,
+            small.on_resend(1, true).0,
             ResendOutcome::Forgotten {
                 requested: 1,
                 oldest: 5
@@ -403,7 +437,7 @@ mod tests {
             w.on_ok();
         }
         assert_eq!(w.acked(), 2);
-        assert_eq!(w.on_resend(2).0, ResendOutcome::Rewound { from: 2, count: 1 });
+        assert_eq!(w.on_resend(2, true).0, ResendOutcome::Rewound { from: 2, count: 1 });
         assert_eq!(w.acked(), 1);
     }
 
@@ -413,7 +447,7 @@ mod tests {
         w.restart(0);
         w.push("G1 X1".into(), 0);
         w.transmit();
-        w.on_resend(1);
+        w.on_resend(1, true);
         assert_eq!(w.outstanding(), 0);
         assert_eq!(w.transmit().map(|t| t.0), Some(1));
     }
