@@ -12,6 +12,7 @@
 pub mod conn;
 pub mod counters;
 mod driver;
+mod flow;
 mod host;
 mod host_flow;
 pub mod job;
@@ -71,7 +72,7 @@ impl Settings {
             park: cfg.park.clone(),
             max_probes: 2,
             reconnect_max: Duration::from_secs(10),
-            local_gcode: None,
+            local_gcode: cfg.serial.gcode_dir.clone(),
         }
     }
 }
