@@ -143,8 +143,9 @@ impl HostMode {
     }
 
     fn accepted(&mut self, cx: &mut Cx, n: u32) {
-        let Some((_, meta)) = self.window.get(n) else { return };
+        let Some((text, meta)) = self.window.get(n) else { return };
         let meta = *meta;
+        note_target(cx, text);
         if self.flow.hold.take().is_some() {
             self.flow.resolve(Target::Unheld);
             if let Some(j) = self.job.as_mut() {
@@ -427,6 +428,22 @@ impl HostMode {
         }
         self.push("M105", Meta::Host(Step::TempSet));
         self.flow.temp_waiters.push((hotend, bed, reply));
+    }
+}
+
+/// A heater command the firmware accepted sets the target we report, without
+/// waiting for the next temperature report.
+fn note_target(cx: &mut Cx, command: &str) {
+    use super::protocol::framing::{command_word, param};
+    let word = command_word(command);
+    let heater = match word {
+        "M104" | "M109" if param(command, 'T').is_none_or(|t| t == 0.0) => &mut cx.temps.hotend,
+        "M140" | "M190" => &mut cx.temps.bed,
+        _ => return,
+    };
+    if let Some(target) = param(command, 'S').or_else(|| param(command, 'R')) {
+        let actual = heater.map_or(0.0, |h| h.actual);
+        *heater = Some(crate::domain::Heater { actual, target });
     }
 }
 

@@ -174,16 +174,12 @@ pub fn parse(raw: &[u8]) -> Response {
 }
 
 /// Drops leading noise (boot loader junk, NULs, a baud-rate glitch) and returns the
-/// readable text, or `None` when nothing readable is left or the line is mostly noise.
+/// readable text, or `None` when the rest is not clean text: a line with noise
+/// inside it could be a mangled `ok` or `Resend`, and must not count as one.
 fn decode(raw: &[u8]) -> Option<String> {
     let start = raw.iter().position(|b| b.is_ascii_graphic())?;
-    let rest = &raw[start..];
-    let text = String::from_utf8_lossy(rest);
-    let bad = text
-        .chars()
-        .filter(|c| *c == char::REPLACEMENT_CHARACTER || (c.is_control() && *c != '\t'))
-        .count();
-    if bad * 4 > text.chars().count() {
+    let text = std::str::from_utf8(&raw[start..]).ok()?;
+    if text.chars().any(|c| c.is_control() && c != '\t') {
         return None;
     }
     let trimmed = text.trim();

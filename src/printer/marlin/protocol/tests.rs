@@ -257,6 +257,8 @@ fn noise_and_boot_banners() {
         b"\x00\x00\x00",
         b"\xff\xfe\xfd\xfcok",
         b"o\xffk",
+        b"\xff\x00ok T:0\x80",
+        b"ok\x07",
         b"Marlin: Virtual Marlin!",
         b"echo:Marlin 2.1.2.1",
         b"echo: Last Updated: 2023-07-18 | Author: (none, default config)",
@@ -274,6 +276,10 @@ fn noise_and_boot_banners() {
         "����ok"
             => Ok(OkReply { line: None, planner_free: None, buffer_free: None, temps: None, position: None, firmware: None })
         "o�k"
+            => Garbage { len: 3 }
+        "�\\0ok T:0�"
+            => Garbage { len: 9 }
+        "ok\u{7}"
             => Garbage { len: 3 }
         "Marlin: Virtual Marlin!"
             => Other("Marlin: Virtual Marlin!")
