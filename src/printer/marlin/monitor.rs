@@ -26,6 +26,8 @@ use crate::printer::{Confirmation, PrinterError};
 const COMMAND_PATIENCE: Duration = Duration::from_secs(2);
 /// While a pause/resume/cancel is being confirmed, SD status is asked this often.
 const CONFIRM_POLL: Duration = Duration::from_millis(500);
+/// An SD position standing still this long after a pause command confirms it.
+const STALL_CONFIRM: Duration = Duration::from_millis(1200);
 /// A host-streamed print with no movement for this long is over.
 const HOST_IDLE: Duration = Duration::from_secs(30);
 
@@ -86,14 +88,17 @@ pub struct MonitorMode {
     next_poll: Option<Instant>,
     next_confirm_poll: Option<Instant>,
     last_sd_pos: Option<u64>,
-    /// Identical SD positions seen in a row while pausing.
+    /// Identical SD positions seen in a row while pausing, and since when.
     stalled_reports: u32,
+    still_since: Instant,
     last_z: Option<f32>,
     last_motion: Option<Instant>,
     heating_until: Option<Instant>,
     hold: Option<String>,
     opened_file: Option<(String, Option<u64>)>,
     parked: bool,
+    /// The firmware said "Not SD printing" since we connected.
+    sd_seen_idle: bool,
     /// A park command is out; an `Unknown command` before its `ok` means the firmware cannot park.
     park_pending: bool,
     last_rx: Instant,
@@ -115,12 +120,14 @@ impl MonitorMode {
             next_confirm_poll: None,
             last_sd_pos: None,
             stalled_reports: 0,
+            still_since: Instant::now(),
             last_z: None,
             last_motion: None,
             heating_until: None,
             hold: None,
             opened_file: None,
             parked: false,
+            sd_seen_idle: false,
             park_pending: false,
             last_rx: Instant::now(),
         }
@@ -193,6 +200,7 @@ impl MonitorMode {
         }
         self.phase = phase;
         self.stalled_reports = 0;
+        self.still_since = cx.now;
         self.next_confirm_poll =
             matches!(self.phase, Phase::Pausing | Phase::Resuming | Phase::Cancelling).then_some(cx.now + CONFIRM_POLL);
     }
@@ -253,11 +261,14 @@ impl MonitorMode {
             }
             Phase::Paused | Phase::Resuming if moved => self.set_phase(cx, Phase::Printing),
             Phase::Pausing => {
+                // Reports can come in quick pairs (auto-report + our poll): standing
+                // still means no movement for STALL_CONFIRM, over at least two reports.
                 if moved {
                     self.stalled_reports = 0;
+                    self.still_since = cx.now;
                 } else {
                     self.stalled_reports += 1;
-                    if self.stalled_reports >= 2 {
+                    if self.stalled_reports >= 2 && cx.now.duration_since(self.still_since) >= STALL_CONFIRM {
                         self.set_phase(cx, Phase::Paused);
                     }
                 }
@@ -267,6 +278,7 @@ impl MonitorMode {
     }
 
     fn on_not_sd_printing(&mut self, cx: &mut Cx) {
+        self.sd_seen_idle = true;
         match self.phase {
             Phase::Pausing => self.set_phase(cx, Phase::Paused),
             Phase::Cancelling => {
@@ -476,8 +488,10 @@ impl Mode for MonitorMode {
         {
             self.enqueue(cmd);
         }
+        self.sd_seen_idle = false;
         self.enqueue("M105");
         self.enqueue("M27");
+        self.enqueue("M27 C");
         self.enqueue("M114");
         self.next_poll = Some(cx.now + self.settings.poll);
         self.send_next(cx);
@@ -528,6 +542,17 @@ impl Mode for MonitorMode {
                 self.set_phase(cx, Phase::Finished);
             }
             Response::FileOpened { name, size } => self.opened_file = Some((name, size)),
+            Response::CurrentFile { name: Some(name) } => {
+                // A file is open but the firmware is not printing it: an SD print paused
+                // before we connected (Marlin 2 reports that as "Not SD printing").
+                if self.phase == Phase::Idle && self.last_sd_pos.is_none() && self.sd_seen_idle {
+                    self.opened_file = Some((name.clone(), None));
+                    self.job_id += 1;
+                    self.job = Some(Job::new(name, None, None, None, cx.now));
+                    self.source = Source::Sd;
+                    self.set_phase(cx, Phase::Paused);
+                }
+            }
             Response::Progress { percent, .. } => {
                 if let Some(j) = self.job.as_mut() {
                     j.reported_progress = Some((percent / 100.0).clamp(0.0, 1.0));

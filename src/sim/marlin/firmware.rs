@@ -334,7 +334,9 @@ impl Firmware {
                         (code, true)
                     }
                     None => {
+                        // Marlin closes the file when it is done.
                         self.sd.printing = false;
+                        self.sd.selected = None;
                         self.say("Done printing file");
                         continue;
                     }

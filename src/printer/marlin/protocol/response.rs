@@ -35,6 +35,8 @@ pub enum Response {
     FileOpened { name: String, size: Option<u64> },
     /// `File selected`.
     FileSelected,
+    /// `Current file: NAME` (`M27 C`): a file is open on the SD card (`None`: `(no file)`).
+    CurrentFile { name: Option<String> },
     /// `open failed, File: NAME.`
     OpenFailed { name: String },
     /// Prusa `M73` report: `NORMAL MODE: Percent done: 36; print time remaining in mins: 120`.
@@ -286,6 +288,13 @@ fn parse_text(text: &str) -> Response {
     }
     if text == "File selected" {
         return Response::FileSelected;
+    }
+    if let Some(rest) = text.strip_prefix("Current file:") {
+        let name = rest.trim();
+        let none = name.is_empty() || name.eq_ignore_ascii_case("(no file)");
+        return Response::CurrentFile {
+            name: (!none).then(|| name.to_string()),
+        };
     }
     if let Some(rest) = text.strip_prefix("open failed, File:") {
         return Response::OpenFailed {

@@ -94,6 +94,8 @@ fn reports() {
         b"File opened: print.gco Size: 12345",
         b"File opened:big.gcode Size:99",
         b"File selected",
+        b"Current file: CUBE.GCO",
+        b"Current file: (no file)",
         b"open failed, File: nothere.gco.",
         b"NORMAL MODE: Percent done: 36; print time remaining in mins: 120; Change in mins: -1",
         b"SD card ok",
@@ -123,6 +125,10 @@ fn reports() {
             => FileOpened { name: "big.gcode", size: Some(99) }
         "File selected"
             => FileSelected
+        "Current file: CUBE.GCO"
+            => CurrentFile { name: Some("CUBE.GCO") }
+        "Current file: (no file)"
+            => CurrentFile { name: None }
         "open failed, File: nothere.gco."
             => OpenFailed { name: "nothere.gco" }
         "NORMAL MODE: Percent done: 36; print time remaining in mins: 120; Change in mins: -1"
