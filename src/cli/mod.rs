@@ -3,6 +3,7 @@
 //! This is the only place (with `app`) where errors become `anyhow` and exit codes:
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
+mod gcode;
 mod printer;
 mod validate;
 
@@ -29,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Check a configuration file and report every problem with its key and value.
     ValidateConfig(validate::Args),
+    /// Inspect G-code files: layers, time, filament, objects (`gcode info FILE`).
+    Gcode(gcode::Args),
     /// Talk to the printer: status, watch, print a file, pause, resume, cancel.
     Printer(printer::Args),
 }
@@ -57,6 +60,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = Global { config: cli.config, verbose: cli.verbose };
     match cli.command {
         Command::ValidateConfig(a) => validate::run(a, &global).await,
+        Command::Gcode(a) => gcode::run(a, &global).await,
         Command::Printer(a) => printer::run(a, &global).await,
     }
 }

@@ -28,9 +28,34 @@ pub trait LayerIndex: Send + Sync {
     fn feature_at_offset(&self, offset: u64) -> Option<String>;
 }
 
+impl LayerIndex for crate::gcode::Analysis {
+    fn layer_count(&self) -> u32 {
+        self.layers.len() as u32
+    }
+
+    fn layer_at_offset(&self, offset: u64) -> Option<(u32, f32)> {
+        // During the end code the last layer is still the one on the bed.
+        self.layer_at_or_before_offset(offset).map(|l| (l.index, l.z))
+    }
+
+    fn layer_at_z(&self, z: f32) -> Option<(u32, f32)> {
+        crate::gcode::Analysis::layer_at_z(self, z).map(|l| (l.index, l.z))
+    }
+
+    fn feature_at_offset(&self, offset: u64) -> Option<String> {
+        crate::gcode::Analysis::feature_at_offset(self, offset).map(|f| f.as_str().to_string())
+    }
+}
+
 /// Analyses a file for layer lookups (blocking; run it off the async runtime).
-pub fn analyze(_path: &Path) -> Option<Arc<dyn LayerIndex>> {
-    None // PENDING(gcode merge): gcode::analyze_file
+pub fn analyze(path: &Path) -> Option<Arc<dyn LayerIndex>> {
+    match crate::gcode::analyze_file(path) {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot analyse the G-code file: no layer information");
+            None
+        }
+    }
 }
 
 /// The file being streamed, read lazily line by line.
