@@ -99,6 +99,12 @@ async fn every_line_runs_exactly_once_through_resends_lost_oks_and_noise() {
         matches!(s, PrinterState::Printing { .. }) && pos(s) > 3_000
     })
     .await;
+    let mid = rx.borrow().state.job().cloned().unwrap_or_default();
+    assert!(
+        mid.layer.is_some_and(|l| l > 0 && l < 39) && mid.layer_count == Some(40),
+        "{mid:?}"
+    );
+    assert!(mid.feature.is_some(), "{mid:?}");
     r.sim.inject(Fault::DropNextOk);
     r.sim.inject(Fault::CorruptNextLine);
     r.sim
@@ -115,6 +121,9 @@ async fn every_line_runs_exactly_once_through_resends_lost_oks_and_noise() {
     let job = done.state.job().cloned().unwrap_or_default();
     assert_eq!(job.progress, Some(1.0));
     assert_eq!(job.file_size, Some(text.len() as u64));
+    // Layers come from the G-code analysis of the streamed file.
+    assert_eq!((job.layer, job.layer_count), (Some(39), Some(40)), "{job:?}");
+    assert!((job.z.unwrap_or(0.0) - 8.0).abs() < 1e-3, "{job:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,6 +73,12 @@ async fn follows_an_sd_print_and_pauses_resumes_and_cancels_it() {
     let job = printing.state.job().cloned().unwrap_or_default();
     assert_eq!(job.file, "print.gcode");
     assert_eq!(job.file_size, Some(text.len() as u64));
+    // The local copy in gcode_dir (matched by size and name) gives layers.
+    let printing = wait_for(&mut rx, "layer info", Duration::from_secs(5), |s| {
+        s.job().is_some_and(|j| j.layer_count.is_some())
+    })
+    .await;
+    assert_eq!(printing.state.job().and_then(|j| j.layer_count), Some(60));
 
     assert_eq!(link.pause().await.expect("pause"), Confirmation::Confirmed);
     let paused = rx.borrow().clone();

@@ -104,7 +104,8 @@ pub fn assert_same_commands(actual: &[String], expected: &[String]) {
         .unwrap_or(actual.len().min(expected.len()));
     let from = first.saturating_sub(3);
     panic!(
-        "command streams differ at index {first} (executed {} commands, expected {}):\n  executed: {:?}\n  expected: {:?}",
+        "command streams differ at index {first} (executed {} commands, expected {}):\n  \
+         executed: {:?}\n  expected: {:?}",
         actual.len(),
         expected.len(),
         &actual[from..(first + 4).min(actual.len())],

@@ -24,7 +24,8 @@ fn venv_python() -> PathBuf {
     let py = root.join(".tools/venv-octoprint/bin/python");
     assert!(
         py.exists(),
-        "OctoPrint's venv is missing at {}: run `scripts/setup.sh test` (it installs octoprint into .tools/venv-octoprint)",
+        "OctoPrint's venv is missing at {}: run `scripts/setup.sh test` \
+         (it installs octoprint into .tools/venv-octoprint)",
         py.display()
     );
     py

@@ -197,7 +197,8 @@ impl Driver {
                 }
             };
             Counters::inc(&self.counters.connects);
-            info!(printer = %printer, firmware = %handshake.quirks.firmware_name, kind = ?handshake.quirks.kind, "printer connected");
+            let q = &handshake.quirks;
+            info!(printer = %printer, firmware = %q.firmware_name, kind = ?q.kind, "printer connected");
             cx.quirks = handshake.quirks.clone();
             cx.now = Instant::now();
             cx.last_rx = conn.last_rx;

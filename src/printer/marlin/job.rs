@@ -197,6 +197,33 @@ impl Job {
     }
 }
 
+/// Finds the local copy of an SD file: same size, preferring a name match
+/// (SD names are often 8.3 upper case, so names are compared loosely).
+pub fn find_local_copy(dir: &Path, sd_name: &str, size: u64) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let stem = |s: &str| {
+        let s = s.rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
+        let s = s.split('.').next().unwrap_or("").to_string();
+        s.split('~').next().unwrap_or("").to_string()
+    };
+    let want = stem(sd_name);
+    let mut by_size = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if e.metadata().is_ok_and(|m| m.is_file() && m.len() == size) {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !want.is_empty() && stem(&name).starts_with(&want) {
+                return Some(path);
+            }
+            by_size.push(path);
+        }
+    }
+    (by_size.len() == 1).then(|| by_size.remove(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +289,25 @@ mod tests {
 
     fn tokio_test_clock(f: impl FnOnce(Instant)) {
         f(Instant::now());
+    }
+
+    #[test]
+    fn local_copy_by_size_and_loose_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("benchy_0.2mm.gcode"), vec![b'x'; 100]).unwrap();
+        std::fs::write(dir.path().join("cube.gcode"), vec![b'x'; 100]).unwrap();
+        std::fs::write(dir.path().join("other.gcode"), vec![b'x'; 50]).unwrap();
+        let found = |name: &str, size| {
+            find_local_copy(dir.path(), name, size).map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        };
+        assert_eq!(found("BENCHY~1.GCO", 100).as_deref(), Some("benchy_0.2mm.gcode"));
+        assert_eq!(found("cube.gcode", 100).as_deref(), Some("cube.gcode"));
+        assert_eq!(
+            found("whatever.gco", 50).as_deref(),
+            Some("other.gcode"),
+            "unique size wins"
+        );
+        assert_eq!(found("whatever.gco", 100), None, "ambiguous size without a name match");
+        assert_eq!(found("x", 7), None);
     }
 }

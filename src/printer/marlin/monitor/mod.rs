@@ -7,11 +7,12 @@
 //! one command in flight at a time.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
+
+mod commands;
 
 use super::conn::Handshake;
 use super::driver::{Cx, Mode, ModeEvent};
@@ -215,7 +216,7 @@ impl MonitorMode {
         self.job = Some(Job::new(name.clone(), None, Some(size), None, cx.now));
         self.source = Source::Sd;
         if let Some(dir) = self.settings.local_gcode.clone() {
-            if let Some(path) = find_local_copy(&dir, &name, size) {
+            if let Some(path) = job::find_local_copy(&dir, &name, size) {
                 info!(printer = %cx.printer, file = %path.display(), "local copy of the SD file found");
                 if let Some(j) = self.job.as_mut() {
                     j.path = Some(path.clone());
@@ -337,136 +338,6 @@ impl MonitorMode {
             .map(|j| j.snapshot(Instant::now()))
             .unwrap_or_default()
     }
-
-    fn request(&mut self, cx: &mut Cx, request: Request) {
-        if !self.connected {
-            return request.reply(Err(PrinterError::NotConnected));
-        }
-        let state = self.phase.name();
-        match request {
-            Request::Print { reply, .. } => reply.send_result(Err(PrinterError::InvalidState {
-                command: "print",
-                state: "monitor mode",
-            })),
-            Request::Pause { reply } => match self.phase {
-                Phase::Paused => reply.send_result(Ok(Confirmation::AlreadyThere)),
-                _ if self.hold.is_some() => reply.send_result(Ok(Confirmation::AlreadyThere)),
-                Phase::Pausing => self.flow.wait(Target::Paused, "pause", reply),
-                Phase::Printing => {
-                    info!(printer = %cx.printer, command = cx.quirks.pause_command(), "pausing");
-                    self.enqueue(cx.quirks.pause_command());
-                    self.set_phase(cx, Phase::Pausing);
-                    self.flow.wait(Target::Paused, "pause", reply);
-                }
-                _ => reply.send_result(Err(PrinterError::InvalidState {
-                    command: "pause",
-                    state,
-                })),
-            },
-            Request::Resume { reply } => match self.phase {
-                _ if self.hold.is_some() => match cx.quirks.answer_prompt() {
-                    Some(cmd) => {
-                        self.enqueue(cmd);
-                        self.flow.wait(Target::Unheld, "resume", reply);
-                    }
-                    None => reply.send_result(Err(PrinterError::Rejected {
-                        command: "resume",
-                        message: "the firmware waits for its own button".into(),
-                    })),
-                },
-                Phase::Printing => reply.send_result(Ok(Confirmation::AlreadyThere)),
-                Phase::Resuming => self.flow.wait(Target::Printing, "resume", reply),
-                Phase::Paused => {
-                    info!(printer = %cx.printer, command = cx.quirks.resume_command(), "resuming");
-                    self.enqueue(cx.quirks.resume_command());
-                    self.set_phase(cx, Phase::Resuming);
-                    self.flow.wait(Target::Printing, "resume", reply);
-                }
-                _ => reply.send_result(Err(PrinterError::InvalidState {
-                    command: "resume",
-                    state,
-                })),
-            },
-            Request::Cancel { reply } => match self.phase {
-                Phase::Cancelling => self.flow.wait(Target::Cancelled, "cancel", reply),
-                Phase::Printing | Phase::Pausing | Phase::Paused | Phase::Resuming => {
-                    info!(printer = %cx.printer, command = cx.quirks.cancel_command(), "cancelling");
-                    if self.hold.is_some() {
-                        if let Some(cmd) = cx.quirks.break_wait() {
-                            self.enqueue(cmd);
-                        }
-                    }
-                    self.enqueue(cx.quirks.cancel_command());
-                    self.set_phase(cx, Phase::Cancelling);
-                    self.flow.wait(Target::Cancelled, "cancel", reply);
-                }
-                _ => reply.send_result(Ok(Confirmation::AlreadyThere)),
-            },
-            Request::Park { reply } => match self.phase {
-                Phase::Paused if self.parked || cx.quirks.pause_parks() => {
-                    reply.send_result(Ok(Confirmation::AlreadyThere))
-                }
-                Phase::Paused => match cx
-                    .quirks
-                    .park_command(self.settings.park.retract_mm, self.settings.park.lift_mm)
-                {
-                    Some(cmd) => {
-                        self.enqueue(cmd);
-                        self.park_pending = true;
-                        self.flow.wait(Target::Parked, "park", reply);
-                    }
-                    None => reply.send_result(Err(PrinterError::Rejected {
-                        command: "park",
-                        message: "this firmware has no park command".into(),
-                    })),
-                },
-                _ => reply.send_result(Err(PrinterError::InvalidState { command: "park", state })),
-            },
-            Request::SetTemperatures { hotend, bed, reply } => {
-                let same = |want: Option<f32>, have: Option<crate::domain::Heater>| {
-                    want.is_none_or(|w| have.is_some_and(|h| (h.target - w).abs() < 0.5))
-                };
-                if same(hotend, cx.temps.hotend) && same(bed, cx.temps.bed) {
-                    return reply.send_result(Ok(Confirmation::AlreadyThere));
-                }
-                if let Some(t) = hotend {
-                    self.enqueue(format!("M104 S{t}"));
-                }
-                if let Some(b) = bed {
-                    self.enqueue(format!("M140 S{b}"));
-                }
-                self.enqueue("M105");
-                self.flow.temp_waiters.push((hotend, bed, reply));
-            }
-        }
-    }
-}
-
-/// Finds the local copy of an SD file: same size, preferring a name match
-/// (SD names are often 8.3 upper case, so names are compared loosely).
-fn find_local_copy(dir: &Path, sd_name: &str, size: u64) -> Option<PathBuf> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    let stem = |s: &str| {
-        let s = s.rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
-        let s = s.split('.').next().unwrap_or("").to_string();
-        s.split('~').next().unwrap_or("").to_string()
-    };
-    let want = stem(sd_name);
-    let mut by_size = Vec::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        if e.metadata().is_ok_and(|m| m.is_file() && m.len() == size) {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if !want.is_empty() && stem(&name).starts_with(&want) {
-                return Some(path);
-            }
-            by_size.push(path);
-        }
-    }
-    (by_size.len() == 1).then(|| by_size.remove(0))
 }
 
 impl Mode for MonitorMode {
@@ -678,30 +549,5 @@ impl Mode for MonitorMode {
             },
             Phase::Error(m) => PrinterState::Error { message: m.clone() },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_copy_by_size_and_loose_name() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("benchy_0.2mm.gcode"), vec![b'x'; 100]).unwrap();
-        std::fs::write(dir.path().join("cube.gcode"), vec![b'x'; 100]).unwrap();
-        std::fs::write(dir.path().join("other.gcode"), vec![b'x'; 50]).unwrap();
-        let found = |name: &str, size| {
-            find_local_copy(dir.path(), name, size).map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        };
-        assert_eq!(found("BENCHY~1.GCO", 100).as_deref(), Some("benchy_0.2mm.gcode"));
-        assert_eq!(found("cube.gcode", 100).as_deref(), Some("cube.gcode"));
-        assert_eq!(
-            found("whatever.gco", 50).as_deref(),
-            Some("other.gcode"),
-            "unique size wins"
-        );
-        assert_eq!(found("whatever.gco", 100), None, "ambiguous size without a name match");
-        assert_eq!(found("x", 7), None);
     }
 }
