@@ -36,7 +36,9 @@ fn without_host_commands(executed: Vec<String>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_through_injected_resends_without_losing_or_repeating_a_line() {
-    let vp = VirtualPrinter::start(&[]);
+    // Default error injection (lines 100-115), every line must carry a checksum,
+    // two extruders (T:/T0:/T1: temperature reports).
+    let vp = VirtualPrinter::start(&[("forceChecksum", "true"), ("numExtruders", "2")]);
     let text = gcode::generate(&Spec {
         layers: 12,
         moves_per_layer: 20,
@@ -78,6 +80,11 @@ async fn streams_through_injected_resends_without_losing_or_repeating_a_line() {
     expected.remove(at);
     let c = link.counters();
     gcode::assert_same_commands(&executed, &expected);
+    assert!(
+        done.temps.hotend.is_some() && done.temps.bed.is_some(),
+        "{:?}",
+        done.temps
+    );
     // 100: resend, 105: resend + swallowed copy, 110: missing line number (no resend,
     // recovered through `wait`), 115: checksum mismatch.
     assert!(c.resends >= 3, "the injected errors were exercised: {c:?}");

@@ -78,7 +78,7 @@ impl Settings {
 }
 
 /// The answer to one command.
-pub struct Reply(oneshot::Sender<Result<Confirmation, PrinterError>>);
+pub(crate) struct Reply(oneshot::Sender<Result<Confirmation, PrinterError>>);
 
 impl Reply {
     pub fn send_result(self, result: Result<Confirmation, PrinterError>) {
@@ -92,7 +92,7 @@ impl Reply {
 }
 
 /// Commands to the link task.
-pub enum Request {
+pub(crate) enum Request {
     /// Host mode: stream this file.
     Print {
         path: PathBuf,

@@ -90,10 +90,9 @@ pub struct Quirks {
     pub max_z: Option<f32>,
     /// The firmware sends `ok` after `Resend:` (Marlin, Prusa, RRF do; it answers the rejected line).
     pub ok_after_resend: bool,
-    /// The firmware checks `N`/checksum and asks for resends (Klipper ignores both).
+    /// The firmware checks `N`/checksum and asks for resends (Klipper ignores both,
+    /// so a line sent again after a timeout would run twice: never resend there).
     pub checks_line_numbers: bool,
-    /// `M105` is answered on the `ok` line (`ok T:…`) rather than before it.
-    pub ok_carries_temps: bool,
     /// `!!` means the firmware halted (Smoothieware) rather than that a command failed (Klipper).
     pub bang_is_fatal: bool,
     pub job_control: JobControl,
@@ -148,7 +147,6 @@ impl Quirks {
             max_z,
             ok_after_resend: true,
             checks_line_numbers: kind != K::Klipper,
-            ok_carries_temps: true,
             bang_is_fatal: kind == K::Smoothieware,
             job_control,
             reports_m73: matches!(kind, K::Prusa),

@@ -11,6 +11,8 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 mod commands;
+#[cfg(test)]
+mod tests;
 
 use super::conn::Handshake;
 use super::counters::Counters;
@@ -313,10 +315,16 @@ impl HostMode {
                 .unwrap_or_default();
             error!(printer = %cx.printer, %line, "the printer talks but does not acknowledge a line; still retrying");
         }
+        self.last_progress = cx.now;
+        if !cx.quirks.checks_line_numbers {
+            // Without line numbers a copy would run twice: keep waiting instead.
+            let msg = "no acknowledgement in time (firmware without line numbers: not resending)";
+            warn!(printer = %cx.printer, probe = self.probes, "{msg}");
+            return;
+        }
         let again = self.window.on_lost();
         Counters::add(&cx.counters.retransmitted, u64::from(again));
         warn!(printer = %cx.printer, probe = self.probes, lines = again, "no acknowledgement in time: sending again");
-        self.last_progress = cx.now;
     }
 
     fn job_snapshot(&self) -> PrintJob {
@@ -427,7 +435,8 @@ impl Mode for HostMode {
             }
             Response::Wait => {
                 let quiet = cx.now.duration_since(self.last_tx) > std::time::Duration::from_millis(200);
-                if self.window.outstanding() > 0 && self.flow.hold.is_none() && !self.in_heat_wait() && quiet {
+                let unanswered = self.window.outstanding() > 0 && self.flow.hold.is_none() && !self.in_heat_wait();
+                if unanswered && quiet && cx.quirks.checks_line_numbers {
                     let again = self.window.on_lost();
                     Counters::add(&cx.counters.retransmitted, u64::from(again));
                     let msg = "printer idle while a line was unanswered: sending again";
