@@ -321,8 +321,8 @@ mod tests {
     #[test]
     fn prusa_pauses_with_m601_and_reports_m73() {
         let q = detect(
-            "FIRMWARE_NAME:Prusa-Firmware 3.13.2 based on Marlin FIRMWARE_URL:https://github.com/prusa3d/Prusa-Firmware \
-             PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa i3 MK3S EXTRUDER_COUNT:1
+            "FIRMWARE_NAME:Prusa-Firmware 3.13.2 based on Marlin \
+             FIRMWARE_URL:https://github.com/prusa3d/Prusa-Firmware PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa i3 MK3S EXTRUDER_COUNT:1
              Cap:AUTOREPORT_TEMP:1
              Cap:AUTOREPORT_POSITION:1",
         );
@@ -373,7 +373,8 @@ mod tests {
         assert_eq!(rrf.cancel_command(), "M0");
         let buddy = detect(
             "FIRMWARE_NAME:Prusa-Firmware-Buddy 5.1.2+13478 (Github) \
-             SOURCE_CODE_URL:https://github.com/prusa3d/Prusa-Firmware-Buddy PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa-MK4",
+             SOURCE_CODE_URL:https://github.com/prusa3d/Prusa-Firmware-Buddy \
+             PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa-MK4",
         );
         assert_eq!(buddy.kind, FirmwareKind::PrusaBuddy);
         assert_eq!(buddy.pause_command(), "M601");
