@@ -3,9 +3,10 @@
 //! This is the only place (with `app`) where errors become `anyhow` and exit codes:
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
-mod gcode;
 mod cameras;
 mod alerts;
+mod gcode;
+mod printer;
 mod validate;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ pub enum Command {
     Cameras(cameras::Args),
     /// Alert channels: `alerts test` sends a test alert to each.
     Alerts(alerts::Args),
+    /// Talk to the printer: status, watch, print a file, pause, resume, cancel.
+    Printer(printer::Args),
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
@@ -66,6 +69,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gcode(a) => gcode::run(a, &global).await,
         Command::Cameras(a) => cameras::run(a, &global).await,
         Command::Alerts(a) => alerts::run(a, &global).await,
+        Command::Printer(a) => printer::run(a, &global).await,
     }
 }
 

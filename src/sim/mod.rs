@@ -6,5 +6,6 @@
 //! Marlin firmware simulator on a pseudo-terminal, alert receivers (webhook,
 //! Twilio-compatible SMS API). Nothing here is used by `run` with a real config.
 
+pub mod marlin;
 pub mod mjpeg_server;
 pub mod receivers;
