@@ -3,6 +3,7 @@
 //! This is the only place (with `app`) where errors become `anyhow` and exit codes:
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
+mod classify;
 mod validate;
 
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Check a configuration file and report every problem with its key and value.
     ValidateConfig(validate::Args),
+    /// Score images (a file or a folder) with the failure classifier and summarise.
+    Classify(classify::Args),
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
@@ -54,6 +57,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = Global { config: cli.config, verbose: cli.verbose };
     match cli.command {
         Command::ValidateConfig(a) => validate::run(a, &global).await,
+        Command::Classify(a) => classify::run(a, &global).await,
     }
 }
 

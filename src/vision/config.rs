@@ -32,7 +32,12 @@ pub struct VisionConfig {
 
 impl Default for VisionConfig {
     fn default() -> Self {
-        VisionConfig { model: None, ort_library: None, threads: 1, roi: None }
+        VisionConfig {
+            model: None,
+            ort_library: None,
+            threads: 1,
+            roi: None,
+        }
     }
 }
 
@@ -46,7 +51,11 @@ impl VisionConfig {
                 && r.x + r.w <= 1.0 + 1e-6
                 && r.y + r.h <= 1.0 + 1e-6;
             if !ok {
-                out.push(format!("{p}.roi"), r, "must be fractions of the frame with x+w <= 1, y+h <= 1 and w, h > 0.01");
+                out.push(
+                    format!("{p}.roi"),
+                    r,
+                    "must be fractions of the frame with x+w <= 1, y+h <= 1 and w, h > 0.01",
+                );
             }
         }
     }

@@ -139,8 +139,8 @@ impl OnnxClassifier {
             source = %c.model.source,
             input = format!("{}x{}", c.model.spec.input_width, c.model.spec.input_height),
             threads,
-            load_ms = load.as_secs_f64() * 1e3,
-            warmup_ms = c.load_times.warmup.as_secs_f64() * 1e3,
+            load_ms = (load.as_secs_f64() * 1e4).round() / 10.0,
+            warmup_ms = (c.load_times.warmup.as_secs_f64() * 1e4).round() / 10.0,
             "classifier ready"
         );
         Ok(c)

@@ -129,6 +129,7 @@ impl VisionWorker {
 
 fn run<C: Classifier>(mut classifier: C, rx: mpsc::Receiver<Job>, shared: Arc<Shared>, cancel: CancellationToken) {
     let _alive = AliveGuard(shared.clone());
+    let mut failing_in_a_row: u64 = 0;
     loop {
         if cancel.is_cancelled() {
             tracing::debug!("vision worker cancelled");
@@ -162,17 +163,34 @@ fn run<C: Classifier>(mut classifier: C, rx: mpsc::Receiver<Job>, shared: Arc<Sh
         };
         shared.busy_since.store(0, Ordering::Release);
         shared.last_done.store(shared.stamp(), Ordering::Release);
-        let counter = if result.is_ok() {
-            &shared.classified
-        } else {
-            &shared.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = &result {
-            tracing::debug!(frame_seq = seq, error = %e, "frame not scored");
+        match &result {
+            Ok(_) => {
+                shared.classified.fetch_add(1, Ordering::Relaxed);
+                if failing_in_a_row > 0 {
+                    tracing::info!(frames_failed = failing_in_a_row, "frames are being scored again");
+                }
+                failing_in_a_row = 0;
+            }
+            Err(e) => {
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                failing_in_a_row += 1;
+                // A camera sending bad frames would flood the log: say it at 1, 10, 100… in a row.
+                if is_power_of_ten(failing_in_a_row) {
+                    tracing::warn!(frame_seq = seq, frames_failed = failing_in_a_row, error = %e, "frame not scored");
+                } else {
+                    tracing::debug!(frame_seq = seq, frames_failed = failing_in_a_row, error = %e, "frame not scored");
+                }
+            }
         }
         let _ = job.reply.send(result); // the caller may have stopped waiting; nothing to do then
     }
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
 }
 
 struct AliveGuard(Arc<Shared>);
