@@ -158,3 +158,56 @@ fn odd_sizes_and_bad_buffers() {
         rgb 1x1: scored, brightness 255"#]]
     .assert_eq(&out.join("\n"));
 }
+
+/// ffmpeg's MJPEG encoder (another encoder than libjpeg, with the 4:2:2 and 4:4:4 sampling USB
+/// cameras send) produces frames that pass the checks and score.
+#[test]
+fn ffmpeg_mjpeg_frames_in_every_subsampling_are_accepted() {
+    let ffmpeg = std::path::Path::new("/usr/bin/ffmpeg");
+    assert!(
+        ffmpeg.is_file(),
+        "ffmpeg is missing: run `scripts/setup.sh test` (installs Debian's ffmpeg)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = classifier();
+    let mut seq = 0;
+    for (pix, size) in [
+        ("yuvj420p", "1280x720"),
+        ("yuvj422p", "1280x720"),
+        ("yuvj444p", "641x481"),
+        ("gray", "320x240"),
+    ] {
+        let pattern = tmp.path().join(format!("{pix}_%d.jpg"));
+        let status = std::process::Command::new(ffmpeg)
+            .args([
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={size}:rate=5"),
+            ])
+            .args(["-frames:v", "2", "-pix_fmt", pix, "-q:v", "4", "-f", "image2"])
+            .arg(&pattern)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success(), "ffmpeg failed for {pix}");
+        for n in 1..=2 {
+            let bytes = std::fs::read(tmp.path().join(format!("{pix}_{n}.jpg"))).unwrap();
+            let info = layerwatch::vision::jpeg::inspect(&bytes).unwrap_or_else(|e| panic!("{pix} frame {n}: {e}"));
+            assert!(info.entropy_checked, "{pix}: entropy data not checked");
+            let s = c
+                .classify(&jpeg_frame(seq, bytes.clone()))
+                .unwrap_or_else(|e| panic!("{pix} frame {n}: {e}"));
+            assert!(s.brightness > 1.0, "{pix}");
+            seq += 1;
+            // The same frame with one chunk lost in the middle (a dropped USB packet) is refused.
+            let mut hole = bytes[..bytes.len() / 2].to_vec();
+            hole.extend(&bytes[bytes.len() / 2 + 512..]);
+            assert!(
+                kind(&c.classify(&jpeg_frame(seq, hole))).is_some(),
+                "{pix}: a frame with a hole was scored"
+            );
+        }
+    }
+}

@@ -19,6 +19,7 @@
 //! ```
 
 mod config;
+mod entropy;
 pub mod fake;
 pub mod jpeg;
 pub mod model;
