@@ -263,9 +263,7 @@ async fn load_frame(seq: u64, path: &Path) -> Result<(Frame, (u32, u32)), Vision
         FrameImage::Rgb(Arc::new(rgb))
     };
     let size = match &image {
-        FrameImage::Jpeg(b) => crate::vision::jpeg::inspect(b)
-            .map(|i| (i.width, i.height))
-            .unwrap_or((0, 0)),
+        FrameImage::Jpeg(b) => crate::vision::jpeg::frame_size(b).unwrap_or((0, 0)),
         FrameImage::Rgb(i) => (i.width, i.height),
     };
     let source: Arc<str> = Arc::from(path.display().to_string());

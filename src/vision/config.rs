@@ -22,7 +22,8 @@ pub struct Roi {
 pub struct VisionConfig {
     /// Model description (`classifier.toml`); unset means the model built into the binary.
     pub model: Option<PathBuf>,
-    /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then `.tools/ort/`.
+    /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then the
+    /// checkout's `.tools/ort/`, then the system library folders (see `vision::runtime`).
     pub ort_library: Option<PathBuf>,
     /// Threads ONNX Runtime may use for one inference.
     pub threads: usize,

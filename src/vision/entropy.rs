@@ -40,6 +40,9 @@ impl Huffman {
             valptr[len as usize] = k as i32;
             mincode[len as usize] = code;
             for _ in 0..n {
+                if code >= (1 << len) {
+                    return Err("huffman table with more codes than fit their lengths".into());
+                }
                 if len <= LOOKAHEAD {
                     let shift = LOOKAHEAD - len;
                     let first = (code as usize) << shift;
@@ -52,9 +55,6 @@ impl Huffman {
             }
             if n > 0 {
                 maxcode[len as usize] = code - 1;
-            }
-            if code > (1 << len) {
-                return Err("huffman table with more codes than fit their lengths".into());
             }
             code <<= 1;
         }

@@ -150,3 +150,51 @@ fn most_random_damage_is_found() {
     // which libjpeg cannot tell either. Several changed bytes are nearly always found (tests/vision_decode.rs).
     assert!(found >= 25, "only {found} of 100 single-byte corruptions found");
 }
+
+#[test]
+fn impossible_huffman_tables_are_refused() {
+    use super::Huffman;
+    let mut counts = [0u8; 16];
+    counts[0] = 3; // three codes of one bit cannot exist
+    assert!(Huffman::new(&counts, &[1, 2, 3]).is_err());
+    let mut counts = [0u8; 16];
+    counts[1] = 4;
+    counts[2] = 1; // four 2-bit codes use the whole space: no room for a 3-bit one
+    assert!(Huffman::new(&counts, &[1, 2, 3, 4, 5]).is_err());
+    assert!(Huffman::new(&[0; 16], &[]).is_err());
+    let mut counts = [0u8; 16];
+    counts[1] = 3;
+    counts[15] = 1;
+    assert!(Huffman::new(&counts, &[1, 2, 3, 4]).is_ok());
+}
+
+#[test]
+fn random_damage_anywhere_never_panics() {
+    let good = encode(
+        &picture(24, 16, 3),
+        &[
+            imgcodecs::IMWRITE_JPEG_QUALITY,
+            75,
+            imgcodecs::IMWRITE_JPEG_RST_INTERVAL,
+            1,
+        ],
+    );
+    let mut s: u64 = 0x0123_4567_89AB_CDEF;
+    let mut rand = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for _ in 0..3000 {
+        let mut d = good.clone();
+        for _ in 0..1 + rand() % 4 {
+            let i = (rand() as usize) % d.len();
+            d[i] = (rand() & 0xFF) as u8;
+        }
+        if rand() % 4 == 0 {
+            d.truncate((rand() as usize) % d.len());
+        }
+        let _ = inspect(&d); // must return, Ok or Err, without panicking
+    }
+}

@@ -276,6 +276,39 @@ impl Tables {
     }
 }
 
+/// Width and height from the frame header, reading headers only (no checks of the image data).
+pub fn frame_size(data: &[u8]) -> Option<(u32, u32)> {
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut pos = 2;
+    loop {
+        while *data.get(pos)? == 0xFF && *data.get(pos + 1)? == 0xFF {
+            pos += 1;
+        }
+        if *data.get(pos)? != 0xFF {
+            return None;
+        }
+        let marker = *data.get(pos + 1)?;
+        if matches!(marker, 0xD0..=0xD7 | 0x01) {
+            pos += 2;
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None;
+        }
+        let body = data.get(pos + 4..)?;
+        if is_sof(marker) {
+            let b = body.get(..5)?;
+            return Some((
+                u32::from(u16::from_be_bytes([b[3], b[4]])),
+                u32::from(u16::from_be_bytes([b[1], b[2]])),
+            ));
+        }
+        pos += 2 + usize::from(u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]));
+    }
+}
+
 /// SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
 fn is_sof(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
@@ -419,6 +452,13 @@ mod tests {
             wide: ok 10000x10 c1 ptrue s1
             no scan: corrupt jpeg at byte 17: no image data (SOS) before the end-of-image marker"#]]
         .assert_eq(&out.join("\n"));
+    }
+
+    #[test]
+    fn frame_size_reads_headers_only() {
+        assert_eq!(frame_size(&skeleton(640, 480, &[1])), Some((640, 480)));
+        assert_eq!(frame_size(&skeleton(640, 480, &[1])[..14]), None);
+        assert_eq!(frame_size(b"GIF89a"), None);
     }
 
     #[test]
