@@ -72,10 +72,11 @@ impl Huffman {
 /// Bits of one restart segment (stuffing already removed), read MSB first.
 struct Bits<'a> {
     data: &'a [u8],
+    /// Bytes moved into `buf` so far (past the end, zeros are shifted in: libjpeg does the same).
     pos: usize,
+    /// Unconsumed bits, left-aligned.
     buf: u64,
     nbits: u32,
-    consumed: u64,
 }
 
 impl<'a> Bits<'a> {
@@ -85,12 +86,26 @@ impl<'a> Bits<'a> {
             pos: 0,
             buf: 0,
             nbits: 0,
-            consumed: 0,
         }
     }
 
+    /// Makes at least 56 bits available.
     #[inline]
     fn fill(&mut self) {
+        if self.nbits > 32 {
+            return;
+        }
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            // Load 8 bytes but count only the whole bytes that fit; the extra low bits are the
+            // same stream bits the next refill ORs in again at the same places.
+            self.buf |= u64::from_be_bytes(b) >> self.nbits;
+            let k = (63 - self.nbits) >> 3;
+            self.pos += k as usize;
+            self.nbits += k * 8;
+            return;
+        }
         while self.nbits <= 56 {
             let b = self.data.get(self.pos).copied().unwrap_or(0);
             self.pos += 1;
@@ -99,31 +114,36 @@ impl<'a> Bits<'a> {
         }
     }
 
-    fn available(&self) -> u64 {
-        self.data.len() as u64 * 8 - self.consumed
+    fn consumed(&self) -> u64 {
+        self.pos as u64 * 8 - u64::from(self.nbits)
     }
 
+    /// Whether the decoder has read beyond the segment's data (premature end).
+    fn overrun(&self) -> bool {
+        self.consumed() > self.data.len() as u64 * 8
+    }
+
+    fn available(&self) -> u64 {
+        (self.data.len() as u64 * 8).saturating_sub(self.consumed())
+    }
+
+    /// Drops `n` (at most 16) bits; `fill` must have run since the last 32 bits were consumed.
     #[inline]
-    fn consume(&mut self, n: u32) -> Result<(), Bad> {
-        if u64::from(n) > self.available() {
-            return Err(Bad::Premature);
-        }
+    fn consume(&mut self, n: u32) {
         self.buf <<= n;
         self.nbits -= n;
-        self.consumed += u64::from(n);
-        Ok(())
     }
 
     /// `n` bits as a signed JPEG difference (the "extend" rule).
     #[inline]
-    fn value(&mut self, n: u32) -> Result<i32, Bad> {
+    fn value(&mut self, n: u32) -> i32 {
         if n == 0 {
-            return Ok(0);
+            return 0;
         }
         self.fill();
         let v = (self.buf >> (64 - n)) as i32;
-        self.consume(n)?;
-        Ok(if v < (1 << (n - 1)) { v - (1 << n) + 1 } else { v })
+        self.consume(n);
+        if v < (1 << (n - 1)) { v - (1 << n) + 1 } else { v }
     }
 
     #[inline]
@@ -132,19 +152,19 @@ impl<'a> Bits<'a> {
         let peek = (self.buf >> (64 - LOOKAHEAD)) as usize;
         let e = t.lut[peek];
         if e != 0 {
-            self.consume(u32::from(e >> 8))?;
+            self.consume(u32::from(e >> 8));
             return Ok(e as u8);
         }
         let top = (self.buf >> 48) as i32; // 16 bits
         for len in LOOKAHEAD + 1..=16 {
             let code = top >> (16 - len);
             if code <= t.maxcode[len as usize] {
-                self.consume(len)?;
+                self.consume(len);
                 let i = t.valptr[len as usize] + code - t.mincode[len as usize];
                 return t.symbols.get(i as usize).copied().ok_or(Bad::Code);
             }
         }
-        Err(if self.available() < 16 {
+        Err(if self.available() < 16 || self.overrun() {
             Bad::Premature
         } else {
             Bad::Code
@@ -241,7 +261,7 @@ fn check_mcu(bits: &mut Bits, plan: &ScanPlan, dc_pred: &mut [i32]) -> Result<()
         if s > 11 {
             return Err(Bad::Code);
         }
-        let diff = bits.value(u32::from(s))?;
+        let diff = bits.value(u32::from(s));
         let p = &mut dc_pred[plan.predictor[i]];
         *p += diff;
         if p.abs() > MAX_DC {
@@ -263,12 +283,16 @@ fn check_mcu(bits: &mut Bits, plan: &ScanPlan, dc_pred: &mut [i32]) -> Result<()
             if s > 10 || k > 63 {
                 return Err(Bad::Code);
             }
-            bits.consume(u32::from(s))?;
+            bits.fill();
+            bits.consume(u32::from(s));
             k += 1;
         }
         if k > 64 {
             return Err(Bad::Code);
         }
+    }
+    if bits.overrun() {
+        return Err(Bad::Premature);
     }
     Ok(())
 }

@@ -103,7 +103,7 @@ impl OnnxClassifier {
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::All)
+                b.with_optimization_level(GraphOptimizationLevel::Level3)
                     .map_err(Into::into)
             })
             .and_then(|mut b| b.commit_from_memory(model.bytes()))
@@ -134,6 +134,8 @@ impl OnnxClassifier {
                 .map_err(|reason| model_err(&origin, format!("warm-up: {reason}")))?;
         }
         c.load_times.warmup = t1.elapsed();
+        c.model.release_resident_pages();
+        super::model::trim_heap();
         tracing::info!(
             model = %c.model.spec.name,
             source = %c.model.source,
