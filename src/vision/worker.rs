@@ -187,7 +187,7 @@ fn run<C: Classifier>(mut classifier: C, rx: mpsc::Receiver<Job>, shared: Arc<Sh
 }
 
 fn is_power_of_ten(mut n: u64) -> bool {
-    while n >= 10 && n % 10 == 0 {
+    while n >= 10 && n.is_multiple_of(10) {
         n /= 10;
     }
     n == 1
@@ -272,5 +272,14 @@ impl VisionHandle {
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failures_are_logged_at_powers_of_ten() {
+        let logged: Vec<u64> = (1..=2000).filter(|n| super::is_power_of_ten(*n)).collect();
+        assert_eq!(logged, [1, 10, 100, 1000]);
     }
 }
