@@ -244,6 +244,100 @@ impl PrinterStatus {
     }
 }
 
+/// How bad things look. Ordered: `Ok < Warning < Failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    /// Worth a look; no action on the printer.
+    Warning,
+    /// A failure: the configured action (pause, park, cool down…) applies.
+    Failure,
+}
+
+/// What kind of failure. The model's classes map onto it by label name
+/// (`spaghetti`, `stringing`, `surface`, anything else is `Other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    Spaghetti,
+    Stringing,
+    /// Surface defects: blobs, under-extrusion, cracks.
+    Surface,
+    Other,
+}
+
+impl FailureKind {
+    pub fn from_label(label: &str) -> FailureKind {
+        match label {
+            "spaghetti" => FailureKind::Spaghetti,
+            "stringing" => FailureKind::Stringing,
+            "surface" | "blobs" | "under_extrusion" | "cracks" => FailureKind::Surface,
+            _ => FailureKind::Other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Spaghetti => "spaghetti",
+            FailureKind::Stringing => "stringing",
+            FailureKind::Surface => "surface",
+            FailureKind::Other => "other",
+        }
+    }
+}
+
+/// Why the decision layer said what it said: enough for an alert, the
+/// dashboard's timeline and a post-mortem.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Smoothed failure score the levels are compared against.
+    pub smoothed: f32,
+    /// This frame's raw failure probability.
+    pub raw: f32,
+    /// Consecutive frames at or above the current level.
+    pub frames: u32,
+    pub top_class: Option<String>,
+    pub top_class_p: f32,
+    pub layer: Option<u32>,
+    pub layer_count: Option<u32>,
+    pub z: Option<f32>,
+    pub progress: Option<f32>,
+    /// One human sentence, e.g. "smoothed 0.83 over 6 frames at layer 12/40, spaghetti".
+    pub note: String,
+}
+
+/// The decision for one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub at: Timestamp,
+    pub frame_seq: Option<u64>,
+    pub level: Level,
+    /// Set for `Warning` and `Failure`.
+    pub kind: Option<FailureKind>,
+    /// 0..=1, the smoothed score mapped through the operating point.
+    pub confidence: f32,
+    pub evidence: Evidence,
+}
+
+/// Problems that are not print failures but need the owner: found without the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum HealthFinding {
+    /// The picture has not changed while the printer advanced.
+    CameraFrozen { since: Timestamp, layers_advanced: u32 },
+    /// The picture is too dark to judge.
+    CameraDark { since: Timestamp, brightness: f32 },
+    /// No frames arrive.
+    CameraSilent { since: Timestamp },
+    /// The printer says printing but its progress has not moved.
+    PrinterStalled { since: Timestamp, layer: Option<u32> },
+    /// The print ended (finished/cancelled) but the picture keeps changing as if printing.
+    ActivityAfterEnd { since: Timestamp },
+    /// A finding above went away.
+    Cleared { what: String, at: Timestamp },
+}
+
 mod opt_secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;

@@ -3,4 +3,89 @@
 //! features, objects, progress) plus fast position → layer lookups.
 //!
 //! Pure: reads bytes, returns data. Used by every printer backend, by
-//! decision (what should be on the bed) and by eval.
+//! decision (what should be on the bed) and by eval. Does no I/O beyond
+//! reading the file it is given.
+//!
+//! * [`analyze`] / [`analyze_file`] / [`analyze_reader`] → [`Analysis`].
+//! * [`Analysis::layer_at_offset`], [`Analysis::layer_at_line`],
+//!   [`Analysis::layer_at_z`], [`Analysis::feature_at_offset`]: O(log n).
+//! * [`parser::lines`] / [`parser::StreamParser`] for line-level access.
+//!
+//! Files: `lexer` (line splitting), `number`, `parser` (one line), `machine`
+//! (motion state), `comments` (slicer vocabulary), `feature`, `layers`
+//! (layer detection), `footprint` (raster), `objects`, `analyzer` (drives it
+//! all), `model` (result types), `lookup`.
+
+mod analyzer;
+mod comments;
+mod feature;
+mod footprint;
+mod layers;
+pub mod lexer;
+mod lookup;
+mod machine;
+mod model;
+mod number;
+mod objects;
+pub mod parser;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use analyzer::{Analyzer, MAX_WARNINGS};
+pub use feature::Feature;
+pub use footprint::{Footprint, GRID_CELLS, Grid};
+pub use model::{
+    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, SlicerKind, TimeSource, Warning,
+    WarningKind,
+};
+
+/// Reading a G-code file failed. Content problems are never errors: they are
+/// `Analysis::warnings`.
+#[derive(Debug, thiserror::Error)]
+pub enum GcodeError {
+    #[error("cannot open g-code file {}: {source}", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("cannot read g-code file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// Analyzes a complete file held in memory. Never panics, whatever the bytes.
+pub fn analyze(data: &[u8]) -> Analysis {
+    Analyzer::analyze_slice(data)
+}
+
+/// Analyzes a stream read to its end in 256 KiB pieces (bounded memory).
+pub fn analyze_reader<R: Read>(mut reader: R) -> std::io::Result<Analysis> {
+    let mut analyzer = Analyzer::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => analyzer.feed(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(analyzer.finish())
+}
+
+/// Analyzes a file, streaming it (memory grows with layers, not file size).
+/// I/O errors name the path; content problems are warnings, logged as a summary.
+pub fn analyze_file(path: &Path) -> Result<Analysis, GcodeError> {
+    let file = std::fs::File::open(path).map_err(|source| GcodeError::Open { path: path.to_path_buf(), source })?;
+    let analysis = analyze_reader(file).map_err(|source| GcodeError::Read { path: path.to_path_buf(), source })?;
+    if analysis.warning_total() > 0 {
+        tracing::warn!(
+            path = %path.display(),
+            warnings = analysis.warning_total(),
+            kinds = ?analysis.warning_counts,
+            first_line = analysis.warnings.first().map(|w| w.line),
+            "g-code file has problems; they were skipped"
+        );
+    }
+    Ok(analysis)
+}
+
+#[cfg(test)]
+mod tests;

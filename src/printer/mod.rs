@@ -8,11 +8,15 @@
 //! vision, decision or actions.
 
 mod config;
+mod connect;
+pub mod fake;
+pub mod marlin;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-pub use config::{PrinterConfig, PrinterKind};
+pub use connect::connect;
+pub use config::{MoonrakerConfig, OctoPrintConfig, ParkConfig, PrinterConfig, PrinterKind, SerialConfig, SerialMode};
 
 use crate::domain::PrinterStatus;
 

@@ -1,0 +1,562 @@
+//! The analyzer: drives parser → machine state → layers, features, objects,
+//! footprints, time and progress, one line at a time, and assembles the
+//! final [`Analysis`]. Streaming: memory grows with layers and objects, not
+//! with file size (warnings are capped, feature spans are per change).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::comments::{Note, classify, detect_slicer};
+use super::feature::Feature;
+use super::footprint::Raster;
+use super::layers::{Clock, Event, LayerBuilder, RawLayer};
+use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, RawLine, SliceLines};
+use super::machine::{Machine, Move};
+use super::model::{
+    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, SlicerKind, TimeSource, Warning,
+    WarningKind,
+};
+use super::objects::Objects;
+use super::parser::{Command, Line, Words, parse_line};
+
+/// Warnings kept with their line; the rest are only counted.
+pub const MAX_WARNINGS: usize = 200;
+/// Distinct feature names kept; the rest share one `other` entry.
+const MAX_FEATURES: usize = 256;
+/// Header lines searched for the generator comment.
+const HEADER_LINES: u64 = 400;
+const DEFAULT_FILAMENT_DIAMETER: f32 = 1.75;
+
+#[derive(Debug, Default)]
+struct Warnings {
+    list: Vec<Warning>,
+    counts: BTreeMap<&'static str, u64>,
+}
+
+impl Warnings {
+    fn push(&mut self, line: u64, offset: u64, kind: WarningKind) {
+        *self.counts.entry(kind.name()).or_insert(0) += 1;
+        if self.list.len() < MAX_WARNINGS {
+            tracing::debug!(line, offset, warning = kind.name(), "g-code warning");
+            self.list.push(Warning { line, offset, kind });
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Features {
+    names: Vec<Feature>,
+    by_name: HashMap<Feature, u16>,
+    current: Option<u16>,
+    spans: Vec<(u64, u16)>,
+}
+
+impl Features {
+    fn set(&mut self, offset: u64, name: &str) {
+        let mut f = Feature::from_slicer_name(name);
+        if self.names.len() >= MAX_FEATURES && !self.by_name.contains_key(&f) {
+            f = Feature::Other("other".to_string());
+        }
+        let id = match self.by_name.get(&f) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u16;
+                self.names.push(f.clone());
+                self.by_name.insert(f, id);
+                id
+            }
+        };
+        if self.current != Some(id) {
+            self.current = Some(id);
+            self.spans.push((offset, id));
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Meta {
+    slicer: Option<Slicer>,
+    estimated_time: Option<f64>,
+    reported_filament: Option<f64>,
+    nominal_height: Option<f32>,
+    layer_count: Option<u32>,
+    filament_diameter: Option<f32>,
+    first_m73_remaining: Option<f64>,
+}
+
+/// Streaming analyzer: `feed` chunks in order, then `finish`.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    splitter: LineSplitter,
+    st: State,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    machine: Machine,
+    layers: LayerBuilder,
+    raster: Raster,
+    objects: Objects,
+    features: Features,
+    warnings: Warnings,
+    meta: Meta,
+    m73_percent: Option<f32>,
+    any_m73: bool,
+    elapsed: Option<f64>,
+    any_elapsed: bool,
+    kinematic_s: f64,
+    filament: f64,
+    /// Filament extruded before the first layer's first deposit (purge lines).
+    filament_before_layers: f64,
+    last_elapsed: Option<f64>,
+    tool: Option<u16>,
+    tool_changes: u32,
+    objects_warned: bool,
+}
+
+impl Analyzer {
+    pub fn new() -> Self {
+        Analyzer { splitter: LineSplitter::new(DEFAULT_MAX_LINE), st: State::default() }
+    }
+
+    /// Reads the next piece of the file.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let st = &mut self.st;
+        self.splitter.feed(chunk, &mut |raw| st.line(&parse_line(raw)));
+    }
+
+    /// Ends the input and assembles the result.
+    pub fn finish(mut self) -> Analysis {
+        let st = &mut self.st;
+        self.splitter.finish(&mut |raw| st.line(&parse_line(raw)));
+        if self.splitter.unterminated_last_line() {
+            let lines = self.splitter.lines_seen();
+            self.st.warnings.push(lines, self.splitter.bytes_seen(), WarningKind::NoFinalNewline);
+        }
+        self.st.finish(self.splitter.bytes_seen(), self.splitter.lines_seen())
+    }
+
+    /// Analyzes a complete buffer (same result as feeding it in pieces).
+    pub fn analyze_slice(data: &[u8]) -> Analysis {
+        let mut st = State::default();
+        let mut last: Option<RawLine<'_>> = None;
+        for raw in SliceLines::new(data, DEFAULT_MAX_LINE) {
+            st.line(&parse_line(raw));
+            last = Some(raw);
+        }
+        let lines = last.map_or(0, |l| l.number);
+        if let Some(l) = last
+            && !matches!(data.last(), Some(b'\n' | b'\r'))
+        {
+            st.warnings.push(l.number, data.len() as u64, WarningKind::NoFinalNewline);
+        }
+        st.finish(data.len() as u64, lines)
+    }
+}
+
+impl State {
+    fn line(&mut self, l: &Line<'_>) {
+        if l.issues.any() {
+            self.line_issues(l);
+            if l.issues.binary {
+                return;
+            }
+        }
+        if let Some(c) = l.comment {
+            self.comment(l, c);
+        }
+        match l.command {
+            Some(Command::Code { letter, number, sub }) => self.code(l, letter, number, sub),
+            Some(Command::Extended(name)) if name.len() > 15 && name[..15].eq_ignore_ascii_case(b"EXCLUDE_OBJECT_") => {
+                self.objects.klipper(name, l.code);
+                self.check_objects(l);
+            }
+            Some(Command::Extended(_)) | None => {}
+        }
+    }
+
+    #[cold]
+    fn line_issues(&mut self, l: &Line<'_>) {
+        let i = l.issues;
+        let w = &mut self.warnings;
+        if l.number == 1 && l.raw.starts_with(b"GCDE") {
+            w.push(l.number, l.offset, WarningKind::BinaryGcodeFormat);
+        }
+        if i.binary {
+            w.push(l.number, l.offset, WarningKind::Binary);
+        } else if i.junk {
+            w.push(l.number, l.offset, WarningKind::Junk);
+        }
+        if i.overlong {
+            w.push(l.number, l.offset, WarningKind::Overlong { len: l.end - l.offset });
+        }
+        if i.bad_number {
+            w.push(l.number, l.offset, WarningKind::BadNumber);
+        }
+        if i.duplicate_word {
+            w.push(l.number, l.offset, WarningKind::DuplicateWord);
+        }
+        if i.checksum_mismatch {
+            w.push(l.number, l.offset, WarningKind::ChecksumMismatch);
+        }
+    }
+
+    fn check_objects(&mut self, l: &Line<'_>) {
+        if self.objects.overflowed && !self.objects_warned {
+            self.objects_warned = true;
+            self.warnings.push(l.number, l.offset, WarningKind::TooManyObjects);
+        }
+    }
+
+    fn comment(&mut self, l: &Line<'_>, c: &[u8]) {
+        if self.meta.slicer.is_none() && l.number <= HEADER_LINES {
+            self.meta.slicer = detect_slicer(c);
+        }
+        match classify(c) {
+            Note::Nothing => {}
+            Note::LayerChange { slicer_layer, z, height } => {
+                let event = self.layers.marker(l.offset, l.number, slicer_layer, z, height);
+                self.layer_event(event);
+            }
+            Note::LayerZ(z) => self.layers.marker_z(z),
+            Note::LayerHeight(h) => self.layers.marker_height(h),
+            Note::Feature(name) => self.features.set(l.offset, name),
+            Note::ObjectStart(r) => {
+                self.objects.comment_start(r);
+                self.check_objects(l);
+            }
+            Note::ObjectStop(r) => self.objects.comment_stop(r),
+            Note::Elapsed(t) if t.is_finite() && t >= 0.0 => {
+                self.elapsed = Some(t);
+                self.any_elapsed = true;
+                self.last_elapsed = Some(self.last_elapsed.map_or(t, |m| m.max(t)));
+            }
+            Note::Elapsed(_) => {}
+            Note::EstimatedTime(t) => {
+                if t.is_finite() && t >= 0.0 {
+                    self.meta.estimated_time.get_or_insert(t);
+                }
+            }
+            Note::FilamentMm(f) => {
+                // Zero is CuraEngine's placeholder (`;Filament used: 0m`) when run without its front end.
+                if f.is_finite() && f > 0.0 {
+                    self.meta.reported_filament.get_or_insert(f);
+                }
+            }
+            Note::NominalLayerHeight(h) => {
+                if h.is_finite() && h > 0.0 && self.meta.nominal_height.is_none() {
+                    self.meta.nominal_height = Some(h);
+                    self.layers.nominal_height = Some(f64::from(h));
+                }
+            }
+            Note::LayerCount(n) => {
+                self.meta.layer_count.get_or_insert(n);
+            }
+            Note::FilamentDiameter(d) => {
+                if d.is_finite() && d > 0.0 && d < 10.0 {
+                    self.meta.filament_diameter.get_or_insert(d);
+                }
+            }
+        }
+    }
+
+    fn layer_event(&mut self, event: Event) {
+        match event {
+            Event::Nothing => {}
+            Event::Closed => {
+                self.raster.close_layer();
+            }
+            Event::Restarted | Event::PreludeEnded => {
+                self.raster.reset();
+                self.objects.reset_layers();
+            }
+        }
+    }
+
+    fn code(&mut self, l: &Line<'_>, letter: u8, number: u16, sub: Option<u8>) {
+        let w = &l.words;
+        match (letter, number, sub) {
+            (b'G', 0 | 1, None) => {
+                let r = self.machine.linear(w);
+                self.moved(l, r);
+            }
+            (b'G', 2 | 3, None) => {
+                let r = self.machine.arc(w, number == 3);
+                self.moved(l, r);
+            }
+            (b'G', 4, None) => self.kinematic_s += Machine::dwell_s(w),
+            (b'G', 10, None) if !w.has(b'P') && !w.has(b'L') => self.machine.fw_retracted = true,
+            (b'G', 11, None) => self.machine.fw_retracted = false,
+            (b'G', 20, None) => self.machine.set_inches(true),
+            (b'G', 21, None) => self.machine.set_inches(false),
+            (b'G', 28, _) => {
+                let z = self.machine.pos[2];
+                self.machine.home(w);
+                if self.machine.pos[2] != z {
+                    self.layers.z_move(l.offset, l.number);
+                }
+            }
+            (b'G', 90, None) => self.machine.set_absolute(true),
+            (b'G', 91, None) => self.machine.set_absolute(false),
+            (b'G', 92, None) => self.machine.set_position(w),
+            (b'M', 82, None) => self.machine.set_absolute_e(true),
+            (b'M', 83, None) => self.machine.set_absolute_e(false),
+            (b'M', 73, None) => self.m73(w),
+            (b'M', 486, None) => {
+                self.objects.m486(w.get(b'S'), w.get(b'T'), l.code);
+                self.check_objects(l);
+            }
+            (b'T', n, None) => {
+                if self.tool.is_some_and(|t| t != n) {
+                    self.tool_changes += 1;
+                }
+                self.tool = Some(n);
+            }
+            _ => {}
+        }
+    }
+
+    fn m73(&mut self, w: &Words) {
+        if let Some(p) = w.get(b'P').filter(|p| p.is_finite()) {
+            self.m73_percent = Some(p.clamp(0.0, 100.0) as f32);
+            self.any_m73 = true;
+        }
+        if let Some(r) = w.get(b'R').filter(|r| r.is_finite() && *r >= 0.0) {
+            self.meta.first_m73_remaining.get_or_insert(r * 60.0);
+        }
+    }
+
+    fn moved(&mut self, l: &Line<'_>, r: Result<Move, super::machine::MoveError>) {
+        let Ok(mv) = r else {
+            self.warnings.push(l.number, l.offset, WarningKind::CoordinateOutOfRange);
+            return;
+        };
+        let before = self.kinematic_s;
+        self.kinematic_s += mv.duration_s;
+        let de = mv.de();
+        self.filament += de;
+        if de > 1e-9 && mv.xy_len > 1e-9 {
+            self.deposit(l, &mv, de, before);
+        } else if mv.dz().abs() > 1e-9 {
+            self.layers.z_move(l.offset, l.number);
+        }
+    }
+
+    fn deposit(&mut self, l: &Line<'_>, mv: &Move, de: f64, time_before: f64) {
+        let clock = Clock { m73_percent: self.m73_percent, kinematic_s: time_before, elapsed_s: self.elapsed };
+        let rising = mv.dz() > 1e-6;
+        let (event, first) = self.layers.deposit(l.offset, l.number, l.end, mv.to[2], rising, clock);
+        self.layer_event(event);
+        if first && self.layers.ordinal() == 0 {
+            self.filament_before_layers = self.filament - de;
+        }
+        let ordinal = self.layers.open.is_some().then(|| self.layers.ordinal());
+        let object = self.objects.current;
+        let feature = self.features.current;
+        let emit = |a: [f64; 3], b: [f64; 3], e: f64, st: &mut State| {
+            let (a32, b32) = (a.map(|v| v as f32), b.map(|v| v as f32));
+            st.raster.deposit([a[0], a[1]], [b[0], b[1]], e, object);
+            st.layers.account(e, feature, object.map(|o| o as u32), a32, b32);
+            st.objects.deposit(e, ordinal, a32, b32);
+        };
+        if mv.arc.is_none() {
+            emit([mv.from[0], mv.from[1], mv.from[2]], [mv.to[0], mv.to[1], mv.to[2]], de, self);
+        } else {
+            let mut pts: Vec<[f64; 3]> = Vec::with_capacity(16);
+            mv.path(|p| pts.push(p));
+            let n = pts.len().saturating_sub(1).max(1) as f64;
+            for w in pts.windows(2) {
+                emit(w[0], w[1], de / n, self);
+            }
+        }
+    }
+
+    fn finish(mut self, total_bytes: u64, total_lines: u64) -> Analysis {
+        if self.layers.open.is_some() {
+            self.raster.close_layer();
+        }
+        let uses_comments = self.layers.uses_comments();
+        let raw = std::mem::take(&mut self.layers).finish();
+        let (grid, footprints, object_footprints) = std::mem::take(&mut self.raster).finish();
+        let diameter = self.meta.filament_diameter.unwrap_or(DEFAULT_FILAMENT_DIAMETER);
+        let filament_area = std::f64::consts::PI * f64::from(diameter) * f64::from(diameter) / 4.0;
+
+        // CuraEngine run without its front end writes `;TIME:6666` as a placeholder;
+        // its cumulative `;TIME_ELAPSED:` is the real estimate then.
+        let placeholder = |t: &f64| {
+            *t == 6666.0 && self.any_elapsed && self.meta.slicer.as_ref().is_some_and(|s| s.kind == SlicerKind::Cura)
+        };
+        let header = self.meta.estimated_time.filter(|t| !placeholder(t));
+        let estimated = header.or(self.last_elapsed).or(self.meta.first_m73_remaining);
+        let time_source = if self.any_elapsed {
+            TimeSource::SlicerElapsed
+        } else if estimated.is_some() && self.kinematic_s > 0.0 {
+            TimeSource::ScaledKinematic
+        } else {
+            TimeSource::Kinematic
+        };
+        let time_scale = match (time_source, estimated) {
+            (TimeSource::ScaledKinematic, Some(est)) => est / self.kinematic_s,
+            _ => 1.0,
+        };
+        let progress_source = if self.any_m73 { ProgressSource::M73 } else { ProgressSource::Bytes };
+
+        let mut layers: Vec<Layer> = Vec::with_capacity(raw.len());
+        let mut ordinal_map: Vec<Option<u32>> = vec![None; raw.len()];
+        let mut prev_z: Option<f64> = None;
+        for (k, (rl, footprint)) in
+            raw.into_iter().zip(footprints.into_iter().chain(std::iter::repeat_with(Default::default))).enumerate()
+        {
+            if !rl.deposited || rl.extruded <= 0.0 {
+                if let Some(prev) = layers.last_mut() {
+                    prev.end_offset = prev.end_offset.max(rl.end_offset);
+                    prev.end_line = prev.end_line.max(rl.end_line);
+                }
+                continue;
+            }
+            let index = layers.len() as u32;
+            ordinal_map[k] = Some(index);
+            let z = rl.max_z;
+            let height = match (rl.marker_height, prev_z) {
+                (Some(h), _) if h > 0.0 && h.is_finite() => f64::from(h),
+                (_, Some(p)) if z - p > 1e-4 => z - p,
+                _ => z,
+            };
+            prev_z = Some(z);
+            let byte_share = if total_bytes > 0 { rl.start_offset as f64 / total_bytes as f64 } else { 0.0 };
+            let progress = match progress_source {
+                ProgressSource::M73 => rl.m73_percent.map(|p| f64::from(p) / 100.0).unwrap_or(byte_share),
+                ProgressSource::Bytes => byte_share,
+            };
+            let time = match time_source {
+                TimeSource::SlicerElapsed => rl.elapsed_at_start.unwrap_or(0.0),
+                _ => rl.kinematic_at_start * time_scale,
+            };
+            layers.push(layer_from_raw(
+                &rl,
+                index,
+                z,
+                height,
+                footprint,
+                filament_area,
+                &self.features.names,
+                progress,
+                time,
+            ));
+        }
+        let objects = self
+            .objects
+            .list
+            .iter()
+            .enumerate()
+            .map(|(i, o)| PrintObject {
+                index: i as u32,
+                name: o.name.clone(),
+                center: o.center,
+                polygon: o.polygon.clone(),
+                bbox: o.bbox,
+                extruded_mm: o.extruded as f32,
+                first_layer: o.first_layer.and_then(|k| ordinal_map.get(k).copied().flatten()),
+                last_layer: o.last_layer.and_then(|k| ordinal_map.get(k).copied().flatten()),
+                footprint: object_footprints.get(i).cloned().unwrap_or_default(),
+            })
+            .collect();
+
+        let mut bbox: Option<BBox> = None;
+        for b in layers.iter().filter_map(|l| l.bbox) {
+            match &mut bbox {
+                Some(acc) => acc.union(&b),
+                None => bbox = Some(b),
+            }
+        }
+        // Slicers leave start/end code (purge lines) out of their figure: compare both ways.
+        let in_layers = self.filament - self.filament_before_layers;
+        if let Some(reported) = self.meta.reported_filament
+            && (reported - self.filament).abs() > (reported * 0.05).max(1.0)
+            && (reported - in_layers).abs() > (reported * 0.05).max(1.0)
+        {
+            let kind = WarningKind::FilamentMismatch { reported_mm: reported, computed_mm: self.filament };
+            self.warnings.push(0, total_bytes, kind);
+        }
+        if let Some(reported) = self.meta.layer_count
+            && reported as usize != layers.len()
+        {
+            let kind = WarningKind::LayerCountMismatch { reported, found: layers.len() as u32 };
+            self.warnings.push(0, total_bytes, kind);
+        }
+        let z_monotonic = layers.windows(2).all(|w| w[1].z >= w[0].z);
+        let layer_source = if layers.is_empty() {
+            LayerSource::None
+        } else if uses_comments {
+            LayerSource::Comments
+        } else {
+            LayerSource::Geometry
+        };
+        let analysis = Analysis {
+            max_z: layers.iter().map(|l| l.z).fold(0.0, f32::max),
+            layers,
+            objects,
+            slicer: self.meta.slicer,
+            total_bytes,
+            total_lines,
+            estimated_time_s: estimated,
+            kinematic_time_s: self.kinematic_s,
+            filament_mm: self.filament,
+            reported_filament_mm: self.meta.reported_filament,
+            bbox,
+            grid,
+            layer_height: self.meta.nominal_height,
+            reported_layer_count: self.meta.layer_count,
+            filament_diameter_mm: diameter,
+            layer_source,
+            progress_source,
+            time_source,
+            tool_changes: self.tool_changes,
+            warnings: self.warnings.list,
+            warning_counts: self.warnings.counts,
+            feature_spans: self.features.spans,
+            feature_names: self.features.names,
+            z_monotonic,
+        };
+        if analysis.warning_total() > 0 {
+            tracing::debug!(warnings = analysis.warning_total(), lines = total_lines, "g-code analysed with warnings");
+        }
+        analysis
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn layer_from_raw(
+    rl: &RawLayer,
+    index: u32,
+    z: f64,
+    height: f64,
+    footprint: super::footprint::Footprint,
+    filament_area: f64,
+    names: &[Feature],
+    progress: f64,
+    time: f64,
+) -> Layer {
+    let area = if height > 1e-6 { rl.extruded * filament_area / height } else { 0.0 };
+    Layer {
+        index,
+        z: z as f32,
+        height: height as f32,
+        start_offset: rl.start_offset,
+        end_offset: rl.end_offset.max(rl.start_offset),
+        start_line: rl.start_line,
+        end_line: rl.end_line.max(rl.start_line),
+        extruded_mm: rl.extruded as f32,
+        bbox: rl.bbox,
+        footprint,
+        area_mm2: area as f32,
+        features: rl
+            .features
+            .iter()
+            .filter_map(|&(id, e)| names.get(usize::from(id)).map(|f| (f.clone(), e as f32)))
+            .collect(),
+        objects: rl.objects.clone(),
+        progress_at_start: Some(progress.clamp(0.0, 1.0) as f32),
+        time_at_start_s: Some(time),
+        slicer_layer: rl.slicer_layer,
+    }
+}

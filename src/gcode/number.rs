@@ -1,0 +1,234 @@
+//! Decimal numbers in G-code words, parsed from bytes without allocating.
+//!
+//! Accepts what firmware and hand-written files use: an optional sign, digits
+//! with an optional `.` on either side (`5`, `-0`, `+3`, `.5`, `5.`), and an
+//! exponent written with a lower-case `e` (`1e3`, `2.5e-2`). An upper-case `E`
+//! always ends the number because it is the extruder word (`X10E5` is `X10 E5`,
+//! as in Marlin's parser). Owns nothing else.
+
+/// Exact powers of ten that an `f64` represents without rounding.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// Why a number could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberError {
+    /// No digit where a number was expected.
+    Missing,
+    /// Digits were there, but the value is not a finite `f64` (`1e999`).
+    NotFinite,
+}
+
+/// Parses the number at the start of `s`.
+///
+/// Returns the value and the number of bytes it used. Never panics; never
+/// reads past `s`.
+pub fn parse_number(s: &[u8]) -> Result<(f64, usize), NumberError> {
+    let mut i = 0;
+    let negative = match s.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32; // significant digits kept in `mantissa`
+    let mut dropped_int = 0i32; // integer digits beyond what `mantissa` holds
+    let mut any_digit = false;
+    let mut overflow = false;
+    while let Some(&b) = s.get(i) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        any_digit = true;
+        if digits < 19 {
+            mantissa = mantissa * 10 + u64::from(b - b'0');
+            if mantissa != 0 {
+                digits += 1;
+            }
+        } else {
+            dropped_int += 1;
+            overflow = true;
+        }
+        i += 1;
+    }
+    let mut frac_digits = 0i32;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&b) = s.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            any_digit = true;
+            if digits < 19 {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                if mantissa != 0 {
+                    digits += 1;
+                }
+                frac_digits += 1;
+            } else {
+                overflow = true;
+            }
+            i += 1;
+        }
+    }
+    if !any_digit {
+        return Err(NumberError::Missing);
+    }
+    let mut exp: i32 = 0;
+    if s.get(i) == Some(&b'e') {
+        let mut j = i + 1;
+        let exp_negative = match s.get(j) {
+            Some(b'-') => {
+                j += 1;
+                true
+            }
+            Some(b'+') => {
+                j += 1;
+                false
+            }
+            _ => false,
+        };
+        if s.get(j).is_some_and(u8::is_ascii_digit) {
+            while let Some(&b) = s.get(j) {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                exp = exp.saturating_mul(10).saturating_add(i32::from(b - b'0'));
+                j += 1;
+            }
+            if exp_negative {
+                exp = -exp;
+            }
+            i = j;
+        }
+    }
+    let exp10 = exp.saturating_add(dropped_int).saturating_sub(frac_digits);
+    let value = if !overflow && mantissa < (1u64 << 53) && (-22..=22).contains(&exp10) {
+        // Clinger's fast path: both operands exact, so one rounding: correctly rounded.
+        let m = mantissa as f64;
+        let p = POW10[exp10.unsigned_abs() as usize];
+        if exp10 >= 0 { m * p } else { m / p }
+    } else {
+        slow_parse(&s[..i]).ok_or(NumberError::NotFinite)?.abs()
+    };
+    if !value.is_finite() {
+        return Err(NumberError::NotFinite);
+    }
+    Ok((if negative { -value } else { value }, i))
+}
+
+/// Rare path (long mantissas, big exponents): the standard library's parser.
+fn slow_parse(s: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(s).ok()?;
+    text.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{Expect, expect};
+
+    fn check(inputs: &[&str], expect: Expect) {
+        let mut out = String::new();
+        for input in inputs {
+            let r = parse_number(input.as_bytes());
+            out.push_str(&format!("{input:<24} => {r:?}\n"));
+        }
+        expect.assert_eq(&out);
+    }
+
+    #[test]
+    fn numbers_in_all_the_shapes_firmware_accepts() {
+        check(
+            &["5", "-0", "+3", ".5", "-.5", "5.", "12.345", "1e3", "2.5e-2", "1e+2", "007", "0.000001"],
+            expect![[r#"
+                5                        => Ok((5.0, 1))
+                -0                       => Ok((-0.0, 2))
+                +3                       => Ok((3.0, 2))
+                .5                       => Ok((0.5, 2))
+                -.5                      => Ok((-0.5, 3))
+                5.                       => Ok((5.0, 2))
+                12.345                   => Ok((12.345, 6))
+                1e3                      => Ok((1000.0, 3))
+                2.5e-2                   => Ok((0.025, 6))
+                1e+2                     => Ok((100.0, 4))
+                007                      => Ok((7.0, 3))
+                0.000001                 => Ok((1e-6, 8))
+            "#]],
+        );
+    }
+
+    #[test]
+    fn where_a_number_stops() {
+        check(
+            &["10E5", "1.5X2", "3e", "3eX", "1-2", "4 5", "2.5.5"],
+            expect![[r#"
+                10E5                     => Ok((10.0, 2))
+                1.5X2                    => Ok((1.5, 3))
+                3e                       => Ok((3.0, 1))
+                3eX                      => Ok((3.0, 1))
+                1-2                      => Ok((1.0, 1))
+                4 5                      => Ok((4.0, 1))
+                2.5.5                    => Ok((2.5, 3))
+            "#]],
+        );
+    }
+
+    #[test]
+    fn junk_and_extremes() {
+        check(
+            &[
+                "",
+                "-",
+                "+",
+                ".",
+                "-.",
+                "e5",
+                "X",
+                "1e999",
+                "-1e999",
+                "1e-999",
+                "12345678901234567890123.5",
+                "1e400000000000",
+            ],
+            expect![[r#"
+                                         => Err(Missing)
+                -                        => Err(Missing)
+                +                        => Err(Missing)
+                .                        => Err(Missing)
+                -.                       => Err(Missing)
+                e5                       => Err(Missing)
+                X                        => Err(Missing)
+                1e999                    => Err(NotFinite)
+                -1e999                   => Err(NotFinite)
+                1e-999                   => Ok((0.0, 6))
+                12345678901234567890123.5 => Ok((1.2345678901234568e22, 25))
+                1e400000000000           => Err(NotFinite)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_std() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let int = state % 100_000;
+            let frac = (state >> 20) % 100_000;
+            let text = format!("{}{int}.{frac:05}", if state & 1 == 0 { "-" } else { "" });
+            let (v, used) = parse_number(text.as_bytes()).unwrap();
+            assert_eq!(used, text.len());
+            assert_eq!(v, text.parse::<f64>().unwrap(), "{text}");
+        }
+    }
+}
