@@ -5,6 +5,7 @@
 
 mod alerts;
 mod cameras;
+mod classify;
 mod demo;
 mod gcode;
 mod printer;
@@ -38,6 +39,8 @@ pub enum Command {
     Run(run::Args),
     /// Check a configuration file and report every problem with its key and value.
     ValidateConfig(validate::Args),
+    /// Score images (a file or a folder) with the failure classifier and summarise.
+    Classify(classify::Args),
     /// Inspect G-code files: layers, time, filament, objects (`gcode info FILE`).
     Gcode(gcode::Args),
     /// List the V4L2/UVC cameras on this machine and the modes they offer.
@@ -74,6 +77,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(a, &global).await,
         Command::Demo(a) => demo::run(a, &global).await,
         Command::ValidateConfig(a) => validate::run(a, &global).await,
+        Command::Classify(a) => classify::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,
         Command::Cameras(a) => cameras::run(a, &global).await,
         Command::Alerts(a) => alerts::run(a, &global).await,
