@@ -323,8 +323,14 @@ mod tests {
             }
         });
         tracker.close();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let restarted = async {
+            while runs.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), restarted).await.expect("restarted");
         assert_eq!(board.stage(Stage::Web).state.name(), "running");
+        assert_eq!(board.stage(Stage::Web).restarts, 1);
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.expect("stopped");
         assert_eq!(runs.load(Ordering::SeqCst), 2);
