@@ -8,6 +8,7 @@
 //! vision, decision or actions.
 
 mod config;
+mod hostlink;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
