@@ -9,6 +9,7 @@
 
 mod config;
 mod hostlink;
+pub mod octoprint;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
