@@ -9,6 +9,7 @@
 
 mod config;
 mod hostlink;
+pub mod moonraker;
 pub mod octoprint;
 
 use async_trait::async_trait;
