@@ -114,6 +114,7 @@ impl Config {
         self.camera.resolve_paths(base);
         self.vision.resolve_paths(base);
         self.printer.resolve_paths(base);
+        self.decision.resolve_paths(base);
         self.store.resolve_paths(base);
     }
 }
