@@ -126,12 +126,15 @@ async fn pause_park_resume_cancel_and_temperatures_are_confirmed() {
 
     assert_eq!(link.pause().await.expect("pause"), Confirmation::Confirmed);
     assert_eq!(link.pause().await.expect("pause again"), Confirmation::AlreadyThere);
+    assert_eq!(m.standin_requests("pause_resume/pause"), 1, "pause while paused sent nothing");
     let paused = rx.borrow().clone();
     let z0 = paused.state.job().and_then(|j| j.z).expect("z while paused");
     assert_eq!(link.park().await.expect("park"), Confirmation::Confirmed);
     let z1 = rx.borrow().state.job().and_then(|j| j.z).unwrap();
     assert!((z1 - z0 - 10.0).abs() < 0.01, "lifted by park.lift_mm: {z0} → {z1}");
+    let scripts = m.standin_requests("gcode/script");
     assert_eq!(link.park().await.expect("park again"), Confirmation::AlreadyThere);
+    assert_eq!(m.standin_requests("gcode/script"), scripts, "park while parked sent nothing");
 
     assert_eq!(link.resume().await.expect("resume"), Confirmation::Confirmed);
     let z2 = wait_status(&mut rx, STATE_TIMEOUT, "z back down", |s| {
@@ -140,6 +143,7 @@ async fn pause_park_resume_cancel_and_temperatures_are_confirmed() {
     .await;
     assert!(z2.state.is_printing(), "{z2:?}");
     assert_eq!(link.resume().await.expect("resume again"), Confirmation::AlreadyThere);
+    assert_eq!(m.standin_requests("pause_resume/resume"), 1, "resume while printing sent nothing");
 
     assert_eq!(link.set_temperatures(Some(215.0), None).await.expect("hotend"), Confirmation::Confirmed);
     assert_eq!(rx.borrow().temps.hotend.map(|h| h.target), Some(215.0));
@@ -148,6 +152,7 @@ async fn pause_park_resume_cancel_and_temperatures_are_confirmed() {
     assert_eq!(link.cancel().await.expect("cancel"), Confirmation::Confirmed);
     assert!(matches!(rx.borrow().state, PrinterState::Cancelled { .. }), "{:?}", rx.borrow().state);
     assert_eq!(link.cancel().await.expect("cancel again"), Confirmation::AlreadyThere);
+    assert_eq!(m.standin_requests("pause_resume/cancel"), 1, "cancel once, not twice");
 
     // Klipper's own refusal comes back in its words.
     assert_eq!(link.cool_down(true).await.expect("cool down"), Confirmation::Confirmed);

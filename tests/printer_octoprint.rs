@@ -98,8 +98,13 @@ async fn follows_a_print_to_the_end_with_layers_from_the_file() {
 async fn pause_park_resume_cancel_are_confirmed_and_idempotent() {
     let server = octoprint::shared().await;
     let _one = octoprint::PRINTER.lock().await;
-    let (link, cancel) = link(server, &server.url).await;
+    // Through a counting proxy, to prove that idempotent commands send nothing.
+    let proxy = CutProxy::start(server.url.trim_start_matches("http://").parse().expect("addr")).await;
+    let (link, cancel) = link(server, &proxy.url).await;
     idle(server, &link).await;
+    let (j0, c0) = (proxy.requests("POST /api/job "), proxy.requests("POST /api/printer/command "));
+    let job_posts = || proxy.requests("POST /api/job ") - j0;
+    let commands = || proxy.requests("POST /api/printer/command ") - c0;
 
     server.upload_and_print(&fixture("gcode/cube_marlin.gcode"), "pause.gcode").await;
     let mut rx = link.status();
@@ -112,16 +117,22 @@ async fn pause_park_resume_cancel_are_confirmed_and_idempotent() {
     let paused = rx.borrow().clone();
     assert!(matches!(paused.state, PrinterState::Paused { .. }), "{paused:?}");
     let pos = paused.state.job().and_then(|j| j.file_position).expect("position while paused");
+    assert_eq!(job_posts(), 1, "one pause request");
     assert_eq!(link.pause().await.expect("pause again"), Confirmation::AlreadyThere);
+    assert_eq!(job_posts(), 1, "pause while paused sent nothing");
 
     assert_eq!(link.park().await.expect("park"), Confirmation::Confirmed);
+    assert_eq!(commands(), 1, "one park request");
     assert_eq!(link.park().await.expect("park again"), Confirmation::AlreadyThere);
+    assert_eq!(commands(), 1, "park while parked sent nothing");
     tokio::time::sleep(Duration::from_millis(800)).await;
     let still = rx.borrow().clone();
     assert_eq!(still.state.job().and_then(|j| j.file_position), Some(pos), "no progress while paused");
 
     assert_eq!(link.resume().await.expect("resume"), Confirmation::Confirmed);
+    assert_eq!((job_posts(), commands()), (2, 2), "unpark, then resume");
     assert_eq!(link.resume().await.expect("resume again"), Confirmation::AlreadyThere);
+    assert_eq!(job_posts(), 2, "resume while printing sent nothing");
     wait_status(&mut rx, STATE_TIMEOUT, "progress after resuming", |s| {
         s.state.is_printing() && s.state.job().and_then(|j| j.file_position) > Some(pos)
     })
@@ -132,6 +143,7 @@ async fn pause_park_resume_cancel_are_confirmed_and_idempotent() {
         wait_status(&mut rx, STATE_TIMEOUT, "cancelled", |s| matches!(s.state, PrinterState::Cancelled { .. })).await;
     assert_eq!(cancelled.state.job().map(|j| j.file.as_str()), Some("pause.gcode"));
     assert_eq!(link.cancel().await.expect("cancel again"), Confirmation::AlreadyThere);
+    assert_eq!(job_posts(), 3, "cancel once, not twice");
     cancel.cancel();
 }
 

@@ -174,6 +174,13 @@ impl Moonraker {
         )
     }
 
+    /// How many command requests the stand-in received whose method starts with `prefix`
+    /// (`pause_resume/pause`, `gcode/script`), from its request log.
+    pub fn standin_requests(&self, prefix: &str) -> usize {
+        let log = std::fs::read_to_string(self.path("standin.log")).unwrap_or_default();
+        log.lines().filter(|l| l.split(" request ").nth(1).is_some_and(|r| r.starts_with(prefix))).count()
+    }
+
     /// The tails of both logs, for failure messages.
     pub fn logs(&self) -> String {
         format!(

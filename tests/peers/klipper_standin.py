@@ -471,6 +471,9 @@ class Client:
 
     async def dispatch(self, method, params):
         p = self.printer
+        if method in ("gcode/script", "emergency_stop") or method.startswith("pause_resume/"):
+            # Commands are logged one per line so tests can count what was sent.
+            log.info("request %s %s", method, json.dumps(params.get("script", ""))[:200])
         if method == "info":
             return {
                 "state": p.state, "state_message": p.state_message, "hostname": "standin",
