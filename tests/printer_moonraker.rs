@@ -254,3 +254,32 @@ async fn an_unreachable_moonraker_is_a_clear_error() {
     assert!(err.starts_with(&format!("printer link: cannot reach moonraker at {url}/")), "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_is_sent_when_moonraker_requires_one() {
+    let mut m = Moonraker::start(Standin::default()).await;
+    let key = m.require_api_key().await;
+    hosts_support::init_logs();
+    let connect = |toml: String| async move {
+        let cfg = Config::from_toml_str(&toml).expect("config");
+        MoonrakerLink::connect(&cfg.printer, CancellationToken::new()).await
+    };
+    let wrong = "0123456789abcdef0123456789abcdef";
+    let cases = [
+        ("no key", None, "requires an api key (set printer.moonraker.api_key or MOONRAKER_API_KEY)", "Unauthorized"),
+        ("a wrong key", Some(wrong), "refused the api key", "Invalid API Key"),
+    ];
+    for (what, k, ours, theirs) in cases {
+        let err = match connect(m.config_toml_with_key(k)).await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected with {what}"),
+        };
+        assert!(err.starts_with("connect rejected: moonraker at "), "{what}: {err}");
+        assert!(err.contains(ours) && err.contains(theirs), "{what}: {err}");
+        assert!(!err.contains(wrong), "the key must not appear in errors: {err}");
+    }
+    let link = connect(m.config_toml_with_key(Some(&key))).await.unwrap_or_else(|e| panic!("{e}\n{}", m.logs()));
+    let mut rx = link.status();
+    wait_status(&mut rx, STATE_TIMEOUT, "idle", |s| s.state == PrinterState::Idle).await;
+    assert_eq!(link.set_temperatures(None, Some(50.0)).await.expect("authorised command"), Confirmation::Confirmed);
+}

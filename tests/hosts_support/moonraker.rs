@@ -39,6 +39,8 @@ pub struct Moonraker {
     standin: Option<ChildGuard>,
     /// Seconds from spawning Moonraker to `klippy_state: ready`, first start.
     pub startup: Duration,
+    /// Sent with the fixture's own requests once 127.0.0.1 is no longer trusted.
+    pub api_key: Option<String>,
 }
 
 impl Moonraker {
@@ -49,15 +51,6 @@ impl Moonraker {
         std::fs::create_dir_all(data.join("misc")).expect("data dir");
         std::fs::create_dir_all(data.join("gcodes")).expect("gcodes dir");
         std::fs::write(data.join("misc/usb.ids"), "").expect("usb.ids");
-        let conf = format!(
-            "[server]\nhost: 127.0.0.1\nport: {port}\nklippy_uds_address: {sock}\n\n\
-             [authorization]\ntrusted_clients:\n  127.0.0.0/8\n\n\
-             [file_manager]\nenable_object_processing: False\n\n\
-             [machine]\nprovider: none\nvalidate_service: False\n\n\
-             [announcements]\ndev_mode: True\n",
-            sock = dir.path().join("klippy.sock").display()
-        );
-        std::fs::write(dir.path().join("moonraker.conf"), conf).expect("moonraker.conf");
         let mut m = Moonraker {
             url: format!("http://127.0.0.1:{port}"),
             port,
@@ -66,13 +59,43 @@ impl Moonraker {
             moonraker: None,
             standin: None,
             startup: Duration::ZERO,
+            api_key: None,
         };
+        m.write_conf(true);
         m.start_standin().await;
         let t0 = Instant::now();
         m.start_moonraker();
         m.wait_klippy("ready", Duration::from_secs(60)).await;
         m.startup = t0.elapsed();
         m
+    }
+
+    /// `moonraker.conf`: with `trusted`, 127.0.0.0/8 needs no key.
+    fn write_conf(&self, trusted: bool) {
+        let auth = if trusted { "[authorization]\ntrusted_clients:\n  127.0.0.0/8\n" } else { "[authorization]\n" };
+        let conf = format!(
+            "[server]\nhost: 127.0.0.1\nport: {port}\nklippy_uds_address: {sock}\n\n{auth}\n\
+             [file_manager]\nenable_object_processing: False\n\n\
+             [machine]\nprovider: none\nvalidate_service: False\n\n\
+             [announcements]\ndev_mode: True\n",
+            port = self.port,
+            sock = self.path("klippy.sock").display()
+        );
+        std::fs::write(self.path("moonraker.conf"), conf).expect("moonraker.conf");
+    }
+
+    /// Reads Moonraker's API key (while trusted), then restarts it trusting
+    /// nobody, so every request needs the key.
+    pub async fn require_api_key(&mut self) -> String {
+        let r = http_client().get(format!("{}/access/api_key", self.url)).send().await.expect("GET /access/api_key");
+        let body: Value = r.json().await.expect("api key json");
+        let key = body["result"].as_str().expect("api key in result").to_string();
+        self.kill_moonraker();
+        self.write_conf(false);
+        self.api_key = Some(key.clone());
+        self.start_moonraker();
+        self.wait_klippy("ready", Duration::from_secs(60)).await;
+        key
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -124,7 +147,11 @@ impl Moonraker {
     }
 
     pub async fn server_info(&self) -> Option<Value> {
-        let r = http_client().get(format!("{}/server/info", self.url)).send().await.ok()?;
+        let mut req = http_client().get(format!("{}/server/info", self.url));
+        if let Some(k) = &self.api_key {
+            req = req.header("X-Api-Key", k);
+        }
+        let r = req.send().await.ok()?;
         r.json::<Value>().await.ok().map(|v| v["result"].clone())
     }
 
@@ -167,9 +194,14 @@ impl Moonraker {
     }
 
     pub fn config_toml(&self) -> String {
+        self.config_toml_with_key(None)
+    }
+
+    pub fn config_toml_with_key(&self, api_key: Option<&str>) -> String {
+        let key = api_key.map(|k| format!("api_key = \"{k}\"\n")).unwrap_or_default();
         format!(
             "[printer]\nkind = \"moonraker\"\ncommand_timeout_ms = 15000\n\n[printer.moonraker]\nurl = \"{}\"\n\
-             reconnect_max_ms = 1000\nrequest_timeout_ms = 5000\n",
+             reconnect_max_ms = 1000\nrequest_timeout_ms = 5000\n{key}",
             self.url
         )
     }

@@ -12,14 +12,11 @@ use reqwest::Url;
 pub(crate) struct Secret(String);
 
 impl Secret {
-    /// The configured key, else the environment variable `env`, else `None`.
+    /// The configured key (blank counts as unset), else the environment
+    /// variable `env`, else `None`.
     pub(crate) fn from_config_or_env(configured: Option<&str>, env: &str) -> Option<Secret> {
-        configured
-            .map(str::to_owned)
-            .or_else(|| std::env::var(env).ok())
-            .map(|k| k.trim().to_owned())
-            .filter(|k| !k.is_empty())
-            .map(Secret)
+        let clean = |k: &str| Some(k.trim().to_owned()).filter(|k| !k.is_empty());
+        configured.and_then(clean).or_else(|| std::env::var(env).ok().as_deref().and_then(clean)).map(Secret)
     }
 
     pub(crate) fn expose(&self) -> &str {

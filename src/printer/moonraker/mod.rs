@@ -83,7 +83,8 @@ impl MoonrakerLink {
             opts,
             cancel,
         );
-        let first = runner.first_session().await.map_err(|e| connect_error(&base, e))?;
+        let has_key = runner.api_key.is_some();
+        let first = runner.first_session().await.map_err(|e| connect_error(&base, e, has_key))?;
         tracing::info!(url = %base, "connected to moonraker");
         tokio::spawn(runner.run(first));
 
@@ -111,12 +112,23 @@ impl MoonrakerLink {
     }
 }
 
-fn connect_error(base: &reqwest::Url, e: String) -> PrinterError {
-    // Moonraker answers a refused key on the websocket upgrade with 401/403.
-    if e.contains("401") || e.contains("403") || e.contains("Unauthorized") || e.contains("Forbidden") {
-        PrinterError::Rejected { command: "connect", message: format!("moonraker at {base} refused the api key: {e}") }
-    } else {
-        PrinterError::Link(format!("cannot reach moonraker at {base}: {e}"))
+fn connect_error(base: &reqwest::Url, e: String, has_key: bool) -> PrinterError {
+    // Moonraker refuses a missing or wrong key on the upgrade (HTTP 401) or on
+    // the first call (JSON-RPC error "Unauthorized" / "Invalid API Key").
+    let lower = e.to_ascii_lowercase();
+    let refused = ["401", "403", "unauthorized", "forbidden", "invalid api key"].iter().any(|w| lower.contains(w));
+    match (refused, has_key) {
+        (true, true) => PrinterError::Rejected {
+            command: "connect",
+            message: format!("moonraker at {base} refused the api key: {e}"),
+        },
+        (true, false) => PrinterError::Rejected {
+            command: "connect",
+            message: format!(
+                "moonraker at {base} requires an api key (set printer.moonraker.api_key or MOONRAKER_API_KEY): {e}"
+            ),
+        },
+        (false, _) => PrinterError::Link(format!("cannot reach moonraker at {base}: {e}")),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::printer::hostlink::layers::{Analyzed, FileKey, LayerCache, Lookup, sp
 use crate::printer::hostlink::stats::Counters;
 
 use super::follow::{Follow, Next};
-use super::objects::{Klippy, subscription};
+use super::objects::{JobState, Klippy, subscription};
 use super::rpc::{Incoming, Rpc, RpcError};
 
 /// Timings and limits of the loop (from `[printer.moonraker]`).
@@ -308,7 +308,9 @@ impl Runner {
             }
             (None, _) => self.file = None,
         }
+        let active = matches!(v.job_state, Some(JobState::Printing | JobState::Paused));
         if analysis_on
+            && active
             && v.current_layer.is_none()
             && let Some((name, Some((key, start)))) = &self.file
         {
