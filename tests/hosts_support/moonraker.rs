@@ -109,6 +109,7 @@ impl Moonraker {
     pub async fn start_standin(&mut self) {
         let sock = self.path("klippy.sock");
         let mut cmd = Command::new(tool("venv-moonraker/bin/python"));
+        cmd.env("PYTHONDONTWRITEBYTECODE", "1");
         cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/klipper_standin.py"))
             .arg("--socket")
             .arg(&sock)
