@@ -154,13 +154,11 @@ async fn pause_park_resume_cancel_and_temperatures_are_confirmed() {
     assert_eq!(link.cancel().await.expect("cancel again"), Confirmation::AlreadyThere);
     assert_eq!(m.standin_requests("pause_resume/cancel"), 1, "cancel once, not twice");
 
-    // Klipper's own refusal comes back in its words.
+    // Klipper's own refusal comes back in its words: no extrusion with a cold hotend.
     assert_eq!(link.cool_down(true).await.expect("cool down"), Confirmation::Confirmed);
-    let err = link.gcode("G1 E-5 F1000").await;
-    assert!(
-        err.is_ok() || err.as_ref().is_err_and(|e| e.to_string().contains("Extrude below minimum temp")),
-        "{err:?}"
-    );
+    wait_status(&mut rx, STATE_TIMEOUT, "a cold hotend", |s| s.temps.hotend.is_some_and(|h| h.actual < 150.0)).await;
+    let err = link.gcode("G1 E-5 F1000").await.expect_err("cold extrusion must be refused");
+    assert!(err.to_string().contains("Extrude below minimum temp"), "{err}");
     cancel.cancel();
 }
 
