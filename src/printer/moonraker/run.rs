@@ -44,6 +44,9 @@ struct MetaDone {
 /// start script that sets `SET_PRINT_STATS_INFO` has run.
 const LAYER_INFO_GRACE_BYTES: u64 = 8 * 1024;
 
+/// A websocket session that lasted this long counts as healthy (resets the backoff).
+const STABLE_SESSION: Duration = Duration::from_secs(30);
+
 pub(crate) struct Runner {
     pub rpc: Arc<Rpc>,
     pub http: reqwest::Client,
@@ -61,6 +64,7 @@ pub(crate) struct Runner {
     analyzed: (mpsc::Sender<Analyzed>, mpsc::Receiver<Analyzed>),
     meta: (mpsc::Sender<MetaDone>, mpsc::Receiver<MetaDone>),
     log_limit: LogLimiter,
+    drop_log: LogLimiter,
 }
 
 enum SessionEnd {
@@ -97,6 +101,7 @@ impl Runner {
             analyzed: mpsc::channel(4),
             meta: mpsc::channel(4),
             log_limit: LogLimiter::new(Duration::from_secs(60)),
+            drop_log: LogLimiter::new(Duration::from_secs(60)),
         }
     }
 
@@ -117,15 +122,27 @@ impl Runner {
         let mut incoming = Some(first);
         loop {
             if let Some(rx) = incoming.take() {
-                backoff.reset();
                 self.log_limit.reset();
+                let started = Instant::now();
                 let end = self.session(rx).await;
                 self.rpc.detach();
+                // Only a session that lived a while resets the backoff, so a
+                // websocket that drops right after connecting is not hammered.
+                if started.elapsed() >= STABLE_SESSION {
+                    backoff.reset();
+                }
                 match end {
                     SessionEnd::Cancelled => return,
                     SessionEnd::Dropped(why) => {
                         Counters::bump(&self.counters.socket_drops);
-                        tracing::warn!(url = %self.base, reason = %why, "moonraker websocket lost; reconnecting");
+                        if let Some(suppressed) = self.drop_log.allow(Instant::now()) {
+                            tracing::warn!(
+                                url = %self.base,
+                                reason = %why,
+                                suppressed,
+                                "moonraker websocket lost; reconnecting"
+                            );
+                        }
                         self.follow.socket_lost();
                         self.publish_to(PrinterStatus::disconnected(Timestamp::now()));
                     }

@@ -19,6 +19,9 @@ use super::model::{HostEvent, PushMessage, reported_z};
 use super::push::{PushSession, Received};
 use super::state::{Observation, Tracker};
 
+/// A push session that lasted this long counts as healthy (resets the backoff).
+const STABLE_SESSION: Duration = Duration::from_secs(30);
+
 /// A firmware position report (`M114`) seen in OctoPrint's terminal log.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ReportedZ {
@@ -50,6 +53,7 @@ pub(crate) struct Runner {
     analyzed_tx: mpsc::Sender<Analyzed>,
     analyzed_rx: mpsc::Receiver<Analyzed>,
     log_limit: LogLimiter,
+    drop_log: LogLimiter,
 }
 
 /// Why a push session ended.
@@ -80,6 +84,7 @@ impl Runner {
             analyzed_tx,
             analyzed_rx,
             log_limit: LogLimiter::new(Duration::from_secs(60)),
+            drop_log: LogLimiter::new(Duration::from_secs(60)),
         }
     }
 
@@ -121,17 +126,27 @@ impl Runner {
                     } else {
                         tracing::debug!(url = %self.api.base(), "octoprint push socket connected");
                     }
-                    backoff.reset();
                     self.log_limit.reset();
-                    match self.session(session).await {
+                    let started = Instant::now();
+                    let end = self.session(session).await;
+                    // A socket that keeps dropping right after connecting must not
+                    // reconnect (and log) four times a second: only a session that
+                    // lived a while resets the backoff.
+                    if started.elapsed() >= STABLE_SESSION {
+                        backoff.reset();
+                    }
+                    match end {
                         SessionEnd::Cancelled => break,
                         SessionEnd::Dropped(why) => {
                             Counters::bump(&self.counters.socket_drops);
-                            tracing::warn!(
-                                url = %self.api.base(),
-                                reason = why,
-                                "octoprint push socket lost; polling REST until it is back"
-                            );
+                            if let Some(suppressed) = self.drop_log.allow(Instant::now()) {
+                                tracing::warn!(
+                                    url = %self.api.base(),
+                                    reason = why,
+                                    suppressed,
+                                    "octoprint push socket lost; polling REST until it is back"
+                                );
+                            }
                         }
                     }
                 }
