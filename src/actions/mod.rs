@@ -3,8 +3,25 @@
 //!
 //! Owns the per-severity policy, incident de-duplication (never a second pause
 //! for one incident), rate limits, the audit log, and delivery with retries.
-//! Only this module may command the printer on the daemon's behalf.
+//! Only this module may command the printer on the daemon's behalf; the
+//! dashboard's buttons go through `ActionEngine::user_command` too.
+//!
+//! - `engine`: the `ActionEngine` task (verdicts, health findings, printer
+//!   status and user commands in; printer commands, incidents and alerts out).
+//! - `alerts`: the `Alert`, its texts and annotated snapshot, the `Notifier`
+//!   channels.
+//! - `outbox`: durable, rate-limited, retried delivery.
 
+pub mod alerts;
+mod clock;
 mod config;
+mod engine;
+mod error;
+pub mod http;
+pub mod outbox;
 
-pub use config::{ActionsConfig, AlertsConfig};
+pub use clock::Clock;
+pub use config::{ActionsConfig, AlertsConfig, HealthPolicy, Policy, RateLimitConfig, RetryConfig};
+pub use engine::{ActionEngine, EngineDeps, UserCommand, UserOutcome};
+pub use error::ActionError;
+pub use outbox::Outbox;

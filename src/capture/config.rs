@@ -1,4 +1,7 @@
-//! `[camera]` section.
+//! `[camera]` section: where frames come from and how the capture stage paces them.
+//!
+//! Owns the typed config of the capture stage and its semantic checks; every
+//! issue names the key path and the offending value.
 
 use std::path::{Path, PathBuf};
 
@@ -24,20 +27,34 @@ pub enum SourceKind {
     Folder,
 }
 
+/// Pixel format asked of a V4L2 camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum V4l2Format {
+    /// MJPEG when the camera offers it (frames stay encoded), else YUYV.
+    #[default]
+    Auto,
+    /// MJPEG only.
+    Mjpeg,
+    /// YUYV only (converted to RGB); for cameras whose MJPEG output is broken.
+    Yuyv,
+}
+
 /// `[camera]`: where frames come from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
     pub name: String,
     pub source: SourceKind,
-    /// V4L2 device: an index (`"0"`) or a path (`"/dev/video0"`).
+    /// V4L2 device: an index (`"0"`) or a path (`"/dev/video0"`, `/dev/v4l/by-id/…`).
     pub device: String,
-    /// Stream, snapshot or RTSP URL.
+    /// Stream, snapshot or RTSP URL. `http://user:password@host/…` sends HTTP Basic auth.
     pub url: String,
     /// Video file or image folder.
     pub path: PathBuf,
     pub width: u32,
     pub height: u32,
+    /// Frame rate asked of a V4L2 camera; pacing of a folder replay without `frames.csv`.
     pub fps: u32,
     /// How often a frame is handed to the classifier, in milliseconds.
     pub interval_ms: u64,
@@ -49,6 +66,14 @@ pub struct CameraConfig {
     pub reconnect_max_ms: u64,
     /// Replay sources start again at the end instead of ending.
     pub loop_replay: bool,
+    /// Replay sources (video files, folders) wait between frames as recorded (`true`), or
+    /// hand frames over as fast as they are taken (`false`, for offline evaluation).
+    pub pace: bool,
+    /// Largest accepted frame in bytes; bigger parts are skipped and counted, so junk
+    /// cannot eat memory.
+    pub max_frame_bytes: usize,
+    /// Pixel format asked of a V4L2 camera.
+    pub v4l2_format: V4l2Format,
 }
 
 impl Default for CameraConfig {
@@ -67,22 +92,32 @@ impl Default for CameraConfig {
             timeout_ms: 10_000,
             reconnect_max_ms: 30_000,
             loop_replay: false,
+            pace: true,
+            max_frame_bytes: 16 * 1024 * 1024,
+            v4l2_format: V4l2Format::Auto,
         }
     }
 }
 
 impl CameraConfig {
     pub fn validate(&self, p: &str, out: &mut Issues) {
+        if self.name.trim().is_empty() {
+            out.push(format!("{p}.name"), &self.name, "must not be empty");
+        }
         out.range(format!("{p}.fps"), self.fps, 1, 120);
         out.range(format!("{p}.width"), self.width, 16, 8192);
         out.range(format!("{p}.height"), self.height, 16, 8192);
         out.range(format!("{p}.interval_ms"), self.interval_ms, 50, 600_000);
         out.range(format!("{p}.queue"), self.queue, 1, 256);
         out.range(format!("{p}.timeout_ms"), self.timeout_ms, 100, 600_000);
+        out.range(format!("{p}.reconnect_max_ms"), self.reconnect_max_ms, 100, 3_600_000);
+        out.range(format!("{p}.max_frame_bytes"), self.max_frame_bytes, 64 * 1024, 256 * 1024 * 1024);
         match self.source {
             SourceKind::Mjpeg | SourceKind::Snapshot => {
                 if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
                     out.push(format!("{p}.url"), &self.url, "must be an http:// or https:// URL");
+                } else if let Err(e) = reqwest::Url::parse(&self.url) {
+                    out.push(format!("{p}.url"), &self.url, format!("is not a valid URL: {e}"));
                 }
             }
             SourceKind::Rtsp => {
@@ -96,7 +131,7 @@ impl CameraConfig {
                 }
             }
             SourceKind::V4l2 => {
-                if self.device.trim().is_empty() {
+                if crate::capture::v4l2::parse_device(&self.device).is_err() {
                     out.push(format!("{p}.device"), &self.device, "must be an index or a /dev/video path");
                 }
             }

@@ -3,7 +3,10 @@
 //! This is the only place (with `app`) where errors become `anyhow` and exit codes:
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
+mod cameras;
+mod alerts;
 mod gcode;
+mod printer;
 mod validate;
 
 use std::path::PathBuf;
@@ -31,6 +34,12 @@ pub enum Command {
     ValidateConfig(validate::Args),
     /// Inspect G-code files: layers, time, filament, objects (`gcode info FILE`).
     Gcode(gcode::Args),
+    /// List the V4L2/UVC cameras on this machine and the modes they offer.
+    Cameras(cameras::Args),
+    /// Alert channels: `alerts test` sends a test alert to each.
+    Alerts(alerts::Args),
+    /// Talk to the printer: status, watch, print a file, pause, resume, cancel.
+    Printer(printer::Args),
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
@@ -58,6 +67,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::ValidateConfig(a) => validate::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,
+        Command::Cameras(a) => cameras::run(a, &global).await,
+        Command::Alerts(a) => alerts::run(a, &global).await,
+        Command::Printer(a) => printer::run(a, &global).await,
     }
 }
 

@@ -67,6 +67,9 @@ pub struct SerialConfig {
     pub read_timeout_ms: u64,
     /// Poll interval for temperatures and SD status when the firmware cannot auto-report.
     pub poll_ms: u64,
+    /// Monitor mode: a folder holding local copies of the files the printer prints
+    /// from SD, so its byte position (or Z) maps to layers. Matched by size and name.
+    pub gcode_dir: Option<PathBuf>,
 }
 
 impl Default for SerialConfig {
@@ -77,6 +80,7 @@ impl Default for SerialConfig {
             mode: SerialMode::Monitor,
             read_timeout_ms: 10_000,
             poll_ms: 2_000,
+            gcode_dir: None,
         }
     }
 }
@@ -194,7 +198,13 @@ impl PrinterConfig {
         }
     }
 
-    pub fn resolve_paths(&mut self, _base: &Path) {}
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(dir) = &mut self.serial.gcode_dir {
+            if dir.is_relative() && !dir.as_os_str().is_empty() {
+                *dir = base.join(&*dir);
+            }
+        }
+    }
 }
 
 fn check_http(out: &mut Issues, key: String, url: &str) {

@@ -8,14 +8,18 @@
 //! vision, decision or actions.
 
 mod config;
+mod connect;
+pub mod fake;
 mod hostlink;
+pub mod marlin;
 pub mod moonraker;
 pub mod octoprint;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-pub use config::{PrinterConfig, PrinterKind};
+pub use connect::connect;
+pub use config::{MoonrakerConfig, OctoPrintConfig, ParkConfig, PrinterConfig, PrinterKind, SerialConfig, SerialMode};
 
 use crate::domain::PrinterStatus;
 

@@ -5,3 +5,7 @@
 //! Each file is one peer: an MJPEG camera server with fault injection, a
 //! Marlin firmware simulator on a pseudo-terminal, alert receivers (webhook,
 //! Twilio-compatible SMS API). Nothing here is used by `run` with a real config.
+
+pub mod marlin;
+pub mod mjpeg_server;
+pub mod receivers;

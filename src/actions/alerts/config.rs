@@ -1,0 +1,280 @@
+//! `[alerts.webhook]`, `[alerts.sms]`, `[alerts.ntfy]`, `[alerts.telegram]`.
+//!
+//! Credentials are `Secret`s; each falls back to an environment variable so it
+//! need not sit in the config file. Base URLs are configurable so tests (and
+//! self-hosted servers) can point a channel at any host.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+use crate::actions::config::is_http_url;
+use crate::config::Issues;
+use crate::domain::Level;
+
+pub const ENV_WEBHOOK_SECRET: &str = "LAYERWATCH_WEBHOOK_SECRET";
+pub const ENV_TWILIO_SID: &str = "TWILIO_ACCOUNT_SID";
+pub const ENV_TWILIO_TOKEN: &str = "TWILIO_AUTH_TOKEN";
+pub const ENV_NTFY_TOKEN: &str = "NTFY_TOKEN";
+pub const ENV_TELEGRAM_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
+
+/// How a webhook carries the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// `snapshot.url` = `{alerts.public_url}/api/snapshots/{id}.jpg` (needs `alerts.public_url`).
+    Url,
+    /// `snapshot.jpeg_base64` holds the JPEG.
+    Embed,
+    /// No image.
+    None,
+}
+
+/// `[alerts.webhook]`: a signed JSON POST (see docs/alerts.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// HMAC-SHA256 key for `X-Layerwatch-Signature`; else `LAYERWATCH_WEBHOOK_SECRET`; else unsigned.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default = "default_snapshot_mode")]
+    pub snapshot: SnapshotMode,
+    /// Extra headers (e.g. `Authorization`); values are secrets and never logged.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// Alerts below this level are not sent on this channel.
+    #[serde(default = "warning")]
+    pub min_level: Level,
+}
+
+fn default_snapshot_mode() -> SnapshotMode {
+    SnapshotMode::Embed
+}
+
+fn warning() -> Level {
+    Level::Warning
+}
+
+fn failure() -> Level {
+    Level::Failure
+}
+
+impl WebhookConfig {
+    pub fn validate(&self, p: &str, public_url_set: bool, out: &mut Issues) {
+        if !is_http_url(&self.url) {
+            out.push(format!("{p}.url"), &self.url, "must be an http:// or https:// URL");
+        }
+        if self.snapshot == SnapshotMode::Url && !public_url_set {
+            out.push(format!("{p}.snapshot"), "url", "needs alerts.public_url (or use \"embed\")");
+        }
+        for (name, value) in &self.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                out.push(format!("{p}.headers"), name, "is not a valid header name");
+            } else if reqwest::header::HeaderValue::from_str(value.expose()).is_err() {
+                out.push(format!("{p}.headers.{name}"), "***", "is not a valid header value");
+            }
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+/// `[alerts.sms]`: Twilio's Messages API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Else `TWILIO_ACCOUNT_SID`.
+    #[serde(default)]
+    pub account_sid: Option<Secret>,
+    /// Else `TWILIO_AUTH_TOKEN`.
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
+    /// Sender number (E.164), or use `messaging_service_sid`.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub messaging_service_sid: Option<String>,
+    /// Recipient number (E.164, e.g. `+15551234567`).
+    pub to: String,
+    #[serde(default = "twilio_base")]
+    pub base_url: String,
+    /// Attach the snapshot as MMS (`MediaUrl`) when `alerts.public_url` is set.
+    #[serde(default = "yes")]
+    pub media: bool,
+    /// SMS wakes people: failures only by default.
+    #[serde(default = "failure")]
+    pub min_level: Level,
+}
+
+fn twilio_base() -> String {
+    "https://api.twilio.com".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SmsConfig {
+    pub fn validate(&self, p: &str, _public_url_set: bool, out: &mut Issues) {
+        if Secret::resolve(self.account_sid.as_ref(), ENV_TWILIO_SID).is_none() {
+            out.push(format!("{p}.account_sid"), "", format!("is required (or set {ENV_TWILIO_SID})"));
+        }
+        if Secret::resolve(self.auth_token.as_ref(), ENV_TWILIO_TOKEN).is_none() {
+            out.push(format!("{p}.auth_token"), "", format!("is required (or set {ENV_TWILIO_TOKEN})"));
+        }
+        match (&self.from, &self.messaging_service_sid) {
+            (None, None) => out.push(format!("{p}.from"), "", "is required (or messaging_service_sid)"),
+            (Some(_), Some(_)) => {
+                out.push(format!("{p}.messaging_service_sid"), "", "set either from or messaging_service_sid, not both")
+            }
+            (Some(from), None) if !is_e164(from) => out.push(format!("{p}.from"), from, E164),
+            _ => {}
+        }
+        if !is_e164(&self.to) {
+            out.push(format!("{p}.to"), &self.to, E164);
+        }
+        if !is_http_url(&self.base_url) {
+            out.push(format!("{p}.base_url"), &self.base_url, "must be an http:// or https:// URL");
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+const E164: &str = "must be a phone number in E.164 form, like +15551234567";
+
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `[alerts.ntfy]`: push notifications through an ntfy server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NtfyConfig {
+    #[serde(default = "ntfy_server")]
+    pub server: String,
+    pub topic: String,
+    /// Access token (`Authorization: Bearer`); else `NTFY_TOKEN`; else none.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Upload the snapshot as an attachment.
+    #[serde(default = "yes")]
+    pub attach_snapshot: bool,
+    #[serde(default = "warning")]
+    pub min_level: Level,
+}
+
+fn ntfy_server() -> String {
+    "https://ntfy.sh".into()
+}
+
+impl NtfyConfig {
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        if !is_http_url(&self.server) {
+            out.push(format!("{p}.server"), &self.server, "must be an http:// or https:// URL");
+        }
+        let ok = !self.topic.is_empty()
+            && self.topic.len() <= 64
+            && self.topic.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            out.push(format!("{p}.topic"), &self.topic, "must be 1-64 characters of A-Z, a-z, 0-9, - and _");
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+/// `[alerts.telegram]`: a bot posts the snapshot with a caption to a chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// Else `TELEGRAM_BOT_TOKEN`.
+    #[serde(default)]
+    pub bot_token: Option<Secret>,
+    /// Numeric chat id or `@channelname`.
+    pub chat_id: String,
+    #[serde(default = "telegram_base")]
+    pub base_url: String,
+    #[serde(default = "warning")]
+    pub min_level: Level,
+}
+
+fn telegram_base() -> String {
+    "https://api.telegram.org".into()
+}
+
+impl TelegramConfig {
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        if Secret::resolve(self.bot_token.as_ref(), ENV_TELEGRAM_TOKEN).is_none() {
+            out.push(format!("{p}.bot_token"), "", format!("is required (or set {ENV_TELEGRAM_TOKEN})"));
+        }
+        let id = self.chat_id.trim();
+        let ok = id.strip_prefix('-').unwrap_or(id).parse::<i64>().is_ok() || (id.starts_with('@') && id.len() > 1);
+        if !ok {
+            out.push(format!("{p}.chat_id"), &self.chat_id, "must be a numeric chat id or @channelname");
+        }
+        if !is_http_url(&self.base_url) {
+            out.push(format!("{p}.base_url"), &self.base_url, "must be an http:// or https:// URL");
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+fn check_level(out: &mut Issues, p: &str, level: Level) {
+    if level == Level::Ok {
+        out.push(format!("{p}.min_level"), "ok", "must be \"warning\" or \"failure\"");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use crate::config::Config;
+
+    #[test]
+    fn channel_errors_name_key_and_value() {
+        let toml = r#"
+[alerts.webhook]
+url = "ftp://x"
+snapshot = "url"
+headers = { "Bad Header" = "v" }
+[alerts.sms]
+account_sid = "AC123"
+auth_token = "tok"
+from = "5551234"
+to = "+1555123456789012"
+[alerts.ntfy]
+topic = "my topic"
+[alerts.telegram]
+bot_token = "1:abc"
+chat_id = "me"
+min_level = "ok"
+"#;
+        let err = Config::from_toml_str(toml).unwrap_err();
+        expect![[r#"
+            invalid configuration:
+              - alerts.webhook.url = "ftp://x": must be an http:// or https:// URL
+              - alerts.webhook.snapshot = "url": needs alerts.public_url (or use "embed")
+              - alerts.webhook.headers = "Bad Header": is not a valid header name
+              - alerts.sms.from = "5551234": must be a phone number in E.164 form, like +15551234567
+              - alerts.sms.to = "+1555123456789012": must be a phone number in E.164 form, like +15551234567
+              - alerts.ntfy.topic = "my topic": must be 1-64 characters of A-Z, a-z, 0-9, - and _
+              - alerts.telegram.chat_id = "me": must be a numeric chat id or @channelname
+              - alerts.telegram.min_level = "ok": must be "warning" or "failure""#]]
+        .assert_eq(&err.to_string());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let toml = "[alerts.telegram]\nbot_token = \"123456:very-secret\"\nchat_id = \"42\"\n\
+                    [alerts.webhook]\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"s3cr3t-key\"\n\
+                    headers = { Authorization = \"Bearer zzz-top\" }\n";
+        let cfg = Config::from_toml_str(toml).unwrap();
+        let printed = toml::to_string_pretty(&cfg).unwrap();
+        let debug = format!("{cfg:?}");
+        for s in ["very-secret", "s3cr3t-key", "zzz-top"] {
+            assert!(!printed.contains(s), "{s} in --print output:\n{printed}");
+            assert!(!debug.contains(s), "{s} in Debug output");
+        }
+    }
+}

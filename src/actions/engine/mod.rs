@@ -1,0 +1,326 @@
+//! `ActionEngine`: one task that turns verdicts, health findings, printer
+//! status and user commands into incidents, printer commands and alerts.
+//!
+//! Everything goes through one lossless, bounded channel and is handled in
+//! order, so two inputs can never race to pause the printer twice. The handle
+//! is cheap to clone; the task stops on its cancellation token. Incident state
+//! lives in the store, so a restart adopts an incident that holds the printer
+//! instead of pausing and alerting again.
+
+mod commands;
+mod incident;
+mod status;
+mod user;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use user::{UserCommand, UserOutcome};
+
+use super::ActionError;
+use super::alerts::Notifier;
+use super::clock::Clock;
+use super::config::{ActionsConfig, AlertsConfig};
+use super::outbox::Outbox;
+use crate::domain::{Frame, HealthFinding, PrinterStatus, Timestamp, Verdict};
+use crate::printer::PrinterLink;
+use crate::store::{IncidentCause, IncidentId, PrintId, Store, TimelineSampler};
+
+/// What the engine needs.
+pub struct EngineDeps {
+    /// `general.name`, shown in alerts.
+    pub printer_name: String,
+    pub actions: ActionsConfig,
+    pub alerts: AlertsConfig,
+    pub store: Store,
+    /// `None` when `printer.kind = "none"`: alerts only.
+    pub printer: Option<Arc<dyn PrinterLink>>,
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    pub clock: Clock,
+}
+
+impl EngineDeps {
+    /// Everything from the config file: `[general].name`, `[actions]`, `[alerts]`
+    /// (one notifier per configured channel), the system clock.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        store: Store,
+        printer: Option<Arc<dyn PrinterLink>>,
+    ) -> Result<EngineDeps, ActionError> {
+        Ok(EngineDeps {
+            printer_name: cfg.general.name.clone(),
+            actions: cfg.actions.clone(),
+            alerts: cfg.alerts.clone(),
+            store,
+            printer,
+            notifiers: super::alerts::build_notifiers(&cfg.alerts)?,
+            clock: Clock::System,
+        })
+    }
+}
+
+enum Msg {
+    Verdict(Box<Verdict>, Option<Frame>),
+    Health(HealthFinding),
+    User(UserCommand, Option<String>, oneshot::Sender<Result<UserOutcome, ActionError>>),
+    Sync(oneshot::Sender<()>),
+}
+
+/// Handle to the running engine. Cloning is cheap; all clones feed one task.
+#[derive(Clone)]
+pub struct ActionEngine {
+    tx: mpsc::Sender<Msg>,
+    outbox: Outbox,
+}
+
+impl std::fmt::Debug for ActionEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionEngine").field("channels", &self.outbox.channels()).finish()
+    }
+}
+
+/// The model incident the engine is handling (at most one at a time).
+#[derive(Debug, Clone)]
+pub(super) struct OpenIncident {
+    /// `None` only if the store could not record it (the pause still happens).
+    id: Option<IncidentId>,
+    level: crate::domain::Level,
+    /// The highest confidence stored for it (written only when it rises).
+    max_confidence: f32,
+    /// The printer is stopped on this incident's account: only a person (or the
+    /// print ending) closes it.
+    holds_printer: bool,
+    /// The printer has been seen paused since the incident opened, so seeing it
+    /// print again means someone resumed.
+    seen_paused: bool,
+    /// An alert was queued for it (so closing it may send a follow-up).
+    alerted: bool,
+}
+
+/// A mute the owner set from the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Mute {
+    until: Option<Timestamp>,
+    print: Option<PrintId>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct CurrentPrint {
+    id: PrintId,
+    file: String,
+    layer_count_known: bool,
+}
+
+/// The engine task's state.
+pub(super) struct Engine {
+    name: String,
+    cfg: ActionsConfig,
+    public_url: Option<String>,
+    followup: bool,
+    store: Store,
+    outbox: Outbox,
+    printer: Option<Arc<dyn PrinterLink>>,
+    status: watch::Receiver<PrinterStatus>,
+    clock: Clock,
+    print: Option<CurrentPrint>,
+    incident: Option<OpenIncident>,
+    health: HashMap<IncidentCause, IncidentId>,
+    ok_since: Option<Timestamp>,
+    mute: Option<Mute>,
+    cool_due: Option<(IncidentId, Timestamp)>,
+    sampler: TimelineSampler,
+    /// Keeps the placeholder status channel alive when there is no printer.
+    _status_tx: Option<watch::Sender<PrinterStatus>>,
+}
+
+/// Messages the engine can hold before senders wait (back-pressure, never loss).
+const QUEUE: usize = 64;
+
+impl ActionEngine {
+    /// Starts the engine and one delivery task per alert channel on `tracker`.
+    /// Adopts what the store says is still open from a previous run.
+    pub async fn start(
+        deps: EngineDeps,
+        cancel: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<ActionEngine, ActionError> {
+        let outbox = Outbox::new(deps.store.clone(), deps.notifiers, &deps.alerts, &deps.printer_name, deps.clock);
+        let (status, status_tx) = match &deps.printer {
+            Some(p) => (p.status(), None),
+            None => {
+                let (tx, rx) = watch::channel(PrinterStatus::disconnected(deps.clock.now()));
+                (rx, Some(tx))
+            }
+        };
+        let mut engine = Engine {
+            name: deps.printer_name,
+            sampler: TimelineSampler::new(deps.store.config().timeline_interval_s),
+            cfg: deps.actions,
+            public_url: deps.alerts.public_url.clone(),
+            followup: deps.alerts.followup,
+            store: deps.store,
+            outbox: outbox.clone(),
+            printer: deps.printer,
+            status,
+            clock: deps.clock,
+            print: None,
+            incident: None,
+            health: HashMap::new(),
+            ok_since: None,
+            mute: None,
+            cool_due: None,
+            _status_tx: status_tx,
+        };
+        engine.adopt().await?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        outbox.spawn(cancel, tracker);
+        let cancel = cancel.clone();
+        tracker.spawn(async move { engine.run(rx, cancel).await });
+        Ok(ActionEngine { tx, outbox })
+    }
+
+    /// Hands a verdict (and the frame it was made from, for the snapshot) to the engine.
+    /// Waits when the engine is busy (a pause in progress); never drops it.
+    pub async fn verdict(&self, verdict: Verdict, frame: Option<Frame>) -> Result<(), ActionError> {
+        self.tx.send(Msg::Verdict(Box::new(verdict), frame)).await.map_err(|_| ActionError::Stopped)
+    }
+
+    pub async fn health(&self, finding: HealthFinding) -> Result<(), ActionError> {
+        self.tx.send(Msg::Health(finding)).await.map_err(|_| ActionError::Stopped)
+    }
+
+    /// A command from the owner (dashboard): carried out in order with the
+    /// daemon's own actions, audited with `who`.
+    pub async fn user_command(&self, command: UserCommand, who: Option<String>) -> Result<UserOutcome, ActionError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::User(command, who, tx)).await.map_err(|_| ActionError::Stopped)?;
+        rx.await.map_err(|_| ActionError::Stopped)?
+    }
+
+    /// Returns once everything sent before it has been handled.
+    pub async fn sync(&self) -> Result<(), ActionError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Sync(tx)).await.map_err(|_| ActionError::Stopped)?;
+        rx.await.map_err(|_| ActionError::Stopped)
+    }
+
+    /// The outbox, for health checks and the dashboard's delivery view.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+}
+
+impl Engine {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, cancel: CancellationToken) {
+        let mut status_open = true;
+        let initial = self.status.borrow_and_update().clone();
+        let r = self.on_status(initial).await;
+        self.log_err("printer status", r);
+        loop {
+            let cool_wait = self.cool_due.map(|(_, due)| self.clock.until(due));
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                _ = async { tokio::time::sleep(cool_wait.unwrap_or_default()).await }, if cool_wait.is_some() => {
+                    let r = self.on_cool_due().await;
+                    self.log_err("cool-down", r);
+                }
+                changed = self.status.changed(), if status_open => match changed {
+                    Ok(()) => {
+                        let s = self.status.borrow_and_update().clone();
+                        let r = self.on_status(s).await;
+                        self.log_err("printer status", r);
+                    }
+                    Err(_) => {
+                        tracing::warn!("printer link closed its status channel");
+                        status_open = false;
+                    }
+                },
+                msg = rx.recv() => match msg {
+                    None => break,
+                    Some(Msg::Verdict(v, frame)) => {
+                        let r = self.on_verdict(*v, frame).await;
+                        self.log_err("verdict", r);
+                    }
+                    Some(Msg::Health(f)) => {
+                        let r = self.on_health(f).await;
+                        self.log_err("health finding", r);
+                    }
+                    Some(Msg::User(cmd, who, reply)) => {
+                        let r = self.on_user(cmd, who).await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Msg::Sync(reply)) => {
+                        let _ = reply.send(());
+                    }
+                },
+            }
+        }
+        if let Some(p) = self.sampler.flush() {
+            self.log_err("timeline", self.store.append_timeline(p).await.map_err(ActionError::from));
+        }
+        tracing::debug!("action engine stopped");
+    }
+
+    fn log_err(&self, what: &'static str, r: Result<(), ActionError>) {
+        if let Err(e) = r {
+            tracing::error!(input = what, error = %e, "action engine could not handle an input");
+        }
+    }
+
+    /// Takes over what a previous run left: the unfinished print, an incident
+    /// that holds the printer (and its cool-down deadline), an active mute.
+    async fn adopt(&mut self) -> Result<(), ActionError> {
+        if let Some(p) = self.store.unfinished_print().await? {
+            self.print = Some(CurrentPrint { id: p.id, file: p.file, layer_count_known: p.layer_count.is_some() });
+        }
+        let now = self.clock.now();
+        for inc in self.store.open_incidents().await? {
+            if inc.cause.is_health() {
+                self.health.insert(inc.cause, inc.id);
+                continue;
+            }
+            tracing::info!(incident = inc.id, cause = %inc.cause, "adopting an incident that still holds the printer");
+            if let Some(due) = inc.cool_due_at {
+                self.cool_due = Some((inc.id, due));
+            }
+            self.incident = Some(OpenIncident {
+                id: Some(inc.id),
+                level: inc.level,
+                max_confidence: inc.confidence,
+                holds_printer: inc.holds_printer,
+                seen_paused: inc.holds_printer,
+                alerted: true,
+            });
+            if self.store.alerts_of_incident(inc.id).await?.is_empty() {
+                // The previous run died between pausing and queueing the alert.
+                self.alert_adopted(&inc).await?;
+            }
+        }
+        if let Some(m) = self.store.last_mute().await?
+            && m.entry.kind == crate::store::FeedbackKind::Mute
+        {
+            let mute = Mute { until: m.entry.until, print: m.entry.print_id };
+            let active = match mute.until {
+                Some(t) => t > now,
+                None => mute.print.is_some() && mute.print == self.print.as_ref().map(|p| p.id),
+            };
+            if active {
+                self.mute = Some(mute);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_muted(&self, now: Timestamp) -> bool {
+        match self.mute {
+            None => false,
+            Some(Mute { until: Some(t), .. }) => now < t,
+            Some(Mute { until: None, print }) => print.is_some() && print == self.print.as_ref().map(|p| p.id),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Why an action-engine call failed.
+
+use super::alerts::NotifyError;
+use crate::store::{IncidentId, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("alert channel: {0}")]
+    Channel(#[from] NotifyError),
+    #[error("the action engine has stopped")]
+    Stopped,
+    #[error("no printer link is configured (printer.kind = \"none\")")]
+    NoPrinter,
+    #[error("no incident with id {0}")]
+    UnknownIncident(IncidentId),
+}

@@ -1,0 +1,55 @@
+//! Builds the configured `PrinterLink`: one factory for every backend, so the
+//! daemon and the CLI never match on the printer kind themselves.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::marlin::MarlinLink;
+use super::{PrinterConfig, PrinterError, PrinterKind, PrinterLink};
+
+/// Starts the link `cfg.kind` names. It connects (and reconnects) in the
+/// background: watch `status()` for `Disconnected` to end.
+///
+/// # Panics
+/// Outside a Tokio runtime (the link runs as a task).
+pub fn connect(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<dyn PrinterLink>, PrinterError> {
+    match cfg.kind {
+        PrinterKind::None => Err(PrinterError::Link(
+            "printer.kind = \"none\": no printer is configured".into(),
+        )),
+        PrinterKind::Marlin => Ok(MarlinLink::open(cfg, cancel)),
+        PrinterKind::Octoprint => Err(PrinterError::Link(format!(
+            "printer.kind = \"octoprint\" ({}): backend not built yet",
+            cfg.octoprint.url
+        ))),
+        PrinterKind::Moonraker => Err(PrinterError::Link(format!(
+            "printer.kind = \"moonraker\" ({}): backend not built yet",
+            cfg.moonraker.url
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn factory_names_what_is_missing() {
+        let mut cfg = PrinterConfig::default();
+        let err = |cfg: &PrinterConfig| connect(cfg, CancellationToken::new()).err().map(|e| e.to_string());
+        assert_eq!(
+            err(&cfg).as_deref(),
+            Some("printer link: printer.kind = \"none\": no printer is configured")
+        );
+        cfg.kind = PrinterKind::Octoprint;
+        assert!(err(&cfg).unwrap_or_default().contains("octoprint"));
+        cfg.kind = PrinterKind::Marlin;
+        cfg.serial.path = "/nonexistent/ttyUSB9".into();
+        let cancel = CancellationToken::new();
+        let link = connect(&cfg, cancel.clone()).expect("marlin links start in the background");
+        assert_eq!(link.name(), "/nonexistent/ttyUSB9 @ 115200");
+        assert!(matches!(link.pause().await, Err(PrinterError::NotConnected)));
+        cancel.cancel();
+    }
+}

@@ -1,0 +1,416 @@
+//! The action engine's policy against a `PrinterLink` double, with tokio's
+//! clock paused so "after N minutes" takes no real time. Alerts go to a
+//! recording channel here; the real channels are in `actions_delivery.rs`.
+
+mod actions_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actions_support::{Answer, DoublePrinter, Harness, eventually, jpeg_frame, verdict};
+use layerwatch::actions::alerts::fake::RecordingNotifier;
+use layerwatch::actions::alerts::{Alert, Notifier};
+use layerwatch::actions::{ActionsConfig, Clock, Policy, UserCommand};
+use layerwatch::domain::{HealthFinding, Level, PrinterState, Timestamp};
+use layerwatch::store::{Actor, AlertKind, AuditCommand, Channel, CloseReason, CommandResult, OutboxState};
+
+fn channel() -> (RecordingNotifier, Vec<Arc<dyn Notifier>>) {
+    let n = RecordingNotifier::new(Channel::Webhook);
+    (n.clone(), vec![Arc::new(n) as Arc<dyn Notifier>])
+}
+
+/// The engine on paused time with fast alert settings.
+async fn start(
+    dir: &std::path::Path,
+    actions: ActionsConfig,
+    printer: Option<DoublePrinter>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+) -> Harness {
+    Harness::start(dir, actions, actions_support::fast_alerts(), printer, notifiers, Clock::tokio()).await
+}
+
+fn incident_alerts(n: &RecordingNotifier) -> Vec<Alert> {
+    n.sent().into_iter().map(|s| s.alert).filter(|a| a.kind == AlertKind::Incident).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_pauses_and_parks_once_however_many_verdicts_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 30);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    for i in 0..20 {
+        h.engine
+            .verdict(verdict(Level::Failure, 0.8 + i as f32 * 0.005, 30 + i), Some(jpeg_frame(i as u64)))
+            .await
+            .unwrap();
+    }
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"]);
+    assert!(matches!(printer.state(), PrinterState::Paused { .. }));
+
+    let incidents = h.store.open_incidents().await.unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let inc = &incidents[0];
+    assert!(inc.holds_printer);
+    assert_eq!(inc.actions, "pause: confirmed; park: confirmed");
+    assert!((inc.confidence - 0.895).abs() < 1e-4, "highest confidence kept: {}", inc.confidence);
+    assert!(inc.snapshot_id.is_some());
+
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let sent = rec.sent();
+    let alert = &sent[0].alert;
+    assert_eq!(alert.incident_id, Some(inc.id));
+    assert_eq!(alert.action.as_ref().unwrap().summary, "Paused and parked");
+    assert!(alert.action.as_ref().unwrap().printer_stopped);
+    assert!(sent[0].snapshot_len.unwrap() > 1000, "annotated JPEG sent along");
+
+    let audit = h.store.audit_of_incident(inc.id).await.unwrap();
+    let cmds: Vec<_> = audit.iter().map(|a| (a.entry.command, a.entry.actor, a.entry.result)).collect();
+    assert_eq!(
+        cmds,
+        [
+            (AuditCommand::Pause, Actor::Daemon, CommandResult::Confirmed),
+            (AuditCommand::Park, Actor::Daemon, CommandResult::Confirmed)
+        ]
+    );
+    assert!(audit[0].entry.reason.starts_with(&format!("incident {}: failure spaghetti 0.80", inc.id)));
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(incident_alerts(&rec).len(), 1, "one incident, one alert");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_then_cool_turns_the_hotend_off_after_n_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("vase.gcode", 50);
+    let actions = ActionsConfig { failure: Policy::PauseThenCool, cool_after_min: 10, ..ActionsConfig::default() };
+    let (_rec, notifiers) = channel();
+    let h = start(dir.path(), actions, Some(printer.clone()), notifiers).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 50), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"]);
+    let inc = h.store.open_incidents().await.unwrap().remove(0);
+    assert!(inc.cool_due_at.is_some());
+
+    tokio::time::sleep(Duration::from_secs(9 * 60 + 50)).await;
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"], "not before 10 minutes");
+
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park", "set_temperatures(Some(0.0), None)"]);
+    let inc = h.store.incident(inc.id).await.unwrap().unwrap();
+    assert_eq!(inc.actions, "pause: confirmed; park: confirmed; cool_down: confirmed");
+    assert_eq!(inc.cool_due_at, None);
+    let audit = h.store.audit_of_incident(inc.id).await.unwrap();
+    assert_eq!(audit.last().unwrap().entry.command, AuditCommand::CoolDown);
+    assert!(audit.last().unwrap().entry.reason.contains("nobody resumed or acknowledged within 10 min"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn acknowledging_stops_the_cool_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("vase.gcode", 50);
+    let actions =
+        ActionsConfig { failure: Policy::PauseThenCool, cool_after_min: 5, cool_bed: true, ..ActionsConfig::default() };
+    let h = start(dir.path(), actions, Some(printer.clone()), vec![]).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 50), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    let id = h.store.open_incidents().await.unwrap()[0].id;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let out = h.engine.user_command(UserCommand::Acknowledge { incident: id }, Some("ana".into())).await.unwrap();
+    assert_eq!(out.message, "acknowledged; cool-down cancelled");
+    tokio::time::sleep(Duration::from_secs(30 * 60)).await;
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"]);
+    let inc = h.store.incident(id).await.unwrap().unwrap();
+    assert!(inc.is_open(), "the printer stays paused for the owner");
+    assert!(inc.actions.ends_with("cool-down cancelled: acknowledged by ana"), "{}", inc.actions);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unconfirmed_pause_is_retried_once_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 10);
+    printer.script(&[Answer::Unconfirmed, Answer::Unconfirmed]);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    for i in 0..5 {
+        h.engine.verdict(verdict(Level::Failure, 0.9, 10 + i), None).await.unwrap();
+    }
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "pause"], "one retry, no park, nothing more");
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let action = incident_alerts(&rec)[0].action.clone().unwrap();
+    assert!(!action.printer_stopped);
+    assert_eq!(action.steps[0].attempts, 2);
+    assert_eq!(action.steps[0].result, CommandResult::Unconfirmed);
+    assert!(
+        action.summary.starts_with("PAUSE NOT CONFIRMED after 2 attempts: pause sent but not confirmed"),
+        "{}",
+        action.summary
+    );
+    let inc = h.store.open_incidents().await.unwrap().remove(0);
+    assert!(!inc.holds_printer, "the printer was not stopped");
+    let audit = h.store.audit_of_incident(inc.id).await.unwrap();
+    assert_eq!(audit.iter().map(|a| a.entry.attempt).collect::<Vec<_>>(), [1, 2]);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_that_fails_while_not_printing_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 10);
+    printer.script(&[Answer::NotConnected]);
+    printer.set_state(PrinterState::Disconnected);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 10), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause"]);
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let summary = incident_alerts(&rec)[0].action.clone().unwrap().summary;
+    assert_eq!(summary, "PAUSE FAILED after 1 attempt: printer is not connected; the print may still be running");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_adopts_the_incident_instead_of_pausing_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 30);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers.clone()).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 30), Some(jpeg_frame(1))).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let id = h.store.open_incidents().await.unwrap()[0].id;
+    drop(h.engine);
+    h.cancel.cancel();
+    drop(h.store);
+
+    // A new daemon on the same data directory, the printer still paused.
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    assert_eq!(h.store.recovery().carried_over, [id]);
+    for i in 0..10 {
+        h.engine.verdict(verdict(Level::Failure, 0.95, 30 + i), None).await.unwrap();
+    }
+    h.engine.sync().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(printer.commands(), ["pause", "park"], "no second pause after the restart");
+    assert_eq!(incident_alerts(&rec).len(), 1, "no second alert after the restart");
+    assert_eq!(h.store.alerts_of_incident(id).await.unwrap().len(), 1);
+
+    let out = h.engine.user_command(UserCommand::Resume, Some("ana".into())).await.unwrap();
+    assert_eq!(out.result, Some(CommandResult::Confirmed));
+    assert_eq!(out.closed_incident, Some(id));
+    let inc = h.store.incident(id).await.unwrap().unwrap();
+    assert_eq!(inc.closed_reason, Some(CloseReason::Resumed));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            rec.sent().iter().any(|s| s.alert.kind == AlertKind::Resolved && s.alert.incident_id == Some(id))
+        })
+        .await
+    );
+    let audit = h.store.audit_log(10).await.unwrap();
+    assert_eq!((audit[0].entry.command, audit[0].entry.actor), (AuditCommand::Resume, Actor::User));
+    assert_eq!(audit[0].entry.who.as_deref(), Some("ana"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_warning_notifies_and_an_escalation_pauses() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    for i in 0..3 {
+        h.engine.verdict(verdict(Level::Warning, 0.5, 5 + i), None).await.unwrap();
+    }
+    h.engine.sync().await.unwrap();
+    assert!(printer.commands().is_empty(), "warnings only notify");
+    h.engine.verdict(verdict(Level::Failure, 0.9, 9), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"]);
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 2 }).await);
+    let levels: Vec<Level> = incident_alerts(&rec).iter().map(|a| a.level).collect();
+    assert_eq!(levels, [Level::Warning, Level::Failure]);
+    let all = h.store.recent_incidents(10).await.unwrap();
+    assert_eq!(all[1].closed_reason, Some(CloseReason::Escalated));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notify_incident_clears_and_a_later_failure_is_a_new_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let actions = ActionsConfig { failure: Policy::Notify, clear_after_s: 60, ..ActionsConfig::default() };
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), actions, Some(printer.clone()), notifiers).await;
+    let at = |s: i64| Timestamp::from_millis(1_700_000_000_000 + s * 1000);
+    let mut v = verdict(Level::Failure, 0.9, 5);
+    v.at = at(0);
+    h.engine.verdict(v, None).await.unwrap();
+    for s in [10, 40, 71] {
+        let mut v = verdict(Level::Ok, 0.1, 6);
+        v.at = at(s);
+        h.engine.verdict(v, None).await.unwrap();
+    }
+    let mut v = verdict(Level::Failure, 0.9, 7);
+    v.at = at(80);
+    h.engine.verdict(v, None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert!(printer.commands().is_empty());
+    let all = h.store.recent_incidents(10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].closed_reason, Some(CloseReason::Cleared));
+    assert!(all[0].is_open());
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 2 }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            rec.sent().iter().filter(|s| s.alert.kind == AlertKind::Resolved).count() == 1
+        })
+        .await
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn resuming_at_the_printer_closes_the_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), vec![]).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 5), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    let id = h.store.open_incidents().await.unwrap()[0].id;
+    printer.set_state(PrinterState::Printing { job: actions_support::job("benchy.gcode", 6) });
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            h.store.incident(id).await.unwrap().unwrap().closed_reason == Some(CloseReason::Resumed)
+        })
+        .await
+    );
+    printer.set_state(PrinterState::Finished { job: actions_support::job("benchy.gcode", 119) });
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            h.store.recent_prints(1).await.unwrap()[0].outcome == Some(layerwatch::store::PrintOutcome::Finished)
+        })
+        .await
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_a_failure_resumes_and_mute_silences() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 5), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    let id = h.store.open_incidents().await.unwrap()[0].id;
+    let out = h.engine.user_command(UserCommand::NotAFailure { incident: id, resume: true }, None).await.unwrap();
+    assert_eq!(out.closed_incident, Some(id));
+    assert_eq!(printer.commands(), ["pause", "park", "resume"]);
+    let inc = h.store.incident(id).await.unwrap().unwrap();
+    assert_eq!((inc.closed_reason, inc.feedback.as_deref()), (Some(CloseReason::NotAFailure), Some("not_a_failure")));
+
+    let out = h.engine.user_command(UserCommand::Mute { minutes: None }, Some("ana".into())).await.unwrap();
+    assert_eq!(out.message, "muted for the rest of this print");
+    for i in 0..3 {
+        h.engine.verdict(verdict(Level::Failure, 0.9, 20 + i), None).await.unwrap();
+    }
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park", "resume"], "muted: no pause");
+    let muted = h.store.open_incidents().await.unwrap().remove(0);
+    assert!(!muted.holds_printer);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(incident_alerts(&rec).len(), 1, "muted: no alert");
+    assert!(h.store.alerts_of_incident(muted.id).await.unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_printer_link_the_alert_says_the_print_was_not_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), None, notifiers).await;
+    h.engine.verdict(verdict(Level::Failure, 0.9, 5), None).await.unwrap();
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let a = incident_alerts(&rec).remove(0);
+    assert_eq!(a.action.unwrap().summary, "No printer link configured: print NOT stopped");
+    let err = h.engine.user_command(UserCommand::Pause, None).await.unwrap_err();
+    assert_eq!(err.to_string(), "no printer link is configured (printer.kind = \"none\")");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_findings_notify_once_until_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    let since = Timestamp::now();
+    for _ in 0..3 {
+        h.engine.health(HealthFinding::CameraFrozen { since, layers_advanced: 4 }).await.unwrap();
+    }
+    h.engine.health(HealthFinding::Cleared { what: "camera_frozen".into(), at: since }).await.unwrap();
+    h.engine.health(HealthFinding::CameraFrozen { since, layers_advanced: 9 }).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert!(printer.commands().is_empty(), "health findings never touch the printer");
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 2 }).await);
+    let all = h.store.recent_incidents(10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].closed_reason, Some(CloseReason::Cleared));
+    assert!(incident_alerts(&rec)[0].note.starts_with("Camera picture frozen"));
+    let rows = h.store.alerts_of_incident(all[0].id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            h.store.outbox_row(rows[0].id).await.unwrap().unwrap().state == OutboxState::Sent
+        })
+        .await
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_incident_paused_for_but_never_alerted_is_alerted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A previous run paused the printer and died before queueing the alert.
+        let store = actions_support::open_store(dir.path()).await;
+        let print = store.start_print("benchy.gcode", Timestamp::now(), Some(120)).await.unwrap();
+        let id = store
+            .open_incident(layerwatch::store::NewIncident {
+                print_id: Some(print),
+                opened_at: Timestamp::now(),
+                level: Level::Failure,
+                cause: layerwatch::store::IncidentCause::Spaghetti,
+                confidence: 0.9,
+                layer: Some(30),
+                layer_count: Some(120),
+                snapshot_id: None,
+                holds_printer: true,
+                note: "smoothed 0.90".into(),
+            })
+            .await
+            .unwrap();
+        store.add_incident_action(id, "pause: confirmed").await.unwrap();
+    }
+    let printer = DoublePrinter::with_state(PrinterState::Paused { job: actions_support::job("benchy.gcode", 30) });
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    h.engine.verdict(verdict(Level::Failure, 0.95, 31), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+    let a = incident_alerts(&rec).remove(0);
+    let action = a.action.unwrap();
+    assert_eq!(action.summary, "layerwatch restarted while handling this incident; done: pause: confirmed");
+    assert!(action.printer_stopped);
+    assert_eq!(a.print.unwrap().file, "benchy.gcode");
+    assert!(printer.commands().is_empty(), "no second pause");
+    h.stop().await;
+}

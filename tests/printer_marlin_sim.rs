@@ -1,0 +1,372 @@
+//! Host and monitor mode against the in-process Marlin simulator (`sim::marlin`):
+//! the same scenarios as the VirtualPrinter tests plus the faults only the
+//! simulator can produce on demand (lost `ok`, hangs, reboots, kill, actions).
+
+mod printer_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use layerwatch::domain::PrinterState;
+use layerwatch::printer::marlin::{HandshakeTiming, MarlinLink, SerialTransport, Settings};
+use layerwatch::printer::{Confirmation, PrinterConfig, PrinterError, PrinterLink, SerialMode};
+use layerwatch::sim::marlin::{Fault, MarlinSim, SimConfig, SimHandle};
+use printer_support::gcode::{self, Spec};
+use printer_support::{record_states, wait_for};
+use tokio_util::sync::CancellationToken;
+
+struct Rig {
+    sim: SimHandle,
+    link: Arc<MarlinLink>,
+    dir: tempfile::TempDir,
+    cancel: CancellationToken,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn rig(mode: SerialMode, cfg: SimConfig) -> Rig {
+    if std::env::var("LW_TRACE").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("layerwatch=trace")
+            .with_test_writer()
+            .try_init();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let cfg = SimConfig {
+        link: Some(dir.path().join("ttySIM")),
+        ..cfg
+    };
+    let (sim, path) = MarlinSim::spawn(cfg, cancel.child_token()).await.expect("simulator");
+    let mut settings = Settings::from_config(&PrinterConfig::default());
+    settings.mode = mode;
+    settings.read_timeout = Duration::from_millis(800);
+    settings.command_timeout = Duration::from_secs(10);
+    settings.poll = Duration::from_millis(300);
+    settings.autoreport_secs = 1;
+    let transport = Arc::new(SerialTransport { path, baud: 250_000 });
+    let link = MarlinLink::spawn(settings, transport, HandshakeTiming::default(), cancel.child_token());
+    link.wait_connected(Duration::from_secs(10))
+        .await
+        .expect("connected to the simulator");
+    Rig { sim, link, dir, cancel }
+}
+
+fn write_print(rig: &Rig, spec: &Spec) -> (std::path::PathBuf, String) {
+    let text = gcode::generate(spec);
+    let path = rig.dir.path().join("print.gcode");
+    std::fs::write(&path, &text).unwrap();
+    (path, text)
+}
+
+fn file_commands(executed: Vec<String>) -> Vec<String> {
+    let host = ["M115", "M155", "M105", "M114", "M400", "M110", "M876", "M108"];
+    executed
+        .into_iter()
+        .filter(|c| !host.contains(&c.split_whitespace().next().unwrap_or("")))
+        .collect()
+}
+
+fn pos(s: &PrinterState) -> u64 {
+    s.job().and_then(|j| j.file_position).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_runs_exactly_once_through_resends_lost_oks_and_noise() {
+    let cfg = SimConfig {
+        resend_errors: vec![5, 40, 41, 150],
+        ..SimConfig::default()
+    };
+    let r = rig(SerialMode::Host, cfg).await;
+    let spec = Spec {
+        layers: 40,
+        moves_per_layer: 20,
+        feedrate: 3_000,
+        ..Spec::default()
+    };
+    let (file, text) = write_print(&r, &spec);
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.link.print(&file).await.expect("print");
+    wait_for(&mut rx, "progress", Duration::from_secs(10), |s| {
+        matches!(s, PrinterState::Printing { .. }) && pos(s) > 3_000
+    })
+    .await;
+    let mid = rx.borrow().state.job().cloned().unwrap_or_default();
+    assert!(
+        mid.layer.is_some_and(|l| l > 0 && l < 39) && mid.layer_count == Some(40),
+        "{mid:?}"
+    );
+    assert!(mid.feature.is_some(), "{mid:?}");
+    r.sim.inject(Fault::DropNextOk);
+    r.sim.inject(Fault::CorruptNextLine);
+    r.sim
+        .inject(Fault::Garbage(b"\xff\xfe\x00ok T:0\x80\nResend: 77777\n".to_vec()));
+    let done = wait_for(&mut rx, "end", Duration::from_secs(30), |s| {
+        matches!(s, PrinterState::Finished { .. } | PrinterState::Error { .. })
+    })
+    .await;
+    assert!(matches!(done.state, PrinterState::Finished { .. }), "{:?}", done.state);
+    gcode::assert_same_commands(&file_commands(r.sim.executed()), &gcode::expected_commands(&text));
+    let c = r.link.counters();
+    assert!(c.resends >= 5, "{c:?}");
+    assert!(c.garbage >= 1 && c.unexpected_resends >= 1, "{c:?}");
+    let job = done.state.job().cloned().unwrap_or_default();
+    assert_eq!(job.progress, Some(1.0));
+    assert_eq!(job.file_size, Some(text.len() as u64));
+    // Layers come from the G-code analysis of the streamed file.
+    assert_eq!((job.layer, job.layer_count), (Some(39), Some(40)), "{job:?}");
+    assert!((job.z.unwrap_or(0.0) - 8.0).abs() < 1e-3, "{job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heating_is_reported_and_pause_parks_within_the_machine_height() {
+    // A machine only 4 mm tall: the 10 mm lift must be clamped.
+    let cfg = SimConfig {
+        max_z: Some(4.0),
+        ..SimConfig::default()
+    };
+    let r = rig(SerialMode::Host, cfg).await;
+    let spec = Spec {
+        layers: 200,
+        moves_per_layer: 20,
+        bed: 40,
+        hotend: 60,
+        feedrate: 3_000,
+        ..Spec::default()
+    };
+    let (file, _) = write_print(&r, &spec);
+    let mut rx = r.link.status();
+    let states = record_states(rx.clone());
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.link.print(&file).await.expect("print");
+    wait_for(&mut rx, "printing after heat-up", Duration::from_secs(20), |s| {
+        matches!(s, PrinterState::Printing { .. }) && pos(s) > 4_000
+    })
+    .await;
+    let t = rx.borrow().clone();
+    assert_eq!(t.temps.hotend.map(|h| h.target), Some(60.0), "{t:?}");
+    assert!(
+        states.lock().unwrap().contains(&"heating".to_string()),
+        "{:?}",
+        states.lock().unwrap()
+    );
+
+    assert_eq!(r.link.pause().await.expect("pause"), Confirmation::Confirmed);
+    let z_paused = r.sim.state().position[2];
+    assert!(
+        z_paused <= 4.0 + 1e-3,
+        "lift clamped to the machine's max Z: {z_paused}"
+    );
+    let executed = r.sim.executed();
+    let lift = executed
+        .iter()
+        .rev()
+        .find(|c| c.starts_with("G1 Z") && c.ends_with("F600"))
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(lift, "G1 Z10 F600", "the lift was clamped");
+
+    // Cool down while paused (what actions do), then resume: it reheats and waits.
+    assert_eq!(
+        r.link.cool_down(false).await.expect("cool down"),
+        Confirmation::Confirmed
+    );
+    assert_eq!(
+        r.link.cool_down(false).await.expect("cool down again"),
+        Confirmation::AlreadyThere
+    );
+    assert_eq!(r.link.resume().await.expect("resume"), Confirmation::Confirmed);
+    let s = r.sim.state();
+    assert_eq!(s.hotend.1, 60.0, "target restored");
+    assert!(
+        (s.hotend.0 - 60.0).abs() <= 1.0,
+        "waited for the heater: {:?}",
+        s.hotend
+    );
+    assert!((s.position[2] - z_paused).abs() > 0.01, "lowered back");
+    assert_eq!(r.link.cancel().await.expect("cancel"), Confirmation::Confirmed);
+    let s = r.sim.state();
+    assert_eq!((s.hotend.1, s.bed.1), (0.0, 0.0), "heaters off after cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_is_an_error_and_a_hang_is_probed_then_a_reboot_reconnects() {
+    let r = rig(SerialMode::Host, SimConfig::default()).await;
+    let (file, text) = write_print(
+        &r,
+        &Spec {
+            layers: 60,
+            moves_per_layer: 20,
+            feedrate: 3_000,
+            ..Spec::default()
+        },
+    );
+    let mut rx = r.link.status();
+    let states = record_states(rx.clone());
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.link.print(&file).await.expect("print");
+    wait_for(&mut rx, "progress", Duration::from_secs(10), |s| pos(s) > 2_000).await;
+
+    // A short hang: the link probes (sends the line again) and carries on; nothing runs twice.
+    r.sim.inject(Fault::Silence(Duration::from_millis(1300)));
+    wait_for(&mut rx, "more progress", Duration::from_secs(10), |s| pos(s) > 6_000).await;
+    assert!(r.link.counters().timeouts >= 1, "{:?}", r.link.counters());
+    let ran = file_commands(r.sim.executed());
+    gcode::assert_same_commands(&ran, &gcode::expected_commands(&text)[..ran.len()]);
+
+    r.sim.inject(Fault::Kill);
+    let err = wait_for(&mut rx, "error", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Error { .. })
+    })
+    .await;
+    assert!(format!("{:?}", err.state).contains("halted"), "{:?}", err.state);
+    assert!(matches!(r.link.resume().await, Err(PrinterError::InvalidState { .. })));
+
+    // Pressing reset: the firmware boots again and the link comes back to Idle.
+    r.sim.inject(Fault::Reset);
+    wait_for(&mut rx, "idle after reset", Duration::from_secs(15), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let seen = states.lock().unwrap().clone();
+    assert!(
+        seen.ends_with(&["error".to_string(), "disconnected".to_string(), "idle".to_string()])
+            || seen.ends_with(&["error".to_string(), "idle".to_string()]),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplug_and_replug_reconnect_at_the_same_path() {
+    let r = rig(SerialMode::Host, SimConfig::default()).await;
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.sim.unplug().await;
+    wait_for(&mut rx, "disconnected", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Disconnected)
+    })
+    .await;
+    assert!(matches!(r.link.pause().await, Err(PrinterError::NotConnected)));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let path = r.sim.replug().await.expect("replugged");
+    assert_eq!(path, r.dir.path().join("ttySIM"));
+    wait_for(&mut rx, "idle again", Duration::from_secs(15), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    let c = r.link.counters();
+    assert_eq!((c.connects, c.disconnects), (2, 1), "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_requests_and_filament_change_are_followed() {
+    let r = rig(SerialMode::Host, SimConfig::default()).await;
+    let spec = Spec {
+        layers: 80,
+        moves_per_layer: 20,
+        feedrate: 3_000,
+        m600_at_layer: Some(3),
+        ..Spec::default()
+    };
+    let (file, text) = write_print(&r, &spec);
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.link.print(&file).await.expect("print");
+    // M600 in the file: the firmware waits for the user; we report Paused and stay patient.
+    wait_for(&mut rx, "filament change", Duration::from_secs(10), |s| {
+        matches!(s, PrinterState::Paused { .. })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(matches!(rx.borrow().state, PrinterState::Paused { .. }));
+    assert_eq!(r.link.counters().timeouts, 0, "busy keep-alives extend the timeout");
+    assert_eq!(
+        r.link.resume().await.expect("resume from the host"),
+        Confirmation::Confirmed
+    );
+    wait_for(&mut rx, "printing", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Printing { .. })
+    })
+    .await;
+    assert!(
+        r.sim.executed().iter().any(|c| c == "M876 S0"),
+        "the prompt was answered"
+    );
+
+    // The firmware asks the host to pause (runout sensor): the link pauses and parks.
+    r.sim.inject(Fault::Action("pause".into()));
+    wait_for(&mut rx, "paused by the firmware", Duration::from_secs(10), |s| {
+        matches!(s, PrinterState::Paused { .. })
+    })
+    .await;
+    assert_eq!(r.link.resume().await.expect("resume"), Confirmation::Confirmed);
+    r.sim.inject(Fault::Action("cancel".into()));
+    wait_for(&mut rx, "cancelled by the firmware", Duration::from_secs(10), |s| {
+        matches!(s, PrinterState::Cancelled { .. })
+    })
+    .await;
+    let ran = file_commands(r.sim.executed());
+    let expected = gcode::expected_commands(&text);
+    let first_park = ran.iter().position(|c| c == "G1 E-2 F2400").expect("parked");
+    gcode::assert_same_commands(&ran[..first_park - 1], &expected[..first_park - 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_mode_follows_an_sd_print_to_the_end() {
+    let r = rig(SerialMode::Monitor, SimConfig::default()).await;
+    let text = gcode::generate(&Spec {
+        layers: 30,
+        moves_per_layer: 20,
+        feedrate: 3_000,
+        ..Spec::default()
+    });
+    r.sim.put_sd_file("cube.gco", text.clone().into_bytes());
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.sim.start_sd_print("cube.gco");
+    let printing = wait_for(&mut rx, "printing", Duration::from_secs(10), |s| {
+        matches!(s, PrinterState::Printing { .. })
+    })
+    .await;
+    assert_eq!(printing.state.job().map(|j| j.file.as_str()), Some("cube.gco"));
+    assert_eq!(r.link.pause().await.expect("pause"), Confirmation::Confirmed);
+    assert!(!r.sim.state().sd_printing);
+    assert_eq!(r.link.park().await.expect("park (M125)"), Confirmation::Confirmed);
+    assert_eq!(r.link.park().await.expect("park again"), Confirmation::AlreadyThere);
+    assert_eq!(r.link.resume().await.expect("resume"), Confirmation::Confirmed);
+    let done = wait_for(&mut rx, "finished", Duration::from_secs(30), |s| {
+        matches!(s, PrinterState::Finished { .. })
+    })
+    .await;
+    assert_eq!(done.state.job().and_then(|j| j.progress), Some(1.0));
+    gcode::assert_same_commands(&r.sim.sd_executed(), &gcode::expected_commands(&text));
+    let sent = r.sim.executed();
+    assert!(
+        sent.iter().all(|c| !c.starts_with("G1")),
+        "monitor mode never moves the machine itself: {sent:?}"
+    );
+}
