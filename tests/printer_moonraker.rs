@@ -281,3 +281,22 @@ async fn an_api_key_is_sent_when_moonraker_requires_one() {
     wait_status(&mut rx, STATE_TIMEOUT, "idle", |s| s.state == PrinterState::Idle).await;
     assert_eq!(link.set_temperatures(None, Some(50.0)).await.expect("authorised command"), Confirmation::Confirmed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_started_before_moonraker_follows_it_once_it_is_up() {
+    let mut m = Moonraker::start(Standin::default()).await;
+    m.kill_moonraker();
+    hosts_support::init_logs();
+    let cfg = Config::from_toml_str(&m.config_toml()).expect("config");
+    let cancel = CancellationToken::new();
+    let link = MoonrakerLink::start(&cfg.printer, cancel.clone()).expect("start needs no server");
+    let mut rx = link.status();
+    hosts_support::eventually(STATE_TIMEOUT, "failed connection attempts", async || {
+        (link.stats().connect_failures >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(rx.borrow().state, PrinterState::Disconnected);
+    m.start_moonraker();
+    wait_status(&mut rx, Duration::from_secs(60), "idle once moonraker is up", |s| s.state == PrinterState::Idle).await;
+    cancel.cancel();
+}

@@ -264,3 +264,23 @@ async fn printer_errors_and_disconnects_are_states_not_failures() {
     wait_status(&mut rx, STATE_TIMEOUT, "recovered", |s| s.state == PrinterState::Idle).await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_link_waits_for_octoprint_in_the_background() {
+    let server = octoprint::shared().await;
+    let dead = format!("http://127.0.0.1:{}", hosts_support::free_port());
+    let cfg = Config::from_toml_str(&server.config_toml(&dead, &server.api_key)).unwrap();
+    let cancel = CancellationToken::new();
+    let link = OctoPrintLink::start(&cfg.printer, cancel.clone()).expect("start needs no server");
+    hosts_support::eventually(STATE_TIMEOUT, "failed polls", async || (link.stats().poll_failures >= 2).then_some(()))
+        .await;
+    assert_eq!(link.status().borrow().state, PrinterState::Disconnected);
+    cancel.cancel();
+
+    let cfg = Config::from_toml_str(&server.config_toml(&server.url, &server.api_key)).unwrap();
+    let cancel = CancellationToken::new();
+    let link = OctoPrintLink::start(&cfg.printer, cancel.clone()).expect("start");
+    let mut rx = link.status();
+    wait_status(&mut rx, STATE_TIMEOUT, "a connected printer", |s| s.state != PrinterState::Disconnected).await;
+    cancel.cancel();
+}

@@ -4,8 +4,9 @@
 //! `print_stats.info` or from the analysed file.
 //!
 //! `MoonrakerLink::connect` opens the websocket and identifies once (a wrong
-//! URL or key fails at start-up), then `run::Runner` follows the printer and
-//! reconnects under the cancellation token. Files: `rpc` (wire), `objects`
+//! URL or key fails at once), then `run::Runner` follows the printer and
+//! reconnects under the cancellation token; `MoonrakerLink::start` runs the
+//! same loop without waiting (for a daemon that may start before Moonraker). Files: `rpc` (wire), `objects`
 //! (merged state), `state` (the mapping table), `run` (loop), `commands`.
 
 mod commands;
@@ -54,8 +55,30 @@ pub struct MoonrakerLink {
 impl MoonrakerLink {
     /// Connects to `[printer.moonraker]`: opens the websocket, identifies as
     /// `layerwatch`, reads Klippy's state and subscribes, then follows the
-    /// printer until `cancel` fires.
+    /// printer until `cancel` fires. For the CLI and anything that should fail
+    /// at once on a wrong URL or key.
     pub async fn connect(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<MoonrakerLink>, PrinterError> {
+        let (link, mut runner) = Self::build(cfg, cancel)?;
+        let has_key = runner.api_key.is_some();
+        let first = runner.first_session().await.map_err(|e| connect_error(&runner.base, e, has_key))?;
+        tracing::info!(url = %runner.base, "connected to moonraker");
+        tokio::spawn(runner.run(Some(first)));
+        Ok(link)
+    }
+
+    /// Starts following `[printer.moonraker]` in the background without
+    /// waiting: `Disconnected` until Moonraker answers (a daemon that boots
+    /// before Moonraker does). Only the URL is checked here. Needs a Tokio
+    /// runtime (returns an error, does not panic, without one).
+    pub fn start(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<MoonrakerLink>, PrinterError> {
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| PrinterError::Link("moonraker link: no tokio runtime to run in".into()))?;
+        let (link, runner) = Self::build(cfg, cancel)?;
+        rt.spawn(runner.run(None));
+        Ok(link)
+    }
+
+    fn build(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<(Arc<MoonrakerLink>, Runner), PrinterError> {
         let m = &cfg.moonraker;
         let request_timeout = Duration::from_millis(m.request_timeout_ms);
         let base = http::base_url(&m.url).map_err(|e| PrinterError::Link(format!("moonraker: {e}")))?;
@@ -72,7 +95,7 @@ impl MoonrakerLink {
             max_file_bytes: m.max_file_mb.saturating_mul(1 << 20),
             klippy_poll: Duration::from_secs(2),
         };
-        let mut runner = Runner::new(
+        let runner = Runner::new(
             rpc.clone(),
             client,
             base.clone(),
@@ -83,12 +106,7 @@ impl MoonrakerLink {
             opts,
             cancel,
         );
-        let has_key = runner.api_key.is_some();
-        let first = runner.first_session().await.map_err(|e| connect_error(&base, e, has_key))?;
-        tracing::info!(url = %base, "connected to moonraker");
-        tokio::spawn(runner.run(first));
-
-        Ok(Arc::new(MoonrakerLink {
+        let link = Arc::new(MoonrakerLink {
             name: format!("moonraker {}", base.as_str().trim_end_matches('/')),
             rpc,
             status: status_rx,
@@ -97,7 +115,8 @@ impl MoonrakerLink {
             park: cfg.park.clone(),
             parked: Mutex::new(None),
             command_lock: tokio::sync::Mutex::new(()),
-        }))
+        });
+        Ok((link, runner))
     }
 
     /// Counters for diagnostics and `/metrics`.

@@ -117,9 +117,12 @@ impl Runner {
         Ok(incoming)
     }
 
-    pub(crate) async fn run(mut self, first: mpsc::UnboundedReceiver<Incoming>) {
+    /// Follows the printer until cancelled, starting with `first` if a
+    /// session is already open, else by connecting.
+    pub(crate) async fn run(mut self, first: Option<mpsc::UnboundedReceiver<Incoming>>) {
         let mut backoff = Backoff::new(Duration::from_millis(250), self.opts.reconnect_max);
-        let mut incoming = Some(first);
+        let mut immediate = first.is_none();
+        let mut incoming = first;
         loop {
             if let Some(rx) = incoming.take() {
                 self.log_limit.reset();
@@ -148,7 +151,7 @@ impl Runner {
                     }
                 }
             }
-            let delay = backoff.next_delay();
+            let delay = if std::mem::take(&mut immediate) { Duration::ZERO } else { backoff.next_delay() };
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
@@ -177,7 +180,14 @@ impl Runner {
         Counters::bump(&self.counters.connect_failures);
         if let Some(suppressed) = self.log_limit.allow(Instant::now()) {
             let attempts = backoff.failures();
-            tracing::warn!(url = %self.base, error = %error, attempts, suppressed, "cannot connect to moonraker");
+            let lower = error.to_ascii_lowercase();
+            if lower.contains("unauthorized") || lower.contains("invalid api key") {
+                // Nothing will change until someone fixes the key.
+                let url = &self.base;
+                tracing::error!(url = %url, error = %error, attempts, suppressed, "moonraker refuses the api key");
+            } else {
+                tracing::warn!(url = %self.base, error = %error, attempts, suppressed, "cannot connect to moonraker");
+            }
         }
     }
 

@@ -2,9 +2,10 @@
 //! push socket for live state, layer analysis of the printing file.
 //!
 //! `OctoPrintLink::connect` checks the server and the API key once (a wrong
-//! key or URL is an error at start-up, not a silent retry loop), publishes the
+//! key or URL is an error at once, not a silent retry loop), publishes the
 //! first status from REST, then runs `run::Runner` under the cancellation
-//! token. State mapping lives in `state` (with its table), JSON in `model`,
+//! token; `OctoPrintLink::start` runs the same loop without waiting (for a
+//! daemon that may start before OctoPrint). State mapping lives in `state` (with its table), JSON in `model`,
 //! REST in `api`, the socket in `push`, commands in `commands`.
 
 mod api;
@@ -52,14 +53,35 @@ pub struct OctoPrintLink {
 impl OctoPrintLink {
     /// Connects to `[printer.octoprint]`: checks the URL and API key with
     /// `GET /api/version`, reads the current state, and starts following the
-    /// printer until `cancel` fires.
+    /// printer until `cancel` fires. For the CLI and anything that should
+    /// fail at once on a wrong URL or key.
     pub async fn connect(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<OctoPrintLink>, PrinterError> {
+        let (link, mut runner) = Self::build(cfg, cancel)?;
+        let (server, api_version) = link.api.version().await.map_err(connect_error)?;
+        tracing::info!(url = %link.api.base(), server = %server, api = %api_version, "connected to octoprint");
+        runner.poll_once().await.map_err(connect_error)?;
+        tokio::spawn(runner.run());
+        Ok(link)
+    }
+
+    /// Starts following `[printer.octoprint]` in the background without
+    /// waiting for the server: the status is `Disconnected` until OctoPrint
+    /// answers, then follows it (a daemon that boots before OctoPrint does).
+    /// Only what can be checked offline fails here (URL, missing key); a
+    /// refused key is logged at error level on every (rate-limited) attempt.
+    /// Needs a Tokio runtime (returns an error, does not panic, without one).
+    pub fn start(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<OctoPrintLink>, PrinterError> {
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| PrinterError::Link("octoprint link: no tokio runtime to run in".into()))?;
+        let (link, runner) = Self::build(cfg, cancel)?;
+        rt.spawn(runner.run());
+        Ok(link)
+    }
+
+    fn build(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<(Arc<OctoPrintLink>, Runner), PrinterError> {
         let o = &cfg.octoprint;
         let request_timeout = Duration::from_millis(o.request_timeout_ms);
         let api = OctoPrintApi::new(&o.url, o.api_key.as_deref(), request_timeout).map_err(connect_error)?;
-        let (server, api_version) = api.version().await.map_err(connect_error)?;
-        tracing::info!(url = %api.base(), server = %server, api = %api_version, "connected to octoprint");
-
         let (status_tx, status_rx) = watch::channel(PrinterStatus::disconnected(Timestamp::now()));
         let (zpos_tx, zpos_rx) = watch::channel(None);
         let counters = Arc::new(Counters::default());
@@ -70,11 +92,8 @@ impl OctoPrintLink {
             max_file_bytes: o.max_file_mb.saturating_mul(1 << 20),
             silence: Duration::from_secs(30),
         };
-        let mut runner = Runner::new(api.clone(), status_tx, zpos_tx, counters.clone(), opts, cancel);
-        runner.poll_once().await.map_err(connect_error)?;
-        tokio::spawn(runner.run());
-
-        Ok(Arc::new(OctoPrintLink {
+        let runner = Runner::new(api.clone(), status_tx, zpos_tx, counters.clone(), opts, cancel);
+        let link = Arc::new(OctoPrintLink {
             name: format!("octoprint {}", api.base().as_str().trim_end_matches('/')),
             api,
             status: status_rx,
@@ -84,7 +103,8 @@ impl OctoPrintLink {
             park: cfg.park.clone(),
             parked: Mutex::new(None),
             command_lock: tokio::sync::Mutex::new(()),
-        }))
+        });
+        Ok((link, runner))
     }
 
     /// Counters for diagnostics and `/metrics`.

@@ -170,7 +170,13 @@ impl Runner {
                 if let Err(e) = self.poll_once().await
                     && let Some(suppressed) = self.log_limit.allow(Instant::now())
                 {
-                    tracing::warn!(url = %self.api.base(), error = %e, suppressed, "octoprint status poll failed");
+                    if matches!(e, OctoPrintError::Auth { .. }) {
+                        // Nothing will change until someone fixes the key.
+                        let url = self.api.base();
+                        tracing::error!(url = %url, error = %e, suppressed, "octoprint refuses the api key");
+                    } else {
+                        tracing::warn!(url = %self.api.base(), error = %e, suppressed, "octoprint status poll failed");
+                    }
                 }
                 let wake = (tokio::time::Instant::now() + self.opts.poll).min(until);
                 tokio::select! {
