@@ -40,6 +40,10 @@ mod tests {
         );
         cfg.kind = PrinterKind::Octoprint;
         cfg.octoprint.url = "http://127.0.0.1:9".into();
+        if std::env::var_os("OCTOPRINT_API_KEY").is_none() {
+            assert!(err(&cfg).unwrap_or_default().contains("api key"), "a missing key is named");
+        }
+        cfg.octoprint.api_key = Some("0123456789abcdef".into());
         let cancel = CancellationToken::new();
         let link = connect(&cfg, cancel.clone()).expect("octoprint links start in the background");
         assert!(link.pause().await.is_err(), "nothing listens on port 9");
