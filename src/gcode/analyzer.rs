@@ -182,8 +182,14 @@ impl State {
             w.push(l.number, l.offset, WarningKind::BinaryGcodeFormat);
         }
         if i.binary {
+            // The line is ignored: what else is wrong with it does not matter.
             w.push(l.number, l.offset, WarningKind::Binary);
-        } else if i.junk {
+            if i.overlong {
+                w.push(l.number, l.offset, WarningKind::Overlong { len: l.end - l.offset });
+            }
+            return;
+        }
+        if i.junk {
             w.push(l.number, l.offset, WarningKind::Junk);
         }
         if i.overlong {
@@ -343,8 +349,7 @@ impl State {
 
     fn deposit(&mut self, l: &Line<'_>, mv: &Move, de: f64, time_before: f64) {
         let clock = Clock { m73_percent: self.m73_percent, kinematic_s: time_before, elapsed_s: self.elapsed };
-        let rising = mv.dz() > 1e-6;
-        let (event, first) = self.layers.deposit(l.offset, l.number, l.end, mv.to[2], rising, clock);
+        let (event, first) = self.layers.deposit((l.offset, l.number, l.end), mv.from[2], mv.to[2], clock);
         self.layer_event(event);
         if first && self.layers.ordinal() == 0 {
             self.filament_before_layers = self.filament - de;

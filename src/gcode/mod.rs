@@ -20,6 +20,7 @@ mod analyzer;
 mod comments;
 mod feature;
 mod footprint;
+mod invariants;
 mod layers;
 pub mod lexer;
 mod lookup;
