@@ -8,11 +8,18 @@
 //! * `stacked`: one cube's layers repeated upwards (~1.5 kB per layer,
 //!   ~45 000 layers): the worst case for per-layer costs.
 //!
+//! Each input is measured twice: in wall-clock time (criterion's default) and
+//! in the benchmark thread's CPU time (`/proc/thread-self/schedstat`), which
+//! is what one core delivers when the machine is shared with other work.
+//!
 //! Run with `cargo bench --bench gcode_analyze` (add `-- --quick` for a short run).
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use layerwatch::gcode;
 
@@ -79,30 +86,76 @@ fn build(copies: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn bench(c: &mut Criterion) {
-    for (name, copies) in [("plate", 5), ("stacked", 1)] {
-        let data = build(copies);
-        let a = gcode::analyze(&data);
-        eprintln!(
-            "{name}: {:.1} MiB, {} lines, {} layers ({:.1} kB/layer), max z {:.0} mm, grid {:?}",
-            data.len() as f64 / f64::from(1 << 20),
-            a.total_lines,
-            a.layers.len(),
-            data.len() as f64 / 1000.0 / a.layers.len().max(1) as f64,
-            a.max_z,
-            a.grid.map(|g| (g.cols, g.rows, g.cell_mm))
-        );
-        let mut g = c.benchmark_group(name);
+/// CPU time of the calling thread.
+struct ThreadCpuTime;
+
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+/// The two inputs, built once.
+fn inputs() -> &'static [(&'static str, Vec<u8>)] {
+    static INPUTS: OnceLock<Vec<(&'static str, Vec<u8>)>> = OnceLock::new();
+    INPUTS.get_or_init(|| {
+        [("plate", 5), ("stacked", 1)]
+            .into_iter()
+            .map(|(name, copies)| {
+                let data = build(copies);
+                let a = gcode::analyze(&data);
+                eprintln!(
+                    "{name}: {:.1} MiB, {} lines, {} layers ({:.1} kB/layer), max z {:.0} mm, grid {:?}",
+                    data.len() as f64 / f64::from(1 << 20),
+                    a.total_lines,
+                    a.layers.len(),
+                    data.len() as f64 / 1000.0 / a.layers.len().max(1) as f64,
+                    a.max_z,
+                    a.grid.map(|g| (g.cols, g.rows, g.cell_mm))
+                );
+                (name, data)
+            })
+            .collect()
+    })
+}
+
+fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
+    for (name, data) in inputs() {
+        let mut g = c.benchmark_group(format!("{name}/{clock}"));
         g.throughput(Throughput::Bytes(data.len() as u64));
         g.sample_size(10);
-        g.bench_function("analyze", |b| b.iter(|| black_box(gcode::analyze(black_box(&data)))));
+        g.bench_function("analyze", |b| b.iter(|| black_box(gcode::analyze(black_box(data)))));
         g.bench_function("analyze_reader", |b| {
             b.iter(|| black_box(gcode::analyze_reader(black_box(&data[..])).expect("in-memory read")))
         });
         g.bench_function("parse_only", |b| {
             b.iter(|| {
                 let mut words = 0usize;
-                for line in gcode::parser::lines(black_box(&data)) {
+                for line in gcode::parser::lines(black_box(data)) {
                     words += line.words.len();
                 }
                 black_box(words)
@@ -112,5 +165,18 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn wall(c: &mut Criterion) {
+    bench(c, "wall");
+}
+
+fn cpu(c: &mut Criterion<ThreadCpuTime>) {
+    bench(c, "cpu");
+}
+
+criterion_group!(wall_clock, wall);
+criterion_group! {
+    name = cpu_time;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu
+}
+criterion_main!(wall_clock, cpu_time);

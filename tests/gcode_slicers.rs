@@ -91,7 +91,9 @@ fn prusa_filament_time_and_progress_match_the_slicer() {
             let first = first_after(&ext, l.start_offset);
             let last = m73.iter().filter(|(o, _, _)| *o < first).last().unwrap();
             let p = value_after(last.2.split(' ').nth(1).unwrap(), "P") / 100.0;
+            let r = value_after(last.2.split(' ').nth(2).unwrap(), "R");
             assert_eq!(l.progress_at_start, Some(p), "{name}: L{}", l.index);
+            assert_eq!(l.remaining_s_at_start, Some(f64::from(r) * 60.0), "{name}: L{}", l.index);
         }
     }
 }

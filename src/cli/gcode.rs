@@ -158,6 +158,8 @@ pub struct LayerInfo {
     pub bbox: Option<BBoxInfo>,
     pub progress_at_start: Option<f32>,
     pub time_at_start_s: Option<f64>,
+    /// The slicer's `M73 R` remaining time at the layer's first extrusion.
+    pub remaining_s_at_start: Option<f64>,
     pub slicer_layer: Option<i64>,
     /// Feature name → deposited filament, in order of first appearance.
     pub features: Vec<FeatureInfo>,
@@ -270,6 +272,7 @@ pub fn build(file: &str, a: &Analysis, with_layers: bool) -> Info {
                     bbox: l.bbox.map(BBoxInfo::from),
                     progress_at_start: l.progress_at_start,
                     time_at_start_s: l.time_at_start_s,
+                    remaining_s_at_start: l.remaining_s_at_start,
                     slicer_layer: l.slicer_layer,
                     features: l
                         .features

@@ -31,7 +31,7 @@ impl Analysis {
                 ));
             }
             prev_end = (l.end_offset, l.end_line);
-            if !(l.z.is_finite() && l.height.is_finite() && l.height > 0.0) {
+            if !(l.z.is_finite() && l.height.is_finite() && l.height >= 0.0) {
                 errs.push(format!("{at}: z {} height {}", l.z, l.height));
             }
             if !(l.extruded_mm.is_finite() && l.extruded_mm > 0.0 && l.area_mm2.is_finite() && l.area_mm2 >= 0.0) {

@@ -49,6 +49,7 @@ pub(crate) struct RawLayer {
     pub objects: Vec<u32>,
     /// Captured at the first deposit.
     pub m73_percent: Option<f32>,
+    pub m73_remaining_s: Option<f64>,
     pub kinematic_at_start: f64,
     pub elapsed_at_start: Option<f64>,
     /// End (offset, next line number) of the line of the last deposit.
@@ -59,6 +60,7 @@ pub(crate) struct RawLayer {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     pub m73_percent: Option<f32>,
+    pub m73_remaining_s: Option<f64>,
     pub kinematic_s: f64,
     pub elapsed_s: Option<f64>,
 }
@@ -242,6 +244,7 @@ impl LayerBuilder {
                 l.z_ref = z_to;
             }
             l.m73_percent = clock.m73_percent;
+            l.m73_remaining_s = clock.m73_remaining_s;
             l.kinematic_at_start = clock.kinematic_s;
             l.elapsed_at_start = clock.elapsed_s;
         }

@@ -137,7 +137,8 @@ pub struct Layer {
     pub index: u32,
     /// Highest Z (mm) at which this layer deposits material.
     pub z: f32,
-    /// Layer thickness (mm): the slicer's `;HEIGHT:` when given, else Z minus the previous layer's Z.
+    /// Layer thickness (mm): the slicer's `;HEIGHT:` when given, else Z minus the previous
+    /// layer's Z (or Z itself for a first layer); 0 when unknown (material deposited at Z ≤ 0).
     pub height: f32,
     /// Byte range `[start_offset, end_offset)`.
     pub start_offset: u64,
@@ -161,6 +162,8 @@ pub struct Layer {
     pub progress_at_start: Option<f32>,
     /// Estimated print time before this layer (s); see `Analysis::time_source`.
     pub time_at_start_s: Option<f64>,
+    /// The slicer's remaining time (`M73 R`, whole minutes) at the layer's first extrusion.
+    pub remaining_s_at_start: Option<f64>,
     /// The slicer's own layer number (`;LAYER:n`, Simplify3D `; layer n`), when given.
     pub slicer_layer: Option<i64>,
 }

@@ -60,7 +60,9 @@ impl State {
             let height = match (rl.marker_height, prev_z) {
                 (Some(h), _) if h > 0.0 && h.is_finite() => f64::from(h),
                 (_, Some(p)) if z - p > 1e-4 => z - p,
-                _ => z,
+                _ if z > 0.0 => z,
+                // Material at Z ≤ 0 (a fragment without Z moves): the nominal height, or unknown.
+                _ => self.meta.nominal_height.map_or(0.0, f64::from),
             };
             prev_z = Some(z);
             let byte_share = if total_bytes > 0 { rl.start_offset as f64 / total_bytes as f64 } else { 0.0 };
@@ -73,7 +75,7 @@ impl State {
                 _ => rl.kinematic_at_start * time_scale,
             };
             layers.push(layer_from_raw(
-                &rl,
+                rl,
                 index,
                 z,
                 height,
@@ -167,7 +169,7 @@ impl State {
 
 #[allow(clippy::too_many_arguments)]
 fn layer_from_raw(
-    rl: &RawLayer,
+    rl: RawLayer,
     index: u32,
     z: f64,
     height: f64,
@@ -195,9 +197,10 @@ fn layer_from_raw(
             .iter()
             .filter_map(|&(id, e)| names.get(usize::from(id)).map(|f| (f.clone(), e as f32)))
             .collect(),
-        objects: rl.objects.clone(),
+        objects: rl.objects,
         progress_at_start: Some(progress.clamp(0.0, 1.0) as f32),
         time_at_start_s: Some(time),
+        remaining_s_at_start: rl.m73_remaining_s,
         slicer_layer: rl.slicer_layer,
     }
 }

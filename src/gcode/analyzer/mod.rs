@@ -11,7 +11,7 @@ use super::comments::{Note, classify, detect_slicer};
 use super::feature::Feature;
 use super::footprint::Raster;
 use super::layers::{Clock, Event, LayerBuilder};
-use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, RawLine, SliceLines};
+use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, Piece, RawLine, SliceLines};
 use super::machine::{Machine, Move};
 use super::model::{Analysis, Slicer, Warning, WarningKind};
 use super::objects::Objects;
@@ -99,6 +99,7 @@ struct State {
     warnings: Warnings,
     meta: Meta,
     m73_percent: Option<f32>,
+    m73_remaining_s: Option<f64>,
     any_m73: bool,
     elapsed: Option<f64>,
     any_elapsed: bool,
@@ -117,10 +118,26 @@ impl Analyzer {
         Analyzer { splitter: LineSplitter::new(DEFAULT_MAX_LINE), st: State::default() }
     }
 
-    /// Reads the next piece of the file.
+    /// Reads the next piece of the file. Lines inside the piece are parsed in
+    /// place; only a line cut by the piece's edges is copied (once).
     pub fn feed(&mut self, chunk: &[u8]) {
         let st = &mut self.st;
-        self.splitter.feed(chunk, &mut |raw| st.line(&parse_line(raw)));
+        let mut line = Line::empty();
+        self.splitter.feed_regions(chunk, &mut |piece| match piece {
+            Piece::Line(raw) => {
+                st.line(&parse_line(raw));
+                0
+            }
+            Piece::Region(data, base, first) => {
+                let mut n = 0;
+                for raw in SliceLines::at(data, DEFAULT_MAX_LINE, base, first) {
+                    parse_line_into(raw, &mut line);
+                    st.line(&line);
+                    n += 1;
+                }
+                n
+            }
+        });
     }
 
     /// Ends the input and assembles the result.
@@ -329,6 +346,7 @@ impl State {
         }
         if let Some(r) = w.get(b'R').filter(|r| r.is_finite() && *r >= 0.0) {
             self.meta.first_m73_remaining.get_or_insert(r * 60.0);
+            self.m73_remaining_s = Some(r * 60.0);
         }
     }
 
@@ -349,7 +367,12 @@ impl State {
     }
 
     fn deposit(&mut self, l: &Line<'_>, mv: &Move, de: f64, time_before: f64) {
-        let clock = Clock { m73_percent: self.m73_percent, kinematic_s: time_before, elapsed_s: self.elapsed };
+        let clock = Clock {
+            m73_percent: self.m73_percent,
+            m73_remaining_s: self.m73_remaining_s,
+            kinematic_s: time_before,
+            elapsed_s: self.elapsed,
+        };
         let (event, first) = self.layers.deposit((l.offset, l.number, l.end), mv.from[2], mv.to[2], clock);
         self.layer_event(event);
         if first && self.layers.ordinal() == 0 {
