@@ -65,6 +65,23 @@ fn prusa_layers_start_at_each_layer_change_with_its_z_and_height() {
 }
 
 #[test]
+fn z_hops_are_measured_and_tolerated_when_following_a_print() {
+    // prusa-printer.ini lifts 0.4 mm on retraction.
+    let a = gcode::analyze(&read("prusa_cube20.gcode"));
+    let hop = a.z_hop_mm.unwrap();
+    assert!((hop - 0.4).abs() < 1e-3, "{hop}");
+    let l10 = &a.layers[10];
+    // Lifted above layer 10 by the hop: still layer 10 for a caller following the print...
+    assert_eq!(a.layer_at_z_after(l10.z + 0.4, Some(10)).map(|l| l.index), Some(10));
+    // ...but plain Z lookup maps it higher, and a bigger rise is a new layer.
+    assert_eq!(a.layer_at_z(l10.z + 0.4).map(|l| l.index), Some(11));
+    assert_eq!(a.layer_at_z_after(l10.z + 0.6, Some(10)).map(|l| l.index), Some(12));
+    assert_eq!(a.layer_at_z_after(l10.z, None).map(|l| l.index), Some(10));
+    // No hops in the Cura file (retraction_hop_enabled is off in its definition).
+    assert_eq!(gcode::analyze(&read("cura_cube20.gcode")).z_hop_mm, None);
+}
+
+#[test]
 fn prusa_filament_time_and_progress_match_the_slicer() {
     for name in ["prusa_cube20.gcode", "prusa_two_objects_support.gcode", "prusa_vase.gcode"] {
         let data = read(name);

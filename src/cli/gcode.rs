@@ -88,6 +88,8 @@ pub struct Info {
     /// `slicer_elapsed`, `scaled_kinematic` or `kinematic`.
     pub time_source: gcode::TimeSource,
     pub tool_changes: u32,
+    /// The file's Z-hop height, when it lifts the nozzle on travel.
+    pub z_hop_mm: Option<f32>,
     pub warning_count: u64,
     /// Count per kind (`junk`, `binary`, `overlong`, …).
     pub warning_counts: BTreeMap<&'static str, u64>,
@@ -248,6 +250,7 @@ pub fn build(file: &str, a: &Analysis, with_layers: bool) -> Info {
         progress_source: a.progress_source,
         time_source: a.time_source,
         tool_changes: a.tool_changes,
+        z_hop_mm: a.z_hop_mm,
         warning_count: a.warning_total(),
         warning_counts: a.warning_counts.clone(),
         warnings: a

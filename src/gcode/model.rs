@@ -307,6 +307,9 @@ pub struct Analysis {
     pub time_source: TimeSource,
     /// Tool changes (`T<n>` after the first tool selection).
     pub tool_changes: u32,
+    /// The file's Z-hop: the most frequent lift (at least 3 times, at most 5 mm)
+    /// after a deposit, back to the same Z for the next one; see `layer_at_z_after`.
+    pub z_hop_mm: Option<f32>,
     /// The first warnings (at most 200), in file order.
     pub warnings: Vec<Warning>,
     /// Every warning counted by kind name (`junk`, `binary`, …), including those not kept in `warnings`.

@@ -106,8 +106,8 @@ pub fn summary(a: &Analysis) -> String {
     );
     let _ = writeln!(
         o,
-        "filament: {:.2} mm (slicer {:?}), diameter {}, max z {}, tool changes {}",
-        a.filament_mm, a.reported_filament_mm, a.filament_diameter_mm, a.max_z, a.tool_changes
+        "filament: {:.2} mm (slicer {:?}), diameter {}, max z {}, z-hop {:?}, tool changes {}",
+        a.filament_mm, a.reported_filament_mm, a.filament_diameter_mm, a.max_z, a.z_hop_mm, a.tool_changes
     );
     if let Some(b) = a.bbox {
         let _ = writeln!(o, "bbox: {:?}..{:?}", b.min, b.max);

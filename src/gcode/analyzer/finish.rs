@@ -154,6 +154,14 @@ impl State {
             progress_source,
             time_source,
             tool_changes: self.tool_changes,
+            // The most frequent lift, if it happens at least 3 times (a single lift
+            // after the purge line is start code, not a Z-hop setting).
+            z_hop_mm: self
+                .z_hops
+                .iter()
+                .filter(|(_, n)| **n >= 3)
+                .max_by_key(|(h, n)| (**n, **h))
+                .map(|(h, _)| *h as f32 / 100.0),
             warnings: self.warnings.list,
             warning_counts: self.warnings.counts,
             feature_spans: self.features.spans,

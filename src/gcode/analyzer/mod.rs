@@ -24,6 +24,8 @@ const MAX_FEATURES: usize = 256;
 /// Header lines searched for the generator comment.
 const HEADER_LINES: u64 = 400;
 const DEFAULT_FILAMENT_DIAMETER: f32 = 1.75;
+/// Lifts above this are not Z-hops (parking, sequential printing).
+const MAX_Z_HOP_MM: f64 = 5.0;
 
 #[derive(Debug, Default)]
 struct Warnings {
@@ -108,6 +110,12 @@ struct State {
     /// Filament extruded before the first layer's first deposit (purge lines).
     filament_before_layers: f64,
     last_elapsed: Option<f64>,
+    /// Z of the last deposit, and the highest Z travelled to since (Z-hop detection).
+    last_deposit_z: Option<f64>,
+    peak_z_since_deposit: f64,
+    /// Z-hops seen (lift after a deposit, back to the same Z for the next one):
+    /// height in 10 µm steps → count (at most 64 distinct heights).
+    z_hops: BTreeMap<u32, u32>,
     tool: Option<u16>,
     tool_changes: u32,
     objects_warned: bool,
@@ -363,6 +371,7 @@ impl State {
             self.deposit(l, &mv, de, before);
         } else if mv.dz().abs() > 1e-9 {
             self.layers.z_move(l.offset, l.number);
+            self.peak_z_since_deposit = self.peak_z_since_deposit.max(mv.to[2]);
         }
     }
 
@@ -373,6 +382,19 @@ impl State {
             kinematic_s: time_before,
             elapsed_s: self.elapsed,
         };
+        if let Some(z0) = self.last_deposit_z
+            && (mv.to[2] - z0).abs() < 1e-4
+        {
+            let hop = self.peak_z_since_deposit - z0;
+            if hop > 1e-3 && hop <= MAX_Z_HOP_MM {
+                let key = (hop * 100.0).round() as u32;
+                if self.z_hops.len() < 64 || self.z_hops.contains_key(&key) {
+                    *self.z_hops.entry(key).or_insert(0) += 1;
+                }
+            }
+        }
+        self.last_deposit_z = Some(mv.to[2]);
+        self.peak_z_since_deposit = mv.to[2];
         let (event, first) = self.layers.deposit((l.offset, l.number, l.end), mv.from[2], mv.to[2], clock);
         self.layer_event(event);
         if first && self.layers.ordinal() == 0 {
