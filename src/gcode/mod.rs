@@ -62,8 +62,8 @@ pub use analyzer::{Analyzer, MAX_WARNINGS};
 pub use feature::Feature;
 pub use footprint::{Footprint, GRID_CELLS, Grid};
 pub use model::{
-    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, SlicerKind, TimeSource, Warning,
-    WarningKind,
+    Analysis, BBox, Layer, LayerSource, PauseKind, PlannedPause, PrintObject, ProgressSource, Slicer, SlicerKind,
+    TimeSource, Warning, WarningKind,
 };
 
 /// Reading a G-code file failed. Content problems are never errors: they are

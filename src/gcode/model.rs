@@ -168,6 +168,26 @@ pub struct Layer {
     pub slicer_layer: Option<i64>,
 }
 
+/// Why a print stops on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseKind {
+    /// `M600`: filament change (colour change).
+    FilamentChange,
+    /// `M601`, `M25`, `M0`/`M1`, Klipper `PAUSE`: waits for the user.
+    Pause,
+}
+
+/// A pause the file itself asks for: the printer stopping there is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlannedPause {
+    pub kind: PauseKind,
+    pub line: u64,
+    pub offset: u64,
+    /// The layer it happens in (or the last layer started before it).
+    pub layer: Option<u32>,
+}
+
 /// An object on the plate (Klipper `EXCLUDE_OBJECT_DEFINE`, Marlin `M486`,
 /// PrusaSlicer/Orca/Cura labels).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -310,6 +330,8 @@ pub struct Analysis {
     /// The file's Z-hop: the most frequent lift (at least 3 times, at most 5 mm)
     /// after a deposit, back to the same Z for the next one; see `layer_at_z_after`.
     pub z_hop_mm: Option<f32>,
+    /// Pauses the file asks for (filament changes, `M601`, `PAUSE`…), at most 1000.
+    pub planned_pauses: Vec<PlannedPause>,
     /// The first warnings (at most 200), in file order.
     pub warnings: Vec<Warning>,
     /// Every warning counted by kind name (`junk`, `binary`, …), including those not kept in `warnings`.

@@ -214,7 +214,8 @@ impl Line<'_> {
 /// for callers that parse many lines of one buffer (no per-line copy).
 #[inline]
 pub fn parse_line_into<'a>(raw: RawLine<'a>, line: &mut Line<'a>) {
-    let s = raw.bytes;
+    // A UTF-8 byte order mark some editors put at the start of the file is not junk.
+    let s = if raw.offset == 0 { raw.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw.bytes) } else { raw.bytes };
     line.number = raw.number;
     line.offset = raw.offset;
     line.end = raw.end;

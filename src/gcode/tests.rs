@@ -208,3 +208,18 @@ fn empty_and_comment_only_inputs() {
     let a = analyze(b"GCDE\x01\x00\x00\x00\n");
     assert_eq!(a.warnings[0].kind, WarningKind::BinaryGcodeFormat);
 }
+
+#[test]
+fn planned_pauses_and_a_byte_order_mark() {
+    let a = analyze(
+        b"\xEF\xBB\xBF;LAYER_CHANGE\nM83\nG1 Z0.2\nG1 X10 E1\n;LAYER_CHANGE\nG1 Z0.4\nM600\nG1 X0 E1\nPAUSE\nM601\nG1 Z5\n",
+    );
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    assert_eq!(a.layers.len(), 2);
+    let pauses: Vec<(PauseKind, u64, Option<u32>)> =
+        a.planned_pauses.iter().map(|p| (p.kind, p.line, p.layer)).collect();
+    assert_eq!(
+        pauses,
+        [(PauseKind::FilamentChange, 7, Some(1)), (PauseKind::Pause, 9, Some(1)), (PauseKind::Pause, 10, Some(1))]
+    );
+}

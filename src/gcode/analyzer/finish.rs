@@ -134,6 +134,7 @@ impl State {
         } else {
             LayerSource::Geometry
         };
+        let mut planned_pauses = std::mem::take(&mut self.pauses);
         let analysis = Analysis {
             max_z: layers.iter().map(|l| l.z).fold(0.0, f32::max),
             layers,
@@ -162,12 +163,18 @@ impl State {
                 .filter(|(_, n)| **n >= 3)
                 .max_by_key(|(h, n)| (**n, **h))
                 .map(|(h, _)| *h as f32 / 100.0),
+            planned_pauses: Vec::new(),
             warnings: self.warnings.list,
             warning_counts: self.warnings.counts,
             feature_spans: self.features.spans,
             feature_names: self.features.names,
             z_monotonic,
         };
+        for p in &mut planned_pauses {
+            p.layer = analysis.layer_at_or_before_offset(p.offset).map(|l| l.index);
+        }
+        let mut analysis = analysis;
+        analysis.planned_pauses = planned_pauses;
         if analysis.warning_total() > 0 {
             tracing::debug!(warnings = analysis.warning_total(), lines = total_lines, "g-code analysed with warnings");
         }

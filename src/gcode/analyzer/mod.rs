@@ -13,7 +13,7 @@ use super::footprint::Raster;
 use super::layers::{Clock, Event, LayerBuilder};
 use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, Piece, RawLine, SliceLines};
 use super::machine::{Machine, Move};
-use super::model::{Analysis, Slicer, Warning, WarningKind};
+use super::model::{Analysis, PauseKind, PlannedPause, Slicer, Warning, WarningKind};
 use super::objects::Objects;
 use super::parser::{Command, Line, Words, parse_line, parse_line_into};
 
@@ -118,6 +118,7 @@ struct State {
     z_hops: BTreeMap<u32, u32>,
     tool: Option<u16>,
     tool_changes: u32,
+    pauses: Vec<PlannedPause>,
     objects_warned: bool,
 }
 
@@ -195,6 +196,9 @@ impl State {
             Some(Command::Extended(name)) if name.len() > 15 && name[..15].eq_ignore_ascii_case(b"EXCLUDE_OBJECT_") => {
                 self.objects.klipper(name, l.code);
                 self.check_objects(l);
+            }
+            Some(Command::Extended(name)) if name.eq_ignore_ascii_case(b"PAUSE") => {
+                self.pause(l, PauseKind::Pause);
             }
             Some(Command::Extended(_)) | None => {}
         }
@@ -333,6 +337,8 @@ impl State {
             (b'M', 82, None) => self.machine.set_absolute_e(true),
             (b'M', 83, None) => self.machine.set_absolute_e(false),
             (b'M', 73, None) => self.m73(w),
+            (b'M', 600, None) => self.pause(l, PauseKind::FilamentChange),
+            (b'M', 0 | 1 | 25 | 601, None) => self.pause(l, PauseKind::Pause),
             (b'M', 486, None) => {
                 self.objects.m486(w.get(b'S'), w.get(b'T'), l.code);
                 self.check_objects(l);
@@ -344,6 +350,12 @@ impl State {
                 self.tool = Some(n);
             }
             _ => {}
+        }
+    }
+
+    fn pause(&mut self, l: &Line<'_>, kind: PauseKind) {
+        if self.pauses.len() < 1000 {
+            self.pauses.push(PlannedPause { kind, line: l.number, offset: l.offset, layer: None });
         }
     }
 
