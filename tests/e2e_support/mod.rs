@@ -101,6 +101,11 @@ impl Camera {
 /// The sections every e2e config shares: data dir, JSON logs, camera, web on a
 /// free port, fast decisions (the frames come every 250 ms).
 pub fn base_config(data_dir: &Path, camera_url: &str) -> String {
+    base_config_with(data_dir, camera_url, "")
+}
+
+/// [`base_config`] with more `[decision]` lines.
+pub fn base_config_with(data_dir: &Path, camera_url: &str, decision: &str) -> String {
     format!(
         r#"
 [general]
@@ -121,7 +126,7 @@ reconnect_max_ms = 1000
 half_life_s = 0.75
 warmup_layers = 1
 strict_layers = 0
-
+{decision}
 [web]
 bind = "127.0.0.1:0"
 
@@ -146,7 +151,8 @@ pub fn sms_section(base_url: &str) -> String {
 
 pub fn marlin_host_section(path: &Path) -> String {
     format!(
-        "\n[printer]\nkind = \"marlin\"\ncommand_timeout_ms = 15000\n\n[printer.serial]\npath = {:?}\nmode = \"host\"\nread_timeout_ms = 2000\n",
+        "\n[printer]\nkind = \"marlin\"\ncommand_timeout_ms = 15000\n\n\
+         [printer.serial]\npath = {:?}\nmode = \"host\"\nread_timeout_ms = 2000\n",
         path.display().to_string()
     )
 }
@@ -296,7 +302,9 @@ impl Daemon {
     pub async fn web_url(&self, timeout: Duration) -> String {
         let start = Instant::now();
         loop {
-            if let Some(addr) = self.log_records("web server listening").last().and_then(|v| v["addr"].as_str().map(String::from)) {
+            if let Some(addr) =
+                self.log_records("web server listening").last().and_then(|v| v["addr"].as_str().map(String::from))
+            {
                 return format!("http://{addr}");
             }
             assert!(start.elapsed() < timeout, "the web server did not start:\n{}", self.log_tail(30));
