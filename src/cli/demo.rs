@@ -30,8 +30,10 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 }
 
 pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
+    // The timeline tells the story (incidents, actions, alerts); logs interleaved with it only
+    // blur it, so by default only errors are logged (-v for info).
     let filter = match global.verbose {
-        0 => "warn",
+        0 => "error",
         1 => "info",
         2 => "debug",
         _ => "trace",
