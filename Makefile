@@ -6,7 +6,7 @@ CARGO ?= cargo
 .PHONY: demo test setup setup-test build bench
 
 demo: setup build
-	./target/release/layerwatch classify datasets/samples/images
+	./target/release/layerwatch demo
 
 test: setup-test
 	$(CARGO) test --release --locked --all-targets
