@@ -192,7 +192,7 @@ impl Daemon {
 
         // The API.
         if cfg.web.enabled {
-            let state = WebState { status: board.clone(), store: Some(store.clone()) };
+            let state = WebState::new(board.clone(), Some(store.clone())).with_config(&cfg);
             let (bind, board2, stop) = (cfg.web.bind.clone(), board.clone(), root.clone());
             sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board2.clone(), stop.clone()));
         } else {
