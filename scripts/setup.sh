@@ -25,6 +25,9 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
+  # node runs the dashboard's browser tests (tests/web/*.mjs); npm installs playwright-core below.
+  command -v node >/dev/null 2>&1 || want_pkg nodejs
+  command -v npm >/dev/null 2>&1 || want_pkg npm
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
