@@ -225,7 +225,7 @@ function incidentCard(i) {
   body.append(title);
   body.append(el('p', {}, `confidence ${pct(i.confidence)} · layer ${i.layer != null ? i.layer + 1 : '—'}${i.layer_count ? ' of ' + i.layer_count : ''} · ${fmtClock(i.opened_at)}`));
   body.append(el('p', {}, `done: ${i.actions || 'nothing'}`));
-  const alerts = i.alerts.map((a) => `${a.channel}: ${a.state}${a.attempts > 1 ? ` (${a.attempts} tries)` : ''}${a.last_error ? ' – ' + a.last_error : ''}`);
+  const alerts = i.alerts.map((a) => `${a.kind.replace(/_/g, ' ')} by ${a.channel}: ${a.state}${a.attempts > 1 ? ` (${a.attempts} tries)` : ''}${a.last_error ? ' – ' + a.last_error : ''}`);
   body.append(el('p', {}, `alerts: ${alerts.join(' · ') || 'none'}`));
   if (i.feedback) body.append(el('p', { class: 'feedback' }, `you said: ${i.feedback.replace(/_/g, ' ')}`));
   const btns = el('div', { class: 'buttons' });
