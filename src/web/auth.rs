@@ -277,8 +277,11 @@ mod tests {
         h
     }
 
+    /// Method, path, headers.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'static str, &'a str)]);
+
     /// One line per case: method, path, headers → outcome.
-    fn run(auth: &Auth, cases: &[(&str, &str, &[(&'static str, &str)])]) -> String {
+    fn run(auth: &Auth, cases: &[Case<'_>]) -> String {
         let mut out = String::new();
         for (m, p, h) in cases {
             let r = check(auth, &Method::from_bytes(m.as_bytes()).unwrap(), p, &headers(h));
