@@ -25,7 +25,8 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
-  # playwright-core comes from npm; Debian's nodejs has no npm of its own.
+  # node runs the dashboard's browser tests (tests/web/*.mjs); npm installs playwright-core
+  # below (Debian's nodejs has no npm of its own).
   command -v node >/dev/null 2>&1 || want_pkg nodejs
   command -v npm >/dev/null 2>&1 || want_pkg npm
   # The peers' virtual environments need ensurepip (Debian ships it separately).

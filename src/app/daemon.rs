@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::commands::DaemonCommands;
 use super::expect::Registered;
 use super::printer::{self, PrinterSlot};
 use super::stages::decision::DecisionInputs;
@@ -125,6 +126,7 @@ impl Daemon {
             sup.group(printer_stop.clone(), printer_tracker.clone())
                 .spawn(Stage::Printer, move || printer::run_stage(s.clone(), pcfg.clone(), stop.clone()));
             let status = slot.status();
+            front.spawn(super::status::count_reconnects(board.clone(), slot.status(), root.clone()));
             (Some(slot.clone()), Some(slot as Arc<dyn PrinterLink>), status, None)
         } else {
             tracing::warn!("printer.kind = \"none\": watching and alerting only, the printer is never paused");
@@ -143,6 +145,7 @@ impl Daemon {
         // Actions: the engine and its outbox.
         let engines = Arc::new(watch::channel(None).0);
         let engines_rx = engines.subscribe();
+        let web_engines = engines.subscribe();
         {
             let (cfg, store, board, stop) = (cfg.clone(), store.clone(), board.clone(), actions_stop.clone());
             sup.group(actions_stop.clone(), actions.clone()).spawn(Stage::Actions, move || {
@@ -192,7 +195,11 @@ impl Daemon {
 
         // The API.
         if cfg.web.enabled {
-            let state = WebState { status: board.clone(), store: Some(store.clone()) };
+            let commands = Arc::new(DaemonCommands::new(web_engines, board.clone()));
+            let state = WebState::new(board.clone(), Some(store.clone()))
+                .with_commands(commands)
+                .with_config(&cfg)
+                .with_data_dir(cfg.general.data_dir.clone());
             let (bind, board2, stop) = (cfg.web.bind.clone(), board.clone(), root.clone());
             sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board2.clone(), stop.clone()));
         } else {

@@ -7,6 +7,7 @@
 //! - `stages/`: the stage tasks (capture, vision, decision, actions, web, watchdog).
 //! - `printer`: [`PrinterSlot`], the printer link the other stages hold for the daemon's life.
 //! - `expect`: G-code analysis → per-layer expectations for decision.
+//! - `commands`: the dashboard's commands into the engine and the decider.
 //! - `status`, `journal`: the live status board (the web API reads it) and the recent steps.
 //! - `demo`: `layerwatch demo`, the same daemon on the simulated peers.
 //!
@@ -17,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod commands;
 mod daemon;
 pub mod demo;
 pub mod expect;

@@ -6,21 +6,26 @@
 //! copy, never across an `.await`) and atomics; the capture counters and the
 //! printer status are read live from the stage's own `Arc`/`watch`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::journal::Journal;
 use super::supervisor::Stage;
 use crate::capture::{CaptureState, CaptureStats};
-use crate::domain::{HealthFinding, PrinterStatus, Timestamp};
+use crate::decision::Feedback;
+use crate::domain::{Frame, FrameImage, HealthFinding, Level, PrinterStatus, Timestamp};
 use crate::store::OutboxBacklog;
 use crate::web::{
-    ApiStatus, CameraDto, DecisionDto, HealthReport, OutboxDto, PrinterDto, StageDto, StatusSource, VisionDto,
+    ApiStatus, CameraDto, Counters, DecisionDto, HealthReport, LiveFrame, OutboxDto, PrinterDto, StageDto,
+    StatusSource, TimelineStep, VisionDto,
 };
+
+/// Latest JPEG frames kept for the dashboard's live view and the feedback dataset.
+const LIVE_FRAMES: usize = 8;
 
 /// Where a stage is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +108,14 @@ pub struct StatusBoard {
     gcode: Mutex<GcodeSource>,
     web_addr: watch::Sender<Option<SocketAddr>>,
     journal: Journal,
+    /// The latest judged JPEG frames, newest last (live view, "not a failure" dataset).
+    live: Mutex<VecDeque<LiveFrame>>,
+    /// Bumped on every decision step: the web's server-sent events wait on it.
+    updates: watch::Sender<u64>,
+    /// Owner feedback for the decider (re-baseline, mute), drained by the decision stage.
+    feedback: Mutex<VecDeque<Feedback>>,
+    feedback_ready: Notify,
+    counters: Mutex<Counters>,
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +153,11 @@ impl StatusBoard {
             gcode: Mutex::new(GcodeSource::None),
             web_addr: watch::channel(None).0,
             journal: Journal::new(2048),
+            live: Mutex::new(VecDeque::new()),
+            updates: watch::channel(0).0,
+            feedback: Mutex::new(VecDeque::new()),
+            feedback_ready: Notify::new(),
+            counters: Mutex::new(Counters::default()),
         }
     }
 
@@ -218,6 +236,7 @@ impl StatusBoard {
     }
 
     pub fn record_latency(&self, ms: f32) {
+        lock(&self.counters).observe_latency(ms);
         let mut g = lock(&self.latencies);
         g.last = Some(ms);
         g.window.push_back(ms);
@@ -231,7 +250,47 @@ impl StatusBoard {
     }
 
     pub fn set_decision(&self, d: DecisionDto) {
+        {
+            let mut c = lock(&self.counters);
+            match d.level {
+                Level::Ok => c.verdicts_ok += 1,
+                Level::Warning => c.verdicts_warning += 1,
+                Level::Failure => c.verdicts_failure += 1,
+            }
+        }
         *lock(&self.decision) = Some(d);
+        self.updates.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Keeps a judged frame for the live view (JPEG frames only: raw frames are not re-encoded).
+    pub fn push_frame(&self, frame: &Frame, smoothed: f32, level: Level) {
+        let FrameImage::Jpeg(jpeg) = &frame.image else { return };
+        let mut g = lock(&self.live);
+        if g.len() == LIVE_FRAMES {
+            g.pop_front();
+        }
+        g.push_back(LiveFrame { seq: frame.seq, captured_at: frame.captured_at, jpeg: jpeg.clone(), smoothed, level });
+    }
+
+    /// Owner feedback (from the dashboard) for the decider; the decision stage applies it in order.
+    pub fn send_feedback(&self, f: Feedback) {
+        lock(&self.feedback).push_back(f);
+        self.feedback_ready.notify_one();
+    }
+
+    /// The next feedback waiting for the decider.
+    pub fn take_feedback(&self) -> Option<Feedback> {
+        lock(&self.feedback).pop_front()
+    }
+
+    /// Fires (or has a stored permit) when feedback is waiting.
+    pub fn feedback_ready(&self) -> &Notify {
+        &self.feedback_ready
+    }
+
+    /// The printer link came back after being down.
+    pub fn count_printer_reconnect(&self) {
+        lock(&self.counters).printer_reconnects += 1;
     }
 
     pub fn set_outbox(&self, b: &OutboxBacklog) {
@@ -423,5 +482,60 @@ impl StatusSource for StatusBoard {
             problems.push(format!("inference stuck for {} ms", v.busy_for_ms));
         }
         HealthReport { ok: problems.is_empty(), problems }
+    }
+
+    fn updates(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.updates.subscribe())
+    }
+
+    fn live_frames(&self) -> Vec<LiveFrame> {
+        lock(&self.live).iter().cloned().collect()
+    }
+
+    fn recent_steps(&self) -> Vec<TimelineStep> {
+        self.journal
+            .entries()
+            .into_iter()
+            .map(|r| TimelineStep {
+                at: r.at,
+                frame_seq: r.frame_seq,
+                printer: r.printer.into(),
+                layer: r.layer,
+                layer_count: r.layer_count,
+                raw: r.raw,
+                smoothed: r.smoothed,
+                level: r.level,
+                kind: r.kind.map(Into::into),
+                gate: r.gate.into(),
+                pause_level: r.pause_level,
+                latency_ms: r.latency_ms,
+            })
+            .collect()
+    }
+
+    fn counters(&self) -> Counters {
+        lock(&self.counters).clone()
+    }
+}
+
+/// Counts the printer link coming back after `Disconnected`, until `cancel`.
+pub async fn count_reconnects(
+    board: Arc<StatusBoard>,
+    mut rx: watch::Receiver<PrinterStatus>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut was_down = false;
+    let mut seen_up = false;
+    loop {
+        let down = matches!(rx.borrow_and_update().state, crate::domain::PrinterState::Disconnected);
+        if was_down && !down && seen_up {
+            board.count_printer_reconnect();
+        }
+        seen_up |= !down;
+        was_down = down;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = rx.changed() => if r.is_err() { return },
+        }
     }
 }

@@ -1,11 +1,14 @@
-//! The JSON the API speaks (`GET /api/status`, `/healthz`) and the one trait
-//! the web layer reads live state through.
+//! The JSON the API speaks (`GET /api/status`, `/healthz`, live frames,
+//! timeline steps, counters) and the one trait the web layer reads live state
+//! through.
 //!
 //! Owns the DTOs only: they are plain serialisable data filled by whoever
 //! implements [`StatusSource`] (the daemon in `app`, a fixed value in tests),
 //! so the web layer never reaches into a stage.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::domain::{HealthFinding, Level, PrintJob, Temperatures, Timestamp};
 
@@ -15,6 +18,80 @@ pub trait StatusSource: Send + Sync {
     fn status(&self) -> ApiStatus;
     /// What `/healthz` answers: healthy only when every stage runs and the printer link is up.
     fn health(&self) -> HealthReport;
+    /// Changes whenever a new step was judged; `None`: the event stream falls back to a timer.
+    fn updates(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
+    /// The latest judged JPEG frames, newest last.
+    fn live_frames(&self) -> Vec<LiveFrame> {
+        Vec::new()
+    }
+    /// The recent decision steps kept in memory, oldest first (the live timeline).
+    fn recent_steps(&self) -> Vec<TimelineStep> {
+        Vec::new()
+    }
+    /// Counters since start for `/metrics`.
+    fn counters(&self) -> Counters {
+        Counters::default()
+    }
+}
+
+/// One judged camera frame as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveFrame {
+    pub seq: u64,
+    pub captured_at: Timestamp,
+    pub jpeg: Bytes,
+    pub smoothed: f32,
+    pub level: Level,
+}
+
+/// One scored frame on the timeline (the journal's record, as the API sends it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineStep {
+    pub at: Timestamp,
+    pub frame_seq: Option<u64>,
+    /// The printer's state name when the frame was judged.
+    pub printer: String,
+    /// 0-based layer and total, when known.
+    pub layer: Option<u32>,
+    pub layer_count: Option<u32>,
+    pub raw: f32,
+    pub smoothed: f32,
+    pub level: Level,
+    pub kind: Option<String>,
+    pub gate: String,
+    pub pause_level: Option<f32>,
+    pub latency_ms: f32,
+}
+
+/// Upper bounds (ms) of the inference latency histogram's buckets (`+Inf` is implied).
+pub const LATENCY_BUCKETS_MS: [f64; 10] = [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, 2560.0];
+
+/// Monotonic counters since the daemon started.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Counters {
+    /// Per bucket of [`LATENCY_BUCKETS_MS`] plus one for `+Inf` (not cumulative).
+    pub latency_buckets: [u64; LATENCY_BUCKETS_MS.len() + 1],
+    pub latency_sum_ms: f64,
+    pub latency_count: u64,
+    pub verdicts_ok: u64,
+    pub verdicts_warning: u64,
+    pub verdicts_failure: u64,
+    pub printer_reconnects: u64,
+}
+
+impl Counters {
+    pub fn observe_latency(&mut self, ms: f32) {
+        let ms = f64::from(ms);
+        if !ms.is_finite() || ms < 0.0 {
+            return;
+        }
+        let i = LATENCY_BUCKETS_MS.iter().position(|le| ms <= *le).unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.latency_buckets[i] += 1;
+        self.latency_sum_ms += ms;
+        self.latency_count += 1;
+    }
 }
 
 /// `/healthz`: `ok` decides 200 or 503; `problems` say why in words.

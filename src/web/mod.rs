@@ -1,20 +1,39 @@
-//! The local HTTP API: `/healthz`, `GET /api/status` and alert snapshots.
+//! The local dashboard and its API: the page, JSON reads, server-sent events,
+//! `/metrics`, the OpenAPI description, and authenticated owner commands.
 //!
-//! Owns HTTP routing and the DTOs (`api`). It reads live state through the
-//! [`StatusSource`] trait (implemented by `app`) and snapshots from the store;
-//! it changes nothing. The dashboard, `/metrics` and authenticated
-//! state-changing requests (through `actions`) are built on top of this
-//! router later. Must not depend on `app` or on any stage's internals.
+//! Owns HTTP routing, access control (`auth`) and the DTOs (`api`). It reads
+//! live state through the [`StatusSource`] trait and history from the store;
+//! it changes things only through [`CommandSink`] (implemented by `app` over
+//! the action engine and the decider). Must not depend on `app` or on any
+//! stage's internals.
+//!
+//! - `server`: [`WebState`], the router, `serve` on an injected listener;
+//! - `auth`: token, sessions, CSRF and origin checks (a middleware);
+//! - `pages`: the embedded page (`assets/`), sign-in, the OpenAPI file;
+//! - `read`, `events`, `metrics`: reads, `/api/events`, `/metrics`;
+//! - `control`, `dataset`: commands, and the "not a failure" dataset;
+//! - `redact`: the configuration with its secrets removed.
 
 mod api;
+pub mod auth;
+mod commands;
 mod config;
+mod control;
+pub mod dataset;
+mod events;
+pub mod metrics;
+mod pages;
+mod read;
+pub mod redact;
 mod server;
 
 pub use api::{
-    ApiStatus, CameraDto, DecisionDto, HealthReport, OutboxDto, PrinterDto, StageDto, StatusSource, VisionDto,
+    ApiStatus, CameraDto, Counters, DecisionDto, HealthReport, LATENCY_BUCKETS_MS, LiveFrame, OutboxDto, PrinterDto,
+    StageDto, StatusSource, TimelineStep, VisionDto,
 };
+pub use commands::{CommandError, CommandSink};
 pub use config::WebConfig;
-pub use server::{WebError, WebState, bind, router, serve};
+pub use server::{WebError, WebState, bind, check_bind, router, serve};
 
 #[cfg(test)]
 mod tests;

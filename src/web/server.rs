@@ -1,38 +1,93 @@
-//! The HTTP server: an axum router over [`WebState`], served on an injected
-//! listener until the cancellation token fires.
+//! The HTTP server: [`WebState`], the router over it, and `serve` on an
+//! injected listener until the cancellation token fires.
 //!
-//! Routes (read-only for now; state-changing requests and their token check
-//! come with the dashboard):
-//! - `GET /healthz`: 200 `{"ok":true,…}` when every stage runs and the printer
-//!   link is up, else 503 with the reasons;
-//! - `GET /api/status`: the live summary ([`ApiStatus`](super::ApiStatus));
-//! - `GET /api/snapshots/{id}.jpg`: an alert snapshot from the store (the
-//!   links in webhook and SMS alerts point here).
+//! Routes (all JSON under `/api/`, documented in `/api/openapi.json`):
+//! - page: `GET /` (dashboard), `GET|POST /login`, `POST /logout`, `/assets/*`;
+//! - reads: `/healthz`, `/api/status`, `/api/events` (server-sent events),
+//!   `/api/live.jpg`, `/api/timeline`, `/api/prints`, `/api/prints/{id}/timeline`,
+//!   `/api/incidents`, `/api/config`, `/api/snapshots/{id}.jpg`, `/metrics`;
+//! - commands (POST only, see `auth`): `/api/printer/{pause|resume|cancel}`,
+//!   `/api/incidents/{id}/not-a-failure`, `/api/incidents/{id}/acknowledge`,
+//!   `/api/mute`, `/api/unmute`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::StatusSource;
-use crate::store::{SnapshotId, Store};
+use super::auth::{self, Auth};
+use super::{CommandSink, StatusSource, control, events, metrics, pages, read};
+use crate::config::Config;
+use crate::store::Store;
 
 /// What the handlers can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct WebState {
     pub status: Arc<dyn StatusSource>,
-    /// Snapshots are served from here; `None` answers 404 for every snapshot.
+    /// Snapshots, prints, incidents and alerts; `None` answers empty lists and 404s.
     pub store: Option<Store>,
+    /// Where commands go; `None` answers 503 to every command.
+    pub commands: Option<Arc<dyn CommandSink>>,
+    /// The effective configuration, secrets already replaced by `***`.
+    pub config: Arc<serde_json::Value>,
+    /// Region of interest from `[vision] roi` (fractions x, y, w, h), for the live view.
+    pub roi: Option<[f32; 4]>,
+    /// `"not a failure"` frames go to `<data_dir>/feedback/` (labels.csv + images).
+    pub data_dir: Option<PathBuf>,
+    pub auth: Arc<Auth>,
+    /// Ends the event streams when the server shuts down (set by `serve`).
+    pub shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for WebState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebState").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("WebState")
+            .field("store", &self.store)
+            .field("data_dir", &self.data_dir)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebState {
+    /// Read-only state: no commands, no configuration, no token.
+    pub fn new(status: Arc<dyn StatusSource>, store: Option<Store>) -> Self {
+        WebState {
+            status,
+            store,
+            commands: None,
+            config: Arc::new(serde_json::Value::Null),
+            roi: None,
+            data_dir: None,
+            auth: Arc::new(Auth::new(None)),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub fn with_commands(mut self, commands: Arc<dyn CommandSink>) -> Self {
+        self.commands = Some(commands);
+        self
+    }
+
+    /// Takes the redacted configuration, the region of interest and `[web] token`.
+    pub fn with_config(mut self, cfg: &Config) -> Self {
+        self.config = Arc::new(super::redact::redacted(cfg));
+        self.roi = cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]);
+        self.auth = Arc::new(Auth::new(cfg.web.token.clone()));
+        self
+    }
+
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.auth = Arc::new(Auth::new(token));
+        self
+    }
+
+    pub fn with_data_dir(mut self, dir: PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
     }
 }
 
@@ -43,53 +98,61 @@ pub enum WebError {
     Bind { addr: String, source: std::io::Error },
     #[error("web server failed: {0}")]
     Serve(std::io::Error),
+    #[error("refusing to serve on {addr} without web.token: only loopback addresses may go without one")]
+    NoToken { addr: String },
 }
 
 /// The router, for tests that want to drive it without a socket.
 pub fn router(state: WebState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/status", get(status))
-        .route("/api/snapshots/{file}", get(snapshot))
+        .route("/", get(pages::index))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/healthz", get(read::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/openapi.json", get(pages::openapi))
+        .route("/api/status", get(read::status))
+        .route("/api/events", get(events::events))
+        .route("/api/live.jpg", get(read::live))
+        .route("/api/timeline", get(read::timeline))
+        .route("/api/prints", get(read::prints))
+        .route("/api/prints/{id}/timeline", get(read::print_timeline))
+        .route("/api/incidents", get(read::incidents))
+        .route("/api/config", get(read::config))
+        .route("/api/snapshots/{file}", get(read::snapshot))
+        .route("/api/printer/{command}", post(control::printer))
+        .route("/api/incidents/{id}/not-a-failure", post(control::not_a_failure))
+        .route("/api/incidents/{id}/acknowledge", post(control::acknowledge))
+        .route("/api/mute", post(control::mute))
+        .route("/api/unmute", post(control::unmute))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `cancel` fires; in-flight requests finish first.
-pub async fn serve(state: WebState, listener: TcpListener, cancel: CancellationToken) -> Result<(), WebError> {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    tracing::info!(%addr, "web server listening");
+/// Serves on `listener` until `cancel` fires; in-flight requests finish and
+/// event streams end first. Refuses a non-loopback listener without a token.
+pub async fn serve(mut state: WebState, listener: TcpListener, cancel: CancellationToken) -> Result<(), WebError> {
+    let local = listener.local_addr().map_err(WebError::Serve)?;
+    let addr = local.to_string();
+    let loopback = check_bind(local, state.auth.token_required())?;
+    state.auth.set_loopback(loopback);
+    state.shutdown = cancel.child_token();
+    tracing::info!(%addr, token = state.auth.token_required(), "web server listening");
     axum::serve(listener, router(state)).with_graceful_shutdown(cancel.cancelled_owned()).await.map_err(WebError::Serve)
+}
+
+/// Whether `addr` is loopback; an error when it is not and no token is configured
+/// (config validation refuses that too: this is the server's own guard).
+pub fn check_bind(addr: std::net::SocketAddr, token_required: bool) -> Result<bool, WebError> {
+    let loopback = addr.ip().is_loopback();
+    if !loopback && !token_required {
+        return Err(WebError::NoToken { addr: addr.to_string() });
+    }
+    Ok(loopback)
 }
 
 /// Binds `[web] bind` (already validated as an address).
 pub async fn bind(addr: &str) -> Result<TcpListener, WebError> {
     TcpListener::bind(addr).await.map_err(|source| WebError::Bind { addr: addr.to_string(), source })
-}
-
-async fn healthz(State(st): State<WebState>) -> Response {
-    let h = st.status.health();
-    let code = if h.ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(h)).into_response()
-}
-
-async fn status(State(st): State<WebState>) -> Response {
-    axum::Json(st.status.status()).into_response()
-}
-
-async fn snapshot(State(st): State<WebState>, Path(file): Path<String>) -> Response {
-    let not_found = |why: &str| (StatusCode::NOT_FOUND, format!("{why}\n")).into_response();
-    let Some(id) = file.strip_suffix(".jpg") else { return not_found("snapshots are /api/snapshots/{id}.jpg") };
-    let Ok(id) = SnapshotId::parse(id) else { return not_found("no such snapshot") };
-    let Some(store) = &st.store else { return not_found("no such snapshot") };
-    match store.read_snapshot(&id).await {
-        Ok(Some(bytes)) => {
-            ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], bytes)
-                .into_response()
-        }
-        Ok(None) => not_found("no such snapshot (retention may have removed it)"),
-        Err(e) => {
-            tracing::warn!(snapshot = %id, error = %e, "cannot read a snapshot");
-            (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the snapshot\n").into_response()
-        }
-    }
 }

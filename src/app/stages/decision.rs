@@ -66,6 +66,16 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
                 let frame = (step.level != Level::Ok).then(|| s.frame.clone());
                 deliver_verdict(&mut engines, &inputs.actions_stopped, &step, frame).await;
             }
+            _ = inputs.board.feedback_ready().notified() => {
+                while let Some(f) = inputs.board.take_feedback() {
+                    tracing::info!(feedback = f.name(), "owner feedback for the decider");
+                    for finding in decider.feedback(f, Timestamp::now()) {
+                        log_finding(&finding);
+                        inputs.board.record_finding(&finding);
+                        deliver_finding(&mut engines, &inputs.actions_stopped, &finding).await;
+                    }
+                }
+            }
             _ = tick.tick() => {
                 let status = printer.borrow().clone();
                 for f in decider.tick(Timestamp::now(), &status) {
@@ -98,6 +108,7 @@ fn judge(
     });
     let step = decider.step(&s.score, status, expect.as_ref());
     board.journal().push(StepRecord::new(&step, status.state.name(), s.score.latency_ms));
+    board.push_frame(&s.frame, step.smoothed, step.level);
     board.set_decision(DecisionDto {
         at: step.at,
         frame_seq: step.frame_seq,

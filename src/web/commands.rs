@@ -1,0 +1,27 @@
+//! The web layer's way to change things: [`CommandSink`], implemented by the
+//! daemon (`app::commands`, over the action engine and the decider) and by a
+//! recording fake in tests. The web never pauses a printer itself.
+
+use crate::actions::{UserCommand, UserOutcome};
+use crate::decision::Feedback;
+use crate::store::IncidentId;
+
+/// Where owner commands go.
+#[async_trait::async_trait]
+pub trait CommandSink: Send + Sync {
+    /// Runs a command through the engine, in order with the daemon's own actions.
+    async fn user_command(&self, command: UserCommand, who: Option<String>) -> Result<UserOutcome, CommandError>;
+    /// Tells the decider (re-baseline after a false alarm, mute for this print).
+    fn decider_feedback(&self, feedback: Feedback);
+}
+
+/// Why a command did not run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no incident with id {0}")]
+    UnknownIncident(IncidentId),
+    #[error("cannot run the command now: {0}")]
+    Unavailable(String),
+    #[error("the command failed: {0}")]
+    Failed(String),
+}

@@ -1,0 +1,170 @@
+//! State-changing handlers (POST only; `auth` has already checked the token,
+//! the CSRF header and the origin). Every command goes through the
+//! [`CommandSink`](super::CommandSink): the same engine path as the daemon's
+//! own actions, in order with them, recorded in the audit log.
+
+// The error side of the helpers here is the finished HTTP answer: it is built
+// once per refused request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::Access;
+use super::read::error;
+use super::server::WebState;
+use super::{CommandError, dataset};
+use crate::actions::UserCommand;
+use crate::decision::Feedback;
+use crate::store::IncidentId;
+
+/// An optional JSON body: empty means the defaults.
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Response> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body: {e}")))
+}
+
+async fn run(st: &WebState, access: &Access, cmd: UserCommand) -> Result<serde_json::Value, Response> {
+    let Some(sink) = &st.commands else {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "commands are not available on this server"));
+    };
+    tracing::info!(command = ?cmd, who = access.who(), "dashboard command");
+    match sink.user_command(cmd, Some(access.who().to_string())).await {
+        Ok(outcome) => Ok(serde_json::to_value(&outcome).unwrap_or_default()),
+        Err(e @ CommandError::UnknownIncident(_)) => Err(error(StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ CommandError::Unavailable(_)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e @ CommandError::Failed(_)) => Err(error(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}
+
+fn reply(r: Result<serde_json::Value, Response>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm {
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+/// `POST /api/printer/{pause|resume|cancel}`; cancel needs `{"confirm": true}`.
+pub async fn printer(
+    State(st): State<WebState>,
+    Extension(access): Extension<Access>,
+    Path(command): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let c: Confirm = match body(&bytes) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let cmd = match command.as_str() {
+        "pause" => UserCommand::Pause,
+        "resume" => UserCommand::Resume,
+        "cancel" if !c.confirm => {
+            return error(StatusCode::BAD_REQUEST, "cancelling a print needs {\"confirm\": true}");
+        }
+        "cancel" => UserCommand::Cancel,
+        other => return error(StatusCode::NOT_FOUND, format!("unknown printer command {other:?}")),
+    };
+    let resumed = matches!(cmd, UserCommand::Resume);
+    let r = run(&st, &access, cmd).await;
+    if resumed
+        && r.is_ok()
+        && let Some(sink) = &st.commands
+    {
+        sink.decider_feedback(Feedback::Resumed);
+    }
+    reply(r)
+}
+
+fn incident_id(s: &str) -> Result<IncidentId, Response> {
+    s.parse().map_err(|_| error(StatusCode::BAD_REQUEST, format!("incident id {s:?} is not a number")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotAFailure {
+    /// Resume the paused print too.
+    #[serde(default)]
+    pub resume: bool,
+}
+
+/// Closes the incident as a false alarm, re-baselines the decider, and saves
+/// the frames into the local feedback dataset.
+pub async fn not_a_failure(
+    State(st): State<WebState>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let (id, b) = match (incident_id(&id), body::<NotAFailure>(&bytes)) {
+        (Ok(id), Ok(b)) => (id, b),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let mut out = match run(&st, &access, UserCommand::NotAFailure { incident: id, resume: b.resume }).await {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if let Some(sink) = &st.commands {
+        sink.decider_feedback(Feedback::NotAFailure);
+    }
+    let saved = dataset::save_not_a_failure(&st, id).await;
+    out["dataset"] = match saved {
+        Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(incident = id, error = %e, "cannot save the feedback frames");
+            serde_json::json!({ "error": e.to_string() })
+        }
+    };
+    Json(out).into_response()
+}
+
+pub async fn acknowledge(
+    State(st): State<WebState>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+) -> Response {
+    match incident_id(&id) {
+        Ok(id) => reply(run(&st, &access, UserCommand::Acknowledge { incident: id }).await),
+        Err(e) => e,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mute {
+    /// Minutes; unset mutes the rest of the current print.
+    pub minutes: Option<u32>,
+}
+
+pub async fn mute(State(st): State<WebState>, Extension(access): Extension<Access>, bytes: Bytes) -> Response {
+    let m: Mute = match body(&bytes) {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    let r = run(&st, &access, UserCommand::Mute { minutes: m.minutes }).await;
+    if r.is_ok()
+        && m.minutes.is_none()
+        && let Some(sink) = &st.commands
+    {
+        sink.decider_feedback(Feedback::MuteForPrint);
+    }
+    reply(r)
+}
+
+pub async fn unmute(State(st): State<WebState>, Extension(access): Extension<Access>) -> Response {
+    reply(run(&st, &access, UserCommand::Unmute).await)
+}

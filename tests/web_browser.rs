@@ -1,0 +1,108 @@
+//! The dashboard in a real browser: `layerwatch demo --keep` (simulated
+//! Marlin printer on a pseudo-terminal, MJPEG camera, webhook and SMS
+//! receivers, the real daemon) serves the page on a free 127.0.0.1 port, and
+//! headless Chromium driven by playwright-core (`tests/web/dashboard.mjs`)
+//! checks that the live image updates, the timeline draws, "pause" with its
+//! confirmation pauses the printer, "resume" resumes it, and "not a failure"
+//! on the demo's incident is recorded. Screenshots (1280 and 360 px wide) go
+//! to `target/web-screenshots/`.
+//!
+//! Needs `node`, `/usr/bin/chromium` and `.tools/web/node_modules/playwright-core`
+//! (`scripts/setup.sh test`); fails with a clear message when one is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn require_tools() -> PathBuf {
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "node is missing: install Debian's nodejs (scripts/setup.sh test) to run the browser tests ({node:?})"
+    );
+    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh test)");
+    let pw = repo().join(".tools/web/node_modules/playwright-core");
+    assert!(pw.join("package.json").exists(), "{} is missing: run scripts/setup.sh test", pw.display());
+    pw
+}
+
+/// The demo daemon; interrupted (then killed) on drop so its temp folder is removed.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_http(addr: &str, limit: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the demo's web server did not come up on {addr} within {limit:?}");
+}
+
+#[test]
+fn dashboard_in_chromium_against_the_demo() {
+    let playwright = require_tools();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("web-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = std::fs::File::create(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-browser-demo.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_layerwatch"))
+        .args(["demo", "--keep", "--time-scale", "0.3", "--web", &addr])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start layerwatch demo");
+    let _demo = Demo(child);
+    wait_for_http(&addr, Duration::from_secs(60));
+
+    let out = Command::new("timeout")
+        .args(["170", "node"])
+        .arg(repo().join("tests/web/dashboard.mjs"))
+        .env("LW_URL", format!("http://{addr}"))
+        .env("LW_SHOTS", &shots)
+        .env("LW_PLAYWRIGHT", &playwright)
+        .env("LW_CHROMIUM", CHROMIUM)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser check failed ({}):\n{stderr}\n{stdout}\nscreenshots in {}",
+        out.status,
+        shots.display()
+    );
+    let m: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("measurements");
+    eprintln!("dashboard measurements: {m}");
+    assert!(m["first_load_bytes"].as_u64().unwrap() > 1000, "{m}");
+    for name in ["desktop-printing.png", "desktop-confirm-pause.png", "desktop-incident.png", "phone-360.png"] {
+        assert!(shots.join(name).exists(), "missing screenshot {name}");
+    }
+}
