@@ -74,7 +74,8 @@ if [ "$mode" = test ]; then
   }
   mkvenv venv-octoprint "octoprint==1.11.8"
   mkvenv venv-moonraker "moonraker==0.11.0"
-  mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3"
+  # onnx: only to regenerate the tiny test models (tests/data/vision/make_models.py).
+  mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3" "onnx==1.23.2"
   # Headless browser driver for the dashboard tests (the browser itself is Debian's chromium).
   if [ ! -d "$tools/web/node_modules/playwright-core" ]; then
     log "npm playwright-core"

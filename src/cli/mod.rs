@@ -9,6 +9,7 @@ mod eval;
 mod label;
 mod record;
 mod alerts;
+mod classify;
 mod gcode;
 mod printer;
 mod validate;
@@ -36,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Check a configuration file and report every problem with its key and value.
     ValidateConfig(validate::Args),
+    /// Score images (a file or a folder) with the failure classifier and summarise.
+    Classify(classify::Args),
     /// Inspect G-code files: layers, time, filament, objects (`gcode info FILE`).
     Gcode(gcode::Args),
     /// List the V4L2/UVC cameras on this machine and the modes they offer.
@@ -78,6 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = Global { config: cli.config, verbose: cli.verbose };
     match cli.command {
         Command::ValidateConfig(a) => validate::run(a, &global).await,
+        Command::Classify(a) => classify::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,
         Command::Cameras(a) => cameras::run(a, &global).await,
         Command::Alerts(a) => alerts::run(a, &global).await,

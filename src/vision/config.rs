@@ -22,7 +22,8 @@ pub struct Roi {
 pub struct VisionConfig {
     /// Model description (`classifier.toml`); unset means the model built into the binary.
     pub model: Option<PathBuf>,
-    /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then `.tools/ort/`.
+    /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then the
+    /// checkout's `.tools/ort/`, then the system library folders (see `vision::runtime`).
     pub ort_library: Option<PathBuf>,
     /// Threads ONNX Runtime may use for one inference.
     pub threads: usize,
@@ -32,7 +33,12 @@ pub struct VisionConfig {
 
 impl Default for VisionConfig {
     fn default() -> Self {
-        VisionConfig { model: None, ort_library: None, threads: 1, roi: None }
+        VisionConfig {
+            model: None,
+            ort_library: None,
+            threads: 1,
+            roi: None,
+        }
     }
 }
 
@@ -46,7 +52,11 @@ impl VisionConfig {
                 && r.x + r.w <= 1.0 + 1e-6
                 && r.y + r.h <= 1.0 + 1e-6;
             if !ok {
-                out.push(format!("{p}.roi"), r, "must be fractions of the frame with x+w <= 1, y+h <= 1 and w, h > 0.01");
+                out.push(
+                    format!("{p}.roi"),
+                    r,
+                    "must be fractions of the frame with x+w <= 1, y+h <= 1 and w, h > 0.01",
+                );
             }
         }
     }

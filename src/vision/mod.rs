@@ -1,26 +1,57 @@
 //! Frames to calibrated failure scores: preprocessing and ONNX inference.
 //!
-//! Owns the model description (`models/classifier.toml`), preprocessing (crop to
-//! the region of interest, resize, RGB/255), ONNX Runtime sessions via `ort`
-//! (loaded dynamically from the set-up's library), and running inference on a
-//! dedicated thread so the async runtime never blocks. Must not depend on
-//! capture sources, decision, printer or actions.
+//! Owns the model description (`models/classifier.toml`, `model`), finding ONNX
+//! Runtime (`runtime`), preprocessing (`jpeg` checks, `preprocess`: crop to the
+//! region of interest, stretch resize, RGB/255), the ONNX classifier (`onnx`),
+//! a scripted fake for other modules' tests (`fake`), and running inference on
+//! a dedicated thread so the async runtime never blocks (`worker`). Must not
+//! depend on capture sources, decision, printer or actions.
+//!
+//! Typical use:
+//! ```no_run
+//! # async fn demo(cfg: &layerwatch::vision::VisionConfig, frame: layerwatch::domain::Frame)
+//! #     -> Result<(), layerwatch::vision::VisionError> {
+//! use layerwatch::vision::{OnnxClassifier, VisionWorker};
+//! let handle = VisionWorker::spawn(OnnxClassifier::from_config(cfg)?)?;
+//! let score = handle.classify(frame).await?;
+//! println!("failure probability {:.2}", score.scores.failure);
+//! # Ok(()) }
+//! ```
 
 mod config;
+mod entropy;
+pub mod fake;
+pub mod jpeg;
+pub mod model;
+pub mod onnx;
+pub mod preprocess;
+pub mod runtime;
+pub mod worker;
 
 pub use config::{Roi, VisionConfig};
+pub use fake::{FakeClassifier, FakeStep};
+pub use model::{Model, ModelSource, ModelSpec};
+pub use onnx::{ClassifierOptions, OnnxClassifier};
+pub use preprocess::{DecodeKind, Preprocessor};
+pub use worker::{VisionHandle, VisionWorker, WorkerHealth, WorkerOptions};
 
 use crate::domain::{Frame, FrameScore};
 
 /// Why a frame could not be scored, or a model could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {
+    /// The frame's bytes are not a usable image; `kind` says which way for counting.
     #[error("frame {seq}: cannot decode image: {reason}")]
-    Decode { seq: u64, reason: String },
+    Decode { seq: u64, kind: DecodeKind, reason: String },
+    /// The model description or file is missing, wrong or does not match the graph.
     #[error("model {path}: {reason}")]
     Model { path: String, reason: String },
+    /// ONNX Runtime is missing or failed.
     #[error("onnx runtime: {0}")]
     Runtime(String),
+    /// The vision worker is shutting down or gone.
+    #[error("vision worker stopped")]
+    Stopped,
 }
 
 /// Scores frames. Implementations are synchronous and run on their own thread.

@@ -1,0 +1,472 @@
+//! JPEG structure checks that run before any pixel is decoded.
+//!
+//! Owns walking a JPEG's marker segments (and, through `entropy`, checking
+//! the Huffman-coded data of baseline JPEGs block by block): it finds the frame size (to pick
+//! libjpeg's scaled decoding and refuse absurd sizes) and proves the file is
+//! whole — SOI first, a frame header, at least one scan, well-formed
+//! entropy-coded data and an EOI at the end. libjpeg decodes a truncated file
+//! into a grey-filled picture with only a warning, which would become a silent
+//! wrong score; this walk turns it into an error instead. Pure: bytes in,
+//! facts or an error out, no decoding and no I/O.
+
+use super::entropy::{self, Huffman};
+
+/// Largest frame accepted, in pixels (about 7000×7000): bigger is not a camera
+/// frame, and decoding it would cost hundreds of megabytes.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
+/// What the headers say about a JPEG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JpegInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Colour components in the frame: 1 grey, 3 YCbCr, 4 CMYK/YCCK.
+    pub components: u8,
+    pub progressive: bool,
+    /// Number of scans (1 for baseline, several for progressive).
+    pub scans: u32,
+    /// Whether every scan's Huffman-coded data was checked block by block (baseline
+    /// 8-bit Huffman JPEGs: every camera's MJPEG); otherwise only the structure was.
+    pub entropy_checked: bool,
+}
+
+/// Why bytes are not a usable JPEG.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JpegError {
+    #[error("empty input (0 bytes)")]
+    Empty,
+    #[error("not a jpeg: starts with {0}")]
+    NotJpeg(String),
+    #[error("truncated jpeg: {0}")]
+    Truncated(String),
+    #[error("corrupt jpeg at byte {offset}: {what}")]
+    Corrupt { offset: usize, what: String },
+    #[error("unsupported jpeg size {width}x{height}: {why}")]
+    BadSize { width: u32, height: u32, why: &'static str },
+}
+
+/// Walks the marker segments of `data` and returns the frame description.
+///
+/// Accepts trailing bytes after EOI (some cameras pad frames). Rejects: no
+/// SOI, a segment running past the end, a scan before the frame header, no
+/// scan, entropy-coded data with an invalid `0xFF xx` sequence, and no EOI.
+pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
+    if data.is_empty() {
+        return Err(JpegError::Empty);
+    }
+    if data.len() < 2 || data[0] != 0xFF || data[1] != 0xD8 {
+        let head: Vec<String> = data.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(JpegError::NotJpeg(format!("bytes {}, expected ff d8", head.join(" "))));
+    }
+    let mut pos = 2usize;
+    let mut frame: Option<JpegInfo> = None;
+    let mut scans = 0u32;
+    let mut tables = Tables::default();
+    let mut checked = true;
+    loop {
+        if pos >= data.len() {
+            return Err(JpegError::Truncated(format!(
+                "file ends at byte {} before the end-of-image marker",
+                data.len()
+            )));
+        }
+        if data[pos] != 0xFF {
+            return Err(JpegError::Corrupt {
+                offset: pos,
+                what: format!("expected a marker, found 0x{:02x}", data[pos]),
+            });
+        }
+        // Any number of 0xFF fill bytes may precede a marker.
+        while pos < data.len() && data[pos] == 0xFF {
+            pos += 1;
+        }
+        let Some(&marker) = data.get(pos) else {
+            return Err(JpegError::Truncated("file ends inside a marker".into()));
+        };
+        let marker_at = pos - 1;
+        pos += 1;
+        match marker {
+            0xD9 => break,
+            0xD0..=0xD7 | 0x01 => continue,
+            0x00 | 0xD8 => {
+                return Err(JpegError::Corrupt {
+                    offset: marker_at,
+                    what: format!("unexpected marker ff {marker:02x}"),
+                });
+            }
+            _ => {}
+        }
+        let Some(len_bytes) = data.get(pos..pos + 2) else {
+            return Err(JpegError::Truncated(format!(
+                "file ends in the header of segment ff {marker:02x}"
+            )));
+        };
+        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+        if len < 2 {
+            return Err(JpegError::Corrupt {
+                offset: pos,
+                what: format!("segment ff {marker:02x} has length {len}"),
+            });
+        }
+        let Some(body) = data.get(pos + 2..pos + len) else {
+            return Err(JpegError::Truncated(format!(
+                "segment ff {marker:02x} at byte {marker_at} needs {len} bytes, {} left",
+                data.len().saturating_sub(pos)
+            )));
+        };
+        pos += len;
+        if is_sof(marker) {
+            if frame.is_some() {
+                return Err(JpegError::Corrupt {
+                    offset: marker_at,
+                    what: "second frame header".into(),
+                });
+            }
+            frame = Some(parse_sof(marker, body, marker_at)?);
+            tables.frame = parse_components(marker, body);
+        } else if marker == 0xC4 {
+            tables.define(body, marker_at)?;
+        } else if marker == 0xDD {
+            tables.restart_interval = body.get(..2).map_or(0, |b| u64::from(u16::from_be_bytes([b[0], b[1]])));
+        } else if marker == 0xDA {
+            if frame.is_none() {
+                return Err(JpegError::Corrupt {
+                    offset: marker_at,
+                    what: "scan before the frame header".into(),
+                });
+            }
+            scans += 1;
+            let scan_start = pos;
+            pos = skip_entropy_data(data, pos)?;
+            let plan = match &frame {
+                Some(f) => tables.plan(body, marker_at, f)?,
+                None => None,
+            };
+            match plan {
+                Some(plan) => {
+                    entropy::check_scan(data, scan_start, &plan)
+                        .map_err(|(offset, what)| JpegError::Corrupt { offset, what })?;
+                }
+                None => checked = false,
+            }
+        }
+    }
+    let Some(mut info) = frame else {
+        return Err(JpegError::Corrupt {
+            offset: pos,
+            what: "no frame header (SOF) before the end-of-image marker".into(),
+        });
+    };
+    if scans == 0 {
+        return Err(JpegError::Corrupt {
+            offset: pos,
+            what: "no image data (SOS) before the end-of-image marker".into(),
+        });
+    }
+    info.scans = scans;
+    info.entropy_checked = checked;
+    Ok(info)
+}
+
+/// Frame components as `(id, h, v)` when the frame is baseline/extended Huffman with 8-bit samples.
+fn parse_components(marker: u8, body: &[u8]) -> Option<Vec<(u8, u8, u8)>> {
+    if !matches!(marker, 0xC0 | 0xC1) || body.first() != Some(&8) {
+        return None;
+    }
+    let n = usize::from(*body.get(5)?);
+    let comps: Vec<(u8, u8, u8)> = (0..n)
+        .map(|i| body.get(6 + 3 * i..9 + 3 * i).map(|c| (c[0], c[1] >> 4, c[1] & 15)))
+        .collect::<Option<_>>()?;
+    comps
+        .iter()
+        .all(|(_, h, v)| (1..=4).contains(h) && (1..=4).contains(v))
+        .then_some(comps)
+}
+
+/// Huffman tables and restart interval seen so far, and the frame's components.
+#[derive(Default)]
+struct Tables {
+    dc: [Option<Huffman>; 4],
+    ac: [Option<Huffman>; 4],
+    restart_interval: u64,
+    /// `None` when the frame is not a checkable (baseline 8-bit Huffman) one.
+    frame: Option<Vec<(u8, u8, u8)>>,
+}
+
+impl Tables {
+    fn define(&mut self, mut body: &[u8], at: usize) -> Result<(), JpegError> {
+        let bad = |what: String| JpegError::Corrupt { offset: at, what };
+        while !body.is_empty() {
+            let Some(head) = body.get(..17) else {
+                return Err(bad(format!("huffman table header of {} bytes", body.len())));
+            };
+            let (class, id) = (head[0] >> 4, usize::from(head[0] & 15));
+            let counts: [u8; 16] = head[1..17].try_into().map_err(|_| bad("huffman table header".into()))?;
+            let n: usize = counts.iter().map(|c| usize::from(*c)).sum();
+            let Some(symbols) = body.get(17..17 + n) else {
+                return Err(bad(format!(
+                    "huffman table needs {n} symbols, {} bytes left",
+                    body.len() - 17
+                )));
+            };
+            if id > 3 || class > 1 {
+                return Err(bad(format!("huffman table class {class} id {id}")));
+            }
+            let t = Huffman::new(&counts, symbols).map_err(bad)?;
+            if class == 0 {
+                self.dc[id] = Some(t)
+            } else {
+                self.ac[id] = Some(t)
+            }
+            body = &body[17 + n..];
+        }
+        Ok(())
+    }
+
+    /// How to check the scan whose SOS header is `sos`; `None` when it cannot be checked.
+    fn plan<'t>(&'t self, sos: &[u8], at: usize, f: &JpegInfo) -> Result<Option<entropy::ScanPlan<'t>>, JpegError> {
+        let Some(comps) = &self.frame else { return Ok(None) };
+        let bad = |what: String| JpegError::Corrupt { offset: at, what };
+        let n = usize::from(*sos.first().ok_or_else(|| bad("empty scan header".into()))?);
+        let mut blocks = Vec::new();
+        let mut predictor = Vec::new();
+        let mut single = None;
+        for i in 0..n {
+            let sel = sos
+                .get(1 + 2 * i..3 + 2 * i)
+                .ok_or_else(|| bad("short scan header".into()))?;
+            let Some(&(_, h, v)) = comps.iter().find(|c| c.0 == sel[0]) else {
+                return Err(bad(format!(
+                    "scan uses component {} that the frame does not have",
+                    sel[0]
+                )));
+            };
+            let (td, ta) = (usize::from(sel[1] >> 4), usize::from(sel[1] & 15));
+            let (Some(Some(dc)), Some(Some(ac))) = (self.dc.get(td), self.ac.get(ta)) else {
+                return Err(bad(format!(
+                    "scan uses huffman tables dc {td} / ac {ta} that were not defined"
+                )));
+            };
+            let per_mcu = if n == 1 { 1 } else { usize::from(h) * usize::from(v) };
+            blocks.extend(std::iter::repeat_n((dc, ac), per_mcu));
+            predictor.extend(std::iter::repeat_n(i, per_mcu));
+            single = Some((h, v));
+        }
+        if blocks.is_empty() || blocks.len() > 10 || n > 4 {
+            return Err(bad(format!("scan with {} blocks per MCU", blocks.len())));
+        }
+        let hmax = u64::from(comps.iter().map(|c| c.1).max().unwrap_or(1));
+        let vmax = u64::from(comps.iter().map(|c| c.2).max().unwrap_or(1));
+        let (w, h) = (u64::from(f.width), u64::from(f.height));
+        let mcus = match single.filter(|_| n == 1) {
+            // A single-component scan has one block per MCU, over that component's own size.
+            Some((ch, cv)) => {
+                let cw = (w * u64::from(ch)).div_ceil(hmax);
+                let chh = (h * u64::from(cv)).div_ceil(vmax);
+                cw.div_ceil(8) * chh.div_ceil(8)
+            }
+            None => w.div_ceil(8 * hmax) * h.div_ceil(8 * vmax),
+        };
+        Ok(Some(entropy::ScanPlan {
+            blocks,
+            predictor,
+            mcus,
+            restart_interval: self.restart_interval,
+        }))
+    }
+}
+
+/// Width and height from the frame header, reading headers only (no checks of the image data).
+pub fn frame_size(data: &[u8]) -> Option<(u32, u32)> {
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut pos = 2;
+    loop {
+        while *data.get(pos)? == 0xFF && *data.get(pos + 1)? == 0xFF {
+            pos += 1;
+        }
+        if *data.get(pos)? != 0xFF {
+            return None;
+        }
+        let marker = *data.get(pos + 1)?;
+        if matches!(marker, 0xD0..=0xD7 | 0x01) {
+            pos += 2;
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None;
+        }
+        let body = data.get(pos + 4..)?;
+        if is_sof(marker) {
+            let b = body.get(..5)?;
+            return Some((
+                u32::from(u16::from_be_bytes([b[3], b[4]])),
+                u32::from(u16::from_be_bytes([b[1], b[2]])),
+            ));
+        }
+        pos += 2 + usize::from(u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]));
+    }
+}
+
+/// SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+fn is_sof(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
+}
+
+fn parse_sof(marker: u8, body: &[u8], at: usize) -> Result<JpegInfo, JpegError> {
+    if body.len() < 6 {
+        return Err(JpegError::Corrupt {
+            offset: at,
+            what: format!("frame header of {} bytes", body.len()),
+        });
+    }
+    let height = u32::from(u16::from_be_bytes([body[1], body[2]]));
+    let width = u32::from(u16::from_be_bytes([body[3], body[4]]));
+    let components = body[5];
+    if width == 0 || height == 0 {
+        return Err(JpegError::BadSize {
+            width,
+            height,
+            why: "zero width or height",
+        });
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(JpegError::BadSize {
+            width,
+            height,
+            why: "more than 50 megapixels",
+        });
+    }
+    if !matches!(components, 1 | 3 | 4) {
+        return Err(JpegError::Corrupt {
+            offset: at,
+            what: format!("{components} colour components"),
+        });
+    }
+    let progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+    Ok(JpegInfo {
+        width,
+        height,
+        components,
+        progressive,
+        scans: 0,
+        entropy_checked: false,
+    })
+}
+
+/// Skips entropy-coded data starting at `pos`; returns the offset of the next marker's 0xFF.
+///
+/// Inside scan data a 0xFF byte must be followed by 0x00 (stuffing), a restart
+/// marker (D0–D7), more 0xFF fill, or the marker that ends the scan.
+fn skip_entropy_data(data: &[u8], mut pos: usize) -> Result<usize, JpegError> {
+    loop {
+        let Some(i) = memchr::memchr(0xFF, &data[pos.min(data.len())..]) else {
+            return Err(JpegError::Truncated(format!(
+                "image data runs to the end of the file ({} bytes) without an end-of-image marker",
+                data.len()
+            )));
+        };
+        let ff = pos + i;
+        match data.get(ff + 1) {
+            None => return Err(JpegError::Truncated("file ends inside the image data".into())),
+            Some(0x00) | Some(0xD0..=0xD7) => pos = ff + 2,
+            Some(0xFF) => pos = ff + 1,
+            Some(0xD9) | Some(0xC4) | Some(0xDA) | Some(0xDB) | Some(0xDD) | Some(0xDC) | Some(0xFE) => return Ok(ff),
+            Some(0xE0..=0xEF) => return Ok(ff),
+            Some(m) => {
+                return Err(JpegError::Corrupt {
+                    offset: ff,
+                    what: format!("invalid byte pair ff {m:02x} in image data"),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal structurally valid baseline JPEG skeleton (not decodable, but well formed).
+    fn skeleton(width: u16, height: u16, scan: &[u8]) -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8];
+        v.extend([0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB]); // APP0 with 2 bytes of payload
+        let [wh, wl] = width.to_be_bytes();
+        let [hh, hl] = height.to_be_bytes();
+        v.extend([0xFF, 0xC2, 0x00, 0x0B, 8, hh, hl, wh, wl, 1, 1, 0x11, 0]); // progressive: structure only
+        v.extend([0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 63, 0]);
+        v.extend(scan);
+        v.extend([0xFF, 0xD9]);
+        v
+    }
+
+    fn check(data: &[u8]) -> String {
+        match inspect(data) {
+            Ok(i) => format!(
+                "ok {}x{} c{} p{} s{}",
+                i.width, i.height, i.components, i.progressive, i.scans
+            ),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn structure_cases() {
+        let good = skeleton(640, 480, &[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
+        let mut padded = good.clone();
+        padded.extend([0, 0, 0]);
+        let cut = &good[..good.len() - 2];
+        let mut garbled = good.clone();
+        let n = garbled.len();
+        garbled[n - 4] = 0xFF; // ff 56 inside the scan
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("good", good.clone()),
+            ("padded after EOI", padded),
+            ("empty", vec![]),
+            ("png", b"\x89PNG\r\n".to_vec()),
+            ("no EOI", cut.to_vec()),
+            ("cut in header", good[..12].to_vec()),
+            ("garbled scan", garbled),
+            ("zero size", skeleton(0, 480, &[1])),
+            ("huge", skeleton(65535, 65535, &[1])),
+            ("wide", skeleton(10000, 10, &[1])),
+            (
+                "no scan",
+                vec![
+                    0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, 0, 1, 0, 1, 1, 1, 0x11, 0, 0xFF, 0xD9,
+                ],
+            ),
+        ];
+        let out: Vec<String> = cases.iter().map(|(name, d)| format!("{name}: {}", check(d))).collect();
+        expect_test::expect![[r#"
+            good: ok 640x480 c1 ptrue s1
+            padded after EOI: ok 640x480 c1 ptrue s1
+            empty: empty input (0 bytes)
+            png: not a jpeg: starts with bytes 89 50 4e 47, expected ff d8
+            no EOI: truncated jpeg: image data runs to the end of the file (38 bytes) without an end-of-image marker
+            cut in header: truncated jpeg: segment ff c2 at byte 8 needs 11 bytes, 2 left
+            garbled scan: corrupt jpeg at byte 36: invalid byte pair ff 56 in image data
+            zero size: unsupported jpeg size 0x480: zero width or height
+            huge: unsupported jpeg size 65535x65535: more than 50 megapixels
+            wide: ok 10000x10 c1 ptrue s1
+            no scan: corrupt jpeg at byte 17: no image data (SOS) before the end-of-image marker"#]]
+        .assert_eq(&out.join("\n"));
+    }
+
+    #[test]
+    fn frame_size_reads_headers_only() {
+        assert_eq!(frame_size(&skeleton(640, 480, &[1])), Some((640, 480)));
+        assert_eq!(frame_size(&skeleton(640, 480, &[1])[..14]), None);
+        assert_eq!(frame_size(b"GIF89a"), None);
+    }
+
+    #[test]
+    fn every_prefix_of_a_jpeg_is_rejected_without_panicking() {
+        let good = skeleton(32, 32, &[0x12, 0xFF, 0x00, 0x34, 0x56, 0x78]);
+        for n in 0..good.len() {
+            assert!(inspect(&good[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
+        assert!(inspect(&good).is_ok());
+    }
+}
