@@ -88,6 +88,10 @@ pub struct Info {
     /// `slicer_elapsed`, `scaled_kinematic` or `kinematic`.
     pub time_source: gcode::TimeSource,
     pub tool_changes: u32,
+    /// The file's Z-hop height, when it lifts the nozzle on travel.
+    pub z_hop_mm: Option<f32>,
+    /// Pauses the file asks for: `{ "kind": "filament_change" | "pause", "line", "offset", "layer" }`.
+    pub planned_pauses: Vec<gcode::PlannedPause>,
     pub warning_count: u64,
     /// Count per kind (`junk`, `binary`, `overlong`, …).
     pub warning_counts: BTreeMap<&'static str, u64>,
@@ -158,6 +162,8 @@ pub struct LayerInfo {
     pub bbox: Option<BBoxInfo>,
     pub progress_at_start: Option<f32>,
     pub time_at_start_s: Option<f64>,
+    /// The slicer's `M73 R` remaining time at the layer's first extrusion.
+    pub remaining_s_at_start: Option<f64>,
     pub slicer_layer: Option<i64>,
     /// Feature name → deposited filament, in order of first appearance.
     pub features: Vec<FeatureInfo>,
@@ -246,6 +252,8 @@ pub fn build(file: &str, a: &Analysis, with_layers: bool) -> Info {
         progress_source: a.progress_source,
         time_source: a.time_source,
         tool_changes: a.tool_changes,
+        z_hop_mm: a.z_hop_mm,
+        planned_pauses: a.planned_pauses.clone(),
         warning_count: a.warning_total(),
         warning_counts: a.warning_counts.clone(),
         warnings: a
@@ -270,6 +278,7 @@ pub fn build(file: &str, a: &Analysis, with_layers: bool) -> Info {
                     bbox: l.bbox.map(BBoxInfo::from),
                     progress_at_start: l.progress_at_start,
                     time_at_start_s: l.time_at_start_s,
+                    remaining_s_at_start: l.remaining_s_at_start,
                     slicer_layer: l.slicer_layer,
                     features: l
                         .features
@@ -353,6 +362,14 @@ pub fn render_text(i: &Info) -> String {
             .map(|f| format!("{} {:.0}%", f.feature, 100.0 * f.extruded_mm / total.max(f32::MIN_POSITIVE)))
             .collect();
         let _ = writeln!(o, "features:    {}", parts.join(", "));
+    }
+    if !i.planned_pauses.is_empty() {
+        let at: Vec<String> = i
+            .planned_pauses
+            .iter()
+            .map(|p| format!("line {} (layer {})", p.line, p.layer.map_or("-".to_string(), |l| l.to_string())))
+            .collect();
+        let _ = writeln!(o, "pauses:      {} planned: {}", at.len(), at.join(", "));
     }
     let _ = writeln!(o, "warnings:    {}", i.warning_count);
     for w in i.warnings.iter().take(10) {

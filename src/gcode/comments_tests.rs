@@ -9,7 +9,7 @@ fn check(lines: &[&str], expect: Expect) {
         .iter()
         .map(|l| {
             let c = l.strip_prefix(';').unwrap_or(l);
-            format!("{l:<60} {:?}\n", classify(c.as_bytes()))
+            format!("{l}\n    {:?}\n", classify(c.as_bytes()))
         })
         .collect();
     expect.assert_eq(&out);
@@ -42,27 +42,48 @@ fn prusaslicer_and_orca() {
             ";WIDTH:0.45",
         ],
         expect![[r#"
-            ;LAYER_CHANGE                                                LayerChange { slicer_layer: None, z: None, height: None }
-            ;Z:0.4                                                       LayerZ(0.4)
-            ;HEIGHT:0.2                                                  LayerHeight(0.2)
-            ;TYPE:External perimeter                                     Feature("External perimeter")
-            ; CHANGE_LAYER                                               LayerChange { slicer_layer: None, z: None, height: None }
-            ; Z_HEIGHT: 0.6                                              LayerZ(0.6)
-            ; LAYER_HEIGHT: 0.2                                          LayerHeight(0.2)
-            ; FEATURE: Outer wall                                        Feature("Outer wall")
-            ; printing object cube.stl id:0 copy 0                       ObjectStart(Name("cube.stl id:0 copy 0"))
-            ; stop printing object cube.stl id:0 copy 0                  ObjectStop(Name("cube.stl id:0 copy 0"))
-            ; start printing object, unique label id: 15                 ObjectStart(Id(15))
-            ; stop printing object, unique label id: 15                  ObjectStop(Id(15))
-            ; estimated printing time (normal mode) = 1d 2h 3m 4s        EstimatedTime(93784.0)
-            ; estimated printing time (silent mode) = 2h                 Nothing
-            ; filament used [mm] = 123.45, 6.55                          FilamentMm(130.0)
-            ; layer_height = 0.15                                        NominalLayerHeight(0.15)
-            ; filament_diameter = 2.85,1.75                              FilamentDiameter(2.85)
-            ; model printing time: 22m 6s; total estimated time: 28m 29s EstimatedTime(1709.0)
-            ; total layer number: 50                                     LayerCount(50)
-            ; total filament length [mm] : 1234.5                        FilamentMm(1234.5)
-            ;WIDTH:0.45                                                  Nothing
+            ;LAYER_CHANGE
+                LayerChange { slicer_layer: None, z: None, height: None }
+            ;Z:0.4
+                LayerZ(0.4)
+            ;HEIGHT:0.2
+                LayerHeight(0.2)
+            ;TYPE:External perimeter
+                Feature("External perimeter")
+            ; CHANGE_LAYER
+                LayerChange { slicer_layer: None, z: None, height: None }
+            ; Z_HEIGHT: 0.6
+                LayerZ(0.6)
+            ; LAYER_HEIGHT: 0.2
+                LayerHeight(0.2)
+            ; FEATURE: Outer wall
+                Feature("Outer wall")
+            ; printing object cube.stl id:0 copy 0
+                ObjectStart(Name("cube.stl id:0 copy 0"))
+            ; stop printing object cube.stl id:0 copy 0
+                ObjectStop(Name("cube.stl id:0 copy 0"))
+            ; start printing object, unique label id: 15
+                ObjectStart(Id(15))
+            ; stop printing object, unique label id: 15
+                ObjectStop(Id(15))
+            ; estimated printing time (normal mode) = 1d 2h 3m 4s
+                EstimatedTime(93784.0)
+            ; estimated printing time (silent mode) = 2h
+                Nothing
+            ; filament used [mm] = 123.45, 6.55
+                FilamentMm(130.0)
+            ; layer_height = 0.15
+                NominalLayerHeight(0.15)
+            ; filament_diameter = 2.85,1.75
+                FilamentDiameter(2.85)
+            ; model printing time: 22m 6s; total estimated time: 28m 29s
+                EstimatedTime(1709.0)
+            ; total layer number: 50
+                LayerCount(50)
+            ; total filament length [mm] : 1234.5
+                FilamentMm(1234.5)
+            ;WIDTH:0.45
+                Nothing
         "#]],
     );
 }
@@ -97,30 +118,54 @@ fn cura_simplify3d_ideamaker_kisslicer() {
             "",
         ],
         expect![[r#"
-            ;LAYER:0                                                     LayerChange { slicer_layer: Some(0), z: None, height: None }
-            ;LAYER:-2                                                    LayerChange { slicer_layer: Some(-2), z: None, height: None }
-            ;LAYER_COUNT:100                                             LayerCount(100)
-            ;TYPE:WALL-OUTER                                             Feature("WALL-OUTER")
-            ;MESH:cube.stl                                               ObjectStart(Name("cube.stl"))
-            ;MESH:NONMESH                                                ObjectStop(Current)
-            ;TIME:6666                                                   EstimatedTime(6666.0)
-            ;TIME_ELAPSED:123.5                                          Elapsed(123.5)
-            ;Filament used: 1.2345m, 0.5m                                FilamentMm(1734.5)
-            ;Layer height: 0.2                                           NominalLayerHeight(0.2)
-            ; layer 3, Z = 0.900                                         LayerChange { slicer_layer: Some(3), z: Some(0.9), height: None }
-            ; layer end                                                  Nothing
-            ; feature outer perimeter                                    Feature("outer perimeter")
-            ;   Build time: 1 hours 2 minutes                            EstimatedTime(3720.0)
-            ;   Filament length: 1234.5 mm (1.23 m)                      FilamentMm(1234.5)
-            ;   layerHeight,0.2                                          NominalLayerHeight(0.2)
-            ;Print Time: 3600                                            EstimatedTime(3600.0)
-            ;Material#1 Used: 987.6                                      FilamentMm(987.6)
-            ; BEGIN_LAYER_OBJECT z=0.300 z_thickness=0.300               LayerChange { slicer_layer: None, z: Some(0.3), height: Some(0.3) }
-            ; 'Perimeter Path', 0.5 [feed mm/s], 20.0 [head mm/s]        Feature("Perimeter Path")
-            ; Estimated Build Time:   12.5 minutes                       EstimatedTime(750.0)
-            ;LAYER:abc                                                   Nothing
-            ;TIME:                                                       Nothing
-                                                                         Nothing
+            ;LAYER:0
+                LayerChange { slicer_layer: Some(0), z: None, height: None }
+            ;LAYER:-2
+                LayerChange { slicer_layer: Some(-2), z: None, height: None }
+            ;LAYER_COUNT:100
+                LayerCount(100)
+            ;TYPE:WALL-OUTER
+                Feature("WALL-OUTER")
+            ;MESH:cube.stl
+                ObjectStart(Name("cube.stl"))
+            ;MESH:NONMESH
+                ObjectStop(Current)
+            ;TIME:6666
+                EstimatedTime(6666.0)
+            ;TIME_ELAPSED:123.5
+                Elapsed(123.5)
+            ;Filament used: 1.2345m, 0.5m
+                FilamentMm(1734.5)
+            ;Layer height: 0.2
+                NominalLayerHeight(0.2)
+            ; layer 3, Z = 0.900
+                LayerChange { slicer_layer: Some(3), z: Some(0.9), height: None }
+            ; layer end
+                Nothing
+            ; feature outer perimeter
+                Feature("outer perimeter")
+            ;   Build time: 1 hours 2 minutes
+                EstimatedTime(3720.0)
+            ;   Filament length: 1234.5 mm (1.23 m)
+                FilamentMm(1234.5)
+            ;   layerHeight,0.2
+                NominalLayerHeight(0.2)
+            ;Print Time: 3600
+                EstimatedTime(3600.0)
+            ;Material#1 Used: 987.6
+                FilamentMm(987.6)
+            ; BEGIN_LAYER_OBJECT z=0.300 z_thickness=0.300
+                LayerChange { slicer_layer: None, z: Some(0.3), height: Some(0.3) }
+            ; 'Perimeter Path', 0.5 [feed mm/s], 20.0 [head mm/s]
+                Feature("Perimeter Path")
+            ; Estimated Build Time:   12.5 minutes
+                EstimatedTime(750.0)
+            ;LAYER:abc
+                Nothing
+            ;TIME:
+                Nothing
+
+                Nothing
         "#]],
     );
 }

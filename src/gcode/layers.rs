@@ -38,8 +38,10 @@ pub(crate) struct RawLayer {
     pub deposited: bool,
     /// Highest Z with deposition.
     pub max_z: f64,
-    /// Geometry mode: Z of the layer's (or vase bucket's) first deposit.
+    /// Geometry mode: Z of the layer's first deposit, or the base of a vase bucket.
     pub z_ref: f64,
+    /// Some deposit on this layer raised Z while extruding (vase spiral).
+    pub rising: bool,
     pub extruded: f64,
     pub bbox: Option<BBox>,
     /// (feature id, filament mm) in order of first appearance.
@@ -47,6 +49,7 @@ pub(crate) struct RawLayer {
     pub objects: Vec<u32>,
     /// Captured at the first deposit.
     pub m73_percent: Option<f32>,
+    pub m73_remaining_s: Option<f64>,
     pub kinematic_at_start: f64,
     pub elapsed_at_start: Option<f64>,
     /// End (offset, next line number) of the line of the last deposit.
@@ -57,6 +60,7 @@ pub(crate) struct RawLayer {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     pub m73_percent: Option<f32>,
+    pub m73_remaining_s: Option<f64>,
     pub kinematic_s: f64,
     pub elapsed_s: Option<f64>,
 }
@@ -183,28 +187,52 @@ impl LayerBuilder {
         }
     }
 
-    /// A deposit ending at height `z` on the line at `offset`/`line` (ending at
-    /// `end`); `rising` when Z changed during the deposit itself.
-    /// Returns `Event::Closed` when a geometry layer was closed first, and
-    /// whether this was the open layer's first deposit. After the call the open
-    /// layer (if any) is the one the deposit belongs to.
-    pub fn deposit(&mut self, offset: u64, line: u64, end: u64, z: f64, rising: bool, clock: Clock) -> (Event, bool) {
+    /// A deposit from height `z_from` to `z_to` on the line at `offset`/`line`
+    /// (ending at `end`). Returns `Event::Closed` when a geometry layer was
+    /// closed first, and whether this was the open layer's first deposit.
+    /// After the call the open layer (if any) is the one the deposit belongs to.
+    pub fn deposit(&mut self, at: (u64, u64, u64), z_from: f64, z_to: f64, clock: Clock) -> (Event, bool) {
+        let (offset, line, end) = at;
         self.any_deposit = true;
+        let rising = z_to > z_from + 1e-6;
         let mut event = Event::Nothing;
         if self.mode == Mode::Geometry {
-            let start = self.pending_start.unwrap_or((offset, line));
-            match &self.open {
-                None => self.open = Some(new_layer(start.0, start.1)),
-                Some(l) => {
-                    let diff = z - l.z_ref;
-                    let new = if rising { diff < -Z_EPS || diff >= self.bucket() - Z_EPS } else { diff.abs() > Z_EPS };
-                    if new {
-                        let start = if rising { (offset, line) } else { start };
-                        self.close(start.0, start.1);
-                        self.open = Some(new_layer(start.0, start.1));
-                        event = Event::Closed;
+            let pending = self.pending_start.unwrap_or((offset, line));
+            let bucket = self.bucket();
+            // (start, base Z) of a new layer, if this deposit begins one.
+            let new: Option<((u64, u64), f64)> = match &self.open {
+                None => Some((pending, if rising { z_from } else { z_to })),
+                Some(l) if l.rising => {
+                    // Inside a vase spiral: a new bucket once a rising move starts at the next
+                    // boundary, or a flat one runs above it.
+                    let top = l.z_ref + bucket;
+                    if (rising && z_from >= top - Z_EPS) || (!rising && z_to > top + Z_EPS) {
+                        let k = ((z_from - l.z_ref + Z_EPS) / bucket).floor().max(1.0);
+                        Some(((offset, line), l.z_ref + k * bucket))
+                    } else if z_to < l.z_ref - Z_EPS {
+                        Some((pending, z_to))
+                    } else {
+                        None
                     }
                 }
+                // A planar layer followed by a rising deposit: the spiral starts a layer of its own,
+                // based on the planar layer's height (slicers fade extrusion in, so the first
+                // extruding move may already be a little higher).
+                Some(l) if rising => {
+                    let near = z_from >= l.max_z - Z_EPS && z_from - l.max_z < bucket * 0.5;
+                    Some(((offset, line), if near { l.max_z } else { z_from }))
+                }
+                Some(l) if (z_to - l.z_ref).abs() > Z_EPS => Some((pending, z_to)),
+                Some(_) => None,
+            };
+            if let Some((start, base)) = new {
+                if self.open.is_some() {
+                    self.close(start.0, start.1);
+                    event = Event::Closed;
+                }
+                let mut l = new_layer(start.0, start.1);
+                l.z_ref = base;
+                self.open = Some(l);
             }
         }
         self.pending_start = None;
@@ -212,12 +240,16 @@ impl LayerBuilder {
         let first = !l.deposited;
         if first {
             l.deposited = true;
-            l.z_ref = z;
+            if self.mode == Mode::Comments {
+                l.z_ref = z_to;
+            }
             l.m73_percent = clock.m73_percent;
+            l.m73_remaining_s = clock.m73_remaining_s;
             l.kinematic_at_start = clock.kinematic_s;
             l.elapsed_at_start = clock.elapsed_s;
         }
-        l.max_z = l.max_z.max(z);
+        l.rising |= rising;
+        l.max_z = l.max_z.max(z_to);
         l.last_deposit_end = (end, line + 1);
         (event, first)
     }
@@ -228,7 +260,7 @@ impl LayerBuilder {
             return h;
         }
         match self.closed.as_slice() {
-            [.., a, b] if b.z_ref > a.z_ref => b.z_ref - a.z_ref,
+            [.., a, b] if b.max_z > a.max_z + Z_EPS => b.max_z - a.max_z,
             _ => 0.2,
         }
     }

@@ -8,7 +8,7 @@
 //! copied (into a buffer of at most `max_len` bytes), so memory is bounded
 //! whatever the input.
 
-use memchr::memchr2;
+use memchr::{memchr2, memrchr2};
 
 /// Default cap on the bytes of one line that are looked at. Marlin's own buffer
 /// is 96 bytes; slicer comments (PrusaSlicer's config block, Cura's settings)
@@ -28,6 +28,16 @@ pub struct RawLine<'a> {
     pub bytes: &'a [u8],
     /// The line was longer than `max_len`; `bytes` holds only its start.
     pub overlong: bool,
+}
+
+/// What [`LineSplitter::feed_regions`] hands over.
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a, 'c> {
+    /// One line that straddled a chunk boundary (borrowed from the splitter).
+    Line(RawLine<'a>),
+    /// Complete lines inside the chunk: the bytes (ending with a terminator),
+    /// their offset in the stream and the number of their first line.
+    Region(&'c [u8], u64, u64),
 }
 
 /// Streaming line splitter.
@@ -140,6 +150,67 @@ impl LineSplitter {
         }
     }
 
+    /// Like [`feed`](Self::feed), but hands the run of complete lines inside
+    /// the chunk to `f` as one [`Piece::Region`] borrowed from `chunk` (walk it
+    /// with [`SliceLines::at`]; return how many lines it held), so the caller
+    /// can parse it without any copy. Lines that straddle chunk boundaries come
+    /// as [`Piece::Line`].
+    pub fn feed_regions<'c>(&mut self, chunk: &'c [u8], f: &mut impl for<'a> FnMut(Piece<'a, 'c>) -> u64) {
+        let mut pos = 0usize;
+        if self.pending_cr {
+            self.pending_cr = false;
+            let lf = chunk.first() == Some(&b'\n');
+            let end = self.offset + u64::from(lf);
+            self.emit_carry(end, &mut |l| {
+                f(Piece::Line(l));
+            });
+            pos = usize::from(lf);
+        }
+        if self.in_line {
+            let rest = &chunk[pos..];
+            let Some(i) = memchr2(b'\n', b'\r', rest) else {
+                self.carry_bytes(rest);
+                return;
+            };
+            if rest[i] == b'\r' && i + 1 == rest.len() {
+                self.carry_bytes(&rest[..i]);
+                self.pending_cr = true;
+                self.offset += 1;
+                return;
+            }
+            let term_len = if rest[i] == b'\r' && rest[i + 1] == b'\n' { 2 } else { 1 };
+            self.carry_bytes(&rest[..i]);
+            let end = self.offset + term_len as u64;
+            self.emit_carry(end, &mut |l| {
+                f(Piece::Line(l));
+            });
+            pos += i + term_len;
+        }
+        let rest = &chunk[pos..];
+        let Some(last) = memrchr2(b'\n', b'\r', rest) else {
+            if !rest.is_empty() {
+                self.carry_bytes(rest);
+            }
+            return;
+        };
+        // A `\r` as the chunk's very last byte may be half of a `\r\n`: carry its line.
+        let pending = rest[last] == b'\r' && last + 1 == rest.len();
+        let region_end = if pending { memrchr2(b'\n', b'\r', &rest[..last]).map_or(0, |j| j + 1) } else { last + 1 };
+        if region_end > 0 {
+            let lines = f(Piece::Region(&rest[..region_end], self.offset, self.lines + 1));
+            self.lines += lines;
+            self.offset += region_end as u64;
+        }
+        let tail = &rest[region_end..];
+        if pending {
+            self.carry_bytes(&tail[..tail.len() - 1]);
+            self.pending_cr = true;
+            self.offset += 1;
+        } else if !tail.is_empty() {
+            self.carry_bytes(tail);
+        }
+    }
+
     /// Ends the stream: emits the last line if it had no terminator.
     pub fn finish(&mut self, emit: &mut impl FnMut(RawLine<'_>)) {
         if self.pending_cr {
@@ -185,12 +256,18 @@ pub struct SliceLines<'a> {
     data: &'a [u8],
     pos: usize,
     number: u64,
+    base: u64,
     max_len: usize,
 }
 
 impl<'a> SliceLines<'a> {
     pub fn new(data: &'a [u8], max_len: usize) -> Self {
-        SliceLines { data, pos: 0, number: 0, max_len: max_len.max(1) }
+        Self::at(data, max_len, 0, 1)
+    }
+
+    /// Lines of `data`, which sits at stream offset `base` and starts with line `first`.
+    pub fn at(data: &'a [u8], max_len: usize, base: u64, first: u64) -> Self {
+        SliceLines { data, pos: 0, number: first.saturating_sub(1), base, max_len: max_len.max(1) }
     }
 }
 
@@ -206,9 +283,9 @@ impl<'a> Iterator for SliceLines<'a> {
         };
         let (bytes, overlong) = if len > self.max_len { (&rest[..self.max_len], true) } else { (&rest[..len], false) };
         self.number += 1;
-        let offset = self.pos as u64;
+        let offset = self.base + self.pos as u64;
         self.pos += len + term_len;
-        Some(RawLine { number: self.number, offset, end: self.pos as u64, bytes, overlong })
+        Some(RawLine { number: self.number, offset, end: self.base + self.pos as u64, bytes, overlong })
     }
 }
 
@@ -218,7 +295,7 @@ mod tests {
     use expect_test::{Expect, expect};
 
     /// Splits `input` fed in chunks of `chunk` bytes and renders every line.
-    fn split(input: &[u8], chunk: usize, max_len: usize) -> String {
+    fn split(input: &[u8], chunk: usize, max_len: usize, regions: bool) -> String {
         let mut s = LineSplitter::new(max_len);
         let mut out = String::new();
         let mut emit = |l: RawLine<'_>| {
@@ -232,7 +309,24 @@ mod tests {
             ));
         };
         for c in input.chunks(chunk.max(1)) {
-            s.feed(c, &mut emit);
+            if regions {
+                s.feed_regions(c, &mut |p| match p {
+                    Piece::Line(l) => {
+                        emit(l);
+                        0
+                    }
+                    Piece::Region(data, base, first) => {
+                        let mut n = 0;
+                        for l in SliceLines::at(data, max_len, base, first) {
+                            emit(l);
+                            n += 1;
+                        }
+                        n
+                    }
+                });
+            } else {
+                s.feed(c, &mut emit);
+            }
         }
         s.finish(&mut emit);
         if s.unterminated_last_line() {
@@ -242,7 +336,7 @@ mod tests {
     }
 
     fn check(input: &[u8], expect: Expect) {
-        let whole = split(input, usize::MAX, 8);
+        let whole = split(input, usize::MAX, 8, false);
         let pulled: Vec<RawLine<'_>> = SliceLines::new(input, 8).collect();
         let mut pushed = Vec::new();
         let mut s = LineSplitter::new(8);
@@ -252,9 +346,26 @@ mod tests {
         assert_eq!(pulled, pushed, "SliceLines and LineSplitter disagree");
         // Every chunking must give the same lines.
         for chunk in 1..=input.len().max(1) {
-            assert_eq!(split(input, chunk, 8), whole, "chunk size {chunk}");
+            assert_eq!(split(input, chunk, 8, false), whole, "chunk size {chunk}");
+            assert_eq!(split(input, chunk, 8, true), whole, "regions, chunk size {chunk}");
         }
         expect.assert_eq(&whole);
+    }
+
+    #[test]
+    fn random_line_ends_split_the_same_in_any_pieces() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..300 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            let input: Vec<u8> = (0..len).map(|k| b"ab\r\n\r"[((state >> (k % 60)) % 5) as usize]).collect();
+            let whole = split(&input, usize::MAX, 4, false);
+            for chunk in 1..=len.max(1) {
+                assert_eq!(split(&input, chunk, 4, true), whole, "{input:?} in pieces of {chunk}");
+            }
+        }
     }
 
     #[test]

@@ -54,6 +54,19 @@ impl Analysis {
         best
     }
 
+    /// Like [`layer_at_z`](Self::layer_at_z), for a caller that follows a
+    /// print: a Z above the previous layer by no more than the file's Z-hop
+    /// (`z_hop_mm`) is that layer with the nozzle lifted, not a new layer.
+    pub fn layer_at_z_after(&self, z: f32, previous: Option<u32>) -> Option<&Layer> {
+        if let (Some(p), Some(hop)) = (previous.and_then(|p| self.layers.get(p as usize)), self.z_hop_mm)
+            && z > p.z
+            && z <= p.z + hop + Z_TOLERANCE
+        {
+            return Some(p);
+        }
+        self.layer_at_z(z)
+    }
+
     /// The slicer's feature (`;TYPE:`) in force at `offset`, if any was declared before it.
     pub fn feature_at_offset(&self, offset: u64) -> Option<Feature> {
         let i = self.feature_spans.partition_point(|s| s.0 <= offset);

@@ -88,14 +88,21 @@ pub(crate) struct Machine {
     abs_e: bool,
     /// 1 for mm (G21), 25.4 for inches (G20).
     scale: f64,
-    /// mm/min.
-    feed: f64,
+    /// Seconds per mm at the current feed rate (60 / mm per minute).
+    s_per_mm: f64,
     pub fw_retracted: bool,
 }
 
 impl Default for Machine {
     fn default() -> Self {
-        Machine { pos: [0.0; 4], abs_xyz: true, abs_e: true, scale: 1.0, feed: DEFAULT_FEED, fw_retracted: false }
+        Machine {
+            pos: [0.0; 4],
+            abs_xyz: true,
+            abs_e: true,
+            scale: 1.0,
+            s_per_mm: 60.0 / DEFAULT_FEED,
+            fw_retracted: false,
+        }
     }
 }
 
@@ -136,7 +143,7 @@ impl Machine {
 
     fn take_feed(&mut self, w: &Words) {
         if let Some(f) = w.get(b'F').filter(|f| *f > 0.0 && f.is_finite()) {
-            self.feed = f * self.scale;
+            self.s_per_mm = 60.0 / (f * self.scale).max(1.0);
         }
     }
 
@@ -150,7 +157,7 @@ impl Machine {
         if dist == 0.0 {
             dist = (to[E] - from[E]).abs();
         }
-        let duration_s = dist / (self.feed.max(1.0) / 60.0);
+        let duration_s = dist * self.s_per_mm;
         self.pos = to;
         Ok(Move { from, to, arc, xy_len, duration_s })
     }
@@ -159,7 +166,8 @@ impl Machine {
     pub fn linear(&mut self, w: &Words) -> Result<Move, MoveError> {
         self.take_feed(w);
         let to = self.target(w);
-        let xy_len = (to[X] - self.pos[X]).hypot(to[Y] - self.pos[Y]);
+        let (dx, dy) = (to[X] - self.pos[X], to[Y] - self.pos[Y]);
+        let xy_len = (dx * dx + dy * dy).sqrt();
         self.finish(to, None, xy_len)
     }
 

@@ -6,20 +6,46 @@
 //! decision (what should be on the bed) and by eval. Does no I/O beyond
 //! reading the file it is given.
 //!
-//! * [`analyze`] / [`analyze_file`] / [`analyze_reader`] → [`Analysis`].
+//! * [`analyze`] / [`analyze_file`] / [`analyze_reader`] / [`Analyzer`] → [`Analysis`].
 //! * [`Analysis::layer_at_offset`], [`Analysis::layer_at_line`],
 //!   [`Analysis::layer_at_z`], [`Analysis::feature_at_offset`]: O(log n).
 //! * [`parser::lines`] / [`parser::StreamParser`] for line-level access.
 //!
+//! # What the numbers mean
+//!
+//! * **Layers** are byte and line ranges `[start, end)` in file order. With
+//!   slicer comments a layer starts at its marker line; without them, at the
+//!   first Z move after the previous layer's last extrusion (see `layers.rs`).
+//!   Code before the first layer (start-up, purge lines) and after the last
+//!   layer's last extrusion (end code) belongs to no layer. Layers without
+//!   extrusion are merged into the one before.
+//! * **Extrusion** counts deposits only: moves that advance E while moving in
+//!   X/Y. `Analysis::filament_mm` is the net E of the whole file.
+//! * **Footprint**: per layer, the cells of [`Grid`] (≤ 64 × 64 square cells
+//!   over the print's deposited area, not the bed) that received material, with
+//!   the filament per cell; [`Analysis::cumulative_footprint`] is what should be on
+//!   the bed after a layer; `Layer::area_mm2` is the deposited volume divided by
+//!   the layer height (the area the material covers).
+//! * **Progress** per layer: the slicer's `M73 P` when the file has it, else
+//!   the byte share; **time**: the slicer's per-layer elapsed time (Cura),
+//!   else a feed-rate estimate scaled to the slicer's total.
+//!
+//! # Architecture invariant
+//!
+//! This module depends only on `std`, `memchr`, `serde`, `thiserror` and
+//! `tracing`, never on other `crate::` modules: the fuzz targets in `fuzz/`
+//! compile it on its own.
+//!
 //! Files: `lexer` (line splitting), `number`, `parser` (one line), `machine`
 //! (motion state), `comments` (slicer vocabulary), `feature`, `layers`
 //! (layer detection), `footprint` (raster), `objects`, `analyzer` (drives it
-//! all), `model` (result types), `lookup`.
+//! all), `model` (result types), `lookup`, `invariants`.
 
 mod analyzer;
 mod comments;
 mod feature;
 mod footprint;
+mod invariants;
 mod layers;
 pub mod lexer;
 mod lookup;
@@ -36,8 +62,8 @@ pub use analyzer::{Analyzer, MAX_WARNINGS};
 pub use feature::Feature;
 pub use footprint::{Footprint, GRID_CELLS, Grid};
 pub use model::{
-    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, SlicerKind, TimeSource, Warning,
-    WarningKind,
+    Analysis, BBox, Layer, LayerSource, PauseKind, PlannedPause, PrintObject, ProgressSource, Slicer, SlicerKind,
+    TimeSource, Warning, WarningKind,
 };
 
 /// Reading a G-code file failed. Content problems are never errors: they are

@@ -137,7 +137,8 @@ pub struct Layer {
     pub index: u32,
     /// Highest Z (mm) at which this layer deposits material.
     pub z: f32,
-    /// Layer thickness (mm): the slicer's `;HEIGHT:` when given, else Z minus the previous layer's Z.
+    /// Layer thickness (mm): the slicer's `;HEIGHT:` when given, else Z minus the previous
+    /// layer's Z (or Z itself for a first layer); 0 when unknown (material deposited at Z ≤ 0).
     pub height: f32,
     /// Byte range `[start_offset, end_offset)`.
     pub start_offset: u64,
@@ -161,8 +162,30 @@ pub struct Layer {
     pub progress_at_start: Option<f32>,
     /// Estimated print time before this layer (s); see `Analysis::time_source`.
     pub time_at_start_s: Option<f64>,
+    /// The slicer's remaining time (`M73 R`, whole minutes) at the layer's first extrusion.
+    pub remaining_s_at_start: Option<f64>,
     /// The slicer's own layer number (`;LAYER:n`, Simplify3D `; layer n`), when given.
     pub slicer_layer: Option<i64>,
+}
+
+/// Why a print stops on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseKind {
+    /// `M600`: filament change (colour change).
+    FilamentChange,
+    /// `M601`, `M25`, `M0`/`M1`, Klipper `PAUSE`: waits for the user.
+    Pause,
+}
+
+/// A pause the file itself asks for: the printer stopping there is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlannedPause {
+    pub kind: PauseKind,
+    pub line: u64,
+    pub offset: u64,
+    /// The layer it happens in (or the last layer started before it).
+    pub layer: Option<u32>,
 }
 
 /// An object on the plate (Klipper `EXCLUDE_OBJECT_DEFINE`, Marlin `M486`,
@@ -304,6 +327,11 @@ pub struct Analysis {
     pub time_source: TimeSource,
     /// Tool changes (`T<n>` after the first tool selection).
     pub tool_changes: u32,
+    /// The file's Z-hop: the most frequent lift (at least 3 times, at most 5 mm)
+    /// after a deposit, back to the same Z for the next one; see `layer_at_z_after`.
+    pub z_hop_mm: Option<f32>,
+    /// Pauses the file asks for (filament changes, `M601`, `PAUSE`…), at most 1000.
+    pub planned_pauses: Vec<PlannedPause>,
     /// The first warnings (at most 200), in file order.
     pub warnings: Vec<Warning>,
     /// Every warning counted by kind name (`junk`, `binary`, …), including those not kept in `warnings`.

@@ -12,6 +12,34 @@ const POW10: [f64; 23] = [
     1e21, 1e22,
 ];
 
+/// Powers of ten as integers (10^0 ..= 10^19).
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// The run of digits at `s[i..]`: its value (wrapping past 19 digits) and length.
+#[inline(always)]
+fn digits_at(s: &[u8], i: usize) -> (u64, usize) {
+    let rest = s.get(i..).unwrap_or(&[]);
+    let mut value = 0u64;
+    let mut n = 0usize;
+    for &b in rest {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
+    }
+    (value, n)
+}
+
 /// Why a number could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NumberError {
@@ -25,6 +53,7 @@ pub enum NumberError {
 ///
 /// Returns the value and the number of bytes it used. Never panics; never
 /// reads past `s`.
+#[inline]
 pub fn parse_number(s: &[u8]) -> Result<(f64, usize), NumberError> {
     let mut i = 0;
     let negative = match s.first() {
@@ -38,47 +67,24 @@ pub fn parse_number(s: &[u8]) -> Result<(f64, usize), NumberError> {
         }
         _ => false,
     };
-    let mut mantissa: u64 = 0;
-    let mut digits = 0u32; // significant digits kept in `mantissa`
-    let mut dropped_int = 0i32; // integer digits beyond what `mantissa` holds
-    let mut any_digit = false;
-    let mut overflow = false;
-    while let Some(&b) = s.get(i) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        any_digit = true;
-        if digits < 19 {
-            mantissa = mantissa * 10 + u64::from(b - b'0');
-            if mantissa != 0 {
-                digits += 1;
-            }
-        } else {
-            dropped_int += 1;
-            overflow = true;
-        }
-        i += 1;
-    }
+    // Up to 19 digits fit a u64 exactly; more (rare) take the slow path.
+    let (int, int_len) = digits_at(s, i);
+    i += int_len;
+    let mut mantissa = int;
+    let mut digits = int_len as u32;
     let mut frac_digits = 0i32;
     if s.get(i) == Some(&b'.') {
         i += 1;
-        while let Some(&b) = s.get(i) {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            any_digit = true;
-            if digits < 19 {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                if mantissa != 0 {
-                    digits += 1;
-                }
-                frac_digits += 1;
-            } else {
-                overflow = true;
-            }
-            i += 1;
+        let (frac, frac_len) = digits_at(s, i);
+        i += frac_len;
+        if frac_len > 0 {
+            mantissa = mantissa.wrapping_mul(POW10_U64[frac_len.min(19)]).wrapping_add(frac);
         }
+        frac_digits = frac_len as i32;
+        digits += frac_len as u32;
     }
+    let any_digit = digits > 0;
+    let overflow = digits > 19;
     if !any_digit {
         return Err(NumberError::Missing);
     }
@@ -110,7 +116,7 @@ pub fn parse_number(s: &[u8]) -> Result<(f64, usize), NumberError> {
             i = j;
         }
     }
-    let exp10 = exp.saturating_add(dropped_int).saturating_sub(frac_digits);
+    let exp10 = exp.saturating_sub(frac_digits);
     let value = if !overflow && mantissa < (1u64 << 53) && (-22..=22).contains(&exp10) {
         // Clinger's fast path: both operands exact, so one rounding: correctly rounded.
         let m = mantissa as f64;
@@ -217,17 +223,40 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_agrees_with_std() {
+    fn agrees_with_std_on_random_digit_strings() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
+        let mut next = move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let int = state % 100_000;
-            let frac = (state >> 20) % 100_000;
-            let text = format!("{}{int}.{frac:05}", if state & 1 == 0 { "-" } else { "" });
+            state
+        };
+        for _ in 0..50_000 {
+            let r = next();
+            let int_len = (r % 22) as usize;
+            let frac_len = ((r >> 8) % 22) as usize;
+            let mut text = String::new();
+            if r & (1 << 20) != 0 {
+                text.push('-');
+            }
+            for k in 0..int_len + frac_len {
+                if k == int_len {
+                    text.push('.');
+                }
+                text.push(char::from(b'0' + (next() % 10) as u8));
+            }
+            if int_len + frac_len == 0 {
+                assert!(parse_number(text.as_bytes()).is_err());
+                continue;
+            }
+            if frac_len == 0 && r & (1 << 21) != 0 {
+                text.push('.');
+            }
+            if r & (1 << 22) != 0 {
+                text.push_str(&format!("e{}", (next() % 40) as i32 - 20));
+            }
             let (v, used) = parse_number(text.as_bytes()).unwrap();
-            assert_eq!(used, text.len());
+            assert_eq!(used, text.len(), "{text}");
             assert_eq!(v, text.parse::<f64>().unwrap(), "{text}");
         }
     }

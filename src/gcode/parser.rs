@@ -67,6 +67,12 @@ impl Words {
         self.present == 0
     }
 
+    /// Forgets every word (the values stay but are unreachable).
+    fn clear(&mut self) {
+        self.present = 0;
+        self.valued = 0;
+    }
+
     /// Number of distinct letters present.
     pub fn len(&self) -> usize {
         self.present.count_ones() as usize
@@ -178,21 +184,49 @@ fn starts_number(b: u8) -> bool {
 }
 
 /// Parses one line. Total: any bytes give a `Line`, problems are in `issues`.
+#[inline]
 pub fn parse_line(raw: RawLine<'_>) -> Line<'_> {
-    let s = raw.bytes;
-    let mut line = Line {
-        number: raw.number,
-        offset: raw.offset,
-        end: raw.end,
-        raw: s,
-        command: None,
-        words: Words::default(),
-        code: &[],
-        comment: None,
-        line_number: None,
-        checksum: None,
-        issues: LineIssues { overlong: raw.overlong, ..LineIssues::default() },
-    };
+    let mut line = Line::empty();
+    parse_line_into(raw, &mut line);
+    line
+}
+
+impl Line<'_> {
+    /// A line with nothing on it (for [`parse_line_into`]).
+    pub fn empty() -> Self {
+        Line {
+            number: 0,
+            offset: 0,
+            end: 0,
+            raw: &[],
+            command: None,
+            words: Words::default(),
+            code: &[],
+            comment: None,
+            line_number: None,
+            checksum: None,
+            issues: LineIssues::default(),
+        }
+    }
+}
+
+/// Parses one line into `line`, overwriting everything in it: the fast path
+/// for callers that parse many lines of one buffer (no per-line copy).
+#[inline]
+pub fn parse_line_into<'a>(raw: RawLine<'a>, line: &mut Line<'a>) {
+    // A UTF-8 byte order mark some editors put at the start of the file is not junk.
+    let s = if raw.offset == 0 { raw.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw.bytes) } else { raw.bytes };
+    line.number = raw.number;
+    line.offset = raw.offset;
+    line.end = raw.end;
+    line.raw = s;
+    line.command = None;
+    line.words.clear();
+    line.code = &[];
+    line.comment = None;
+    line.line_number = None;
+    line.checksum = None;
+    line.issues = LineIssues { overlong: raw.overlong, ..LineIssues::default() };
     let mut i = 0usize;
     let mut code_start: Option<usize> = None;
     let mut code_end = 0usize;
@@ -254,18 +288,33 @@ pub fn parse_line(raw: RawLine<'_>) -> Line<'_> {
                     let len = s[i..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
                     line.command = Some(Command::Extended(&s[i..i + len]));
                     code_start.get_or_insert(i);
-                    let stop = memchr(b';', &s[i..]).map_or(s.len(), |j| i + j);
-                    code_end = stop;
-                    if stop < s.len() {
-                        line.comment = Some(&s[stop + 1..]);
-                    }
-                    scan_binary(&s[i..stop], &mut line.issues);
+                    code_end = text_argument(s, i, line);
                     break;
                 }
                 code_start.get_or_insert(i);
                 let mut j = i + 1;
                 while matches!(s.get(j), Some(b' ' | b'\t')) {
                     j += 1;
+                }
+                // Fast path for the command itself (`G1`, `M73`, `T0`): a small integer,
+                // no float parsing.
+                if line.command.is_none() && matches!(letter, b'G' | b'M' | b'T') {
+                    let digits = s[j..].iter().take(6).take_while(|b| b.is_ascii_digit()).count();
+                    let after = s.get(j + digits).copied().unwrap_or(b' ');
+                    if (1..=5).contains(&digits) && !matches!(after, b'.' | b'e') && !after.is_ascii_digit() {
+                        let n = s[j..j + digits].iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
+                        if let Ok(number) = u16::try_from(n) {
+                            i = j + digits;
+                            code_end = i;
+                            line.command = Some(Command::Code { letter, number, sub: None });
+                            if takes_text(letter, number) {
+                                code_end = text_argument(s, i, line);
+                                break;
+                            }
+                            lenient = letter == b'M' && number == 486;
+                            continue;
+                        }
+                    }
                 }
                 let value = match s.get(j) {
                     Some(&c) if starts_number(c) => match parse_number(&s[j..]) {
@@ -296,17 +345,13 @@ pub fn parse_line(raw: RawLine<'_>) -> Line<'_> {
                 if line.command.is_none() && matches!(letter, b'G' | b'M' | b'T') {
                     match value {
                         Some(v) if (0.0..65536.0).contains(&v) => {
-                            let number = v.trunc() as u16;
-                            let frac = v - v.trunc();
+                            // `as` truncates toward zero (no libm call; v is in 0..65536).
+                            let number = v as u16;
+                            let frac = v - f64::from(number);
                             let sub = (frac > 1e-9).then(|| ((frac * 10.0).round() as u8).min(9));
                             line.command = Some(Command::Code { letter, number, sub });
                             if takes_text(letter, number) {
-                                let stop = memchr(b';', &s[i..]).map_or(s.len(), |k| i + k);
-                                code_end = stop;
-                                if stop < s.len() {
-                                    line.comment = Some(&s[stop + 1..]);
-                                }
-                                scan_binary(&s[i..stop], &mut line.issues);
+                                code_end = text_argument(s, i, line);
                                 break;
                             }
                             lenient = letter == b'M' && number == 486;
@@ -347,7 +392,17 @@ pub fn parse_line(raw: RawLine<'_>) -> Line<'_> {
     if let Some(c) = line.comment {
         scan_binary(c, &mut line.issues);
     }
-    line
+}
+
+/// After a command that takes free text (`M117 Hello`): where its text ends
+/// (at a `;` comment or the end), with the comment and binary check applied.
+fn text_argument<'a>(s: &'a [u8], i: usize, line: &mut Line<'a>) -> usize {
+    let stop = memchr(b';', &s[i..]).map_or(s.len(), |k| i + k);
+    if stop < s.len() {
+        line.comment = Some(&s[stop + 1..]);
+    }
+    scan_binary(&s[i..stop], &mut line.issues);
+    stop
 }
 
 fn scan_binary(bytes: &[u8], issues: &mut LineIssues) {

@@ -60,6 +60,7 @@ fn check(program: &str, expect: Expect) {
         s.feed(chunk);
     }
     assert_eq!(s.finish(), a, "streamed and whole-buffer analyses differ");
+    a.check_invariants().unwrap();
     expect.assert_eq(&render(&a));
 }
 
@@ -94,7 +95,8 @@ fn prusa_style_markers_drop_the_purge_line() {
 #[test]
 fn cura_markers_objects_and_layer_count() {
     check(
-        ";FLAVOR:Marlin\n;LAYER_COUNT:3\n;LAYER:0\n;MESH:a.stl\nG0 Z0.3\nG1 X5 E1\n;MESH:NONMESH\nG0 X20\n;MESH:b.stl\nG1 X25 E2\n\
+        ";FLAVOR:Marlin\n;LAYER_COUNT:3\n;LAYER:0\n;MESH:a.stl\nG0 Z0.3\nG1 X5 E1\n;MESH:NONMESH\nG0 X20\n\
+         ;MESH:b.stl\nG1 X25 E2\n\
          ;LAYER:1\n;MESH:a.stl\nG0 Z0.5\nG1 X5 E3\n;TIME_ELAPSED:12.5\n",
         expect![[r#"
             lines=15 bytes=168 source=Comments layers=2 filament=3.000 max_z=0.5 time=1.5s
@@ -122,11 +124,11 @@ fn vase_mode_without_markers_is_bucketed_by_layer_height() {
     expect![[r#"
         [
             0.2,
-            0.55,
-            0.75,
-            0.95,
-            1.15,
-            1.35,
+            0.4,
+            0.6,
+            0.8,
+            1.0,
+            1.2,
             1.4,
         ]
     "#]]
@@ -147,7 +149,8 @@ fn arcs_count_extrusion_and_widen_the_box() {
 #[test]
 fn garbage_is_counted_and_survived() {
     check(
-        "M83\nG1 Z0.2\nG1 X10 E1\n\x00\x01\x02G1 Z99 E50\n#!junk here\nG1 X1e999 E2\nG1 X5e4 E2\nG1 X10 Y10 E3\nG1 X200000 E4\n",
+        "M83\nG1 Z0.2\nG1 X10 E1\n\x00\x01\x02G1 Z99 E50\n#!junk here\nG1 X1e999 E2\nG1 X5e4 E2\n\
+         G1 X10 Y10 E3\nG1 X200000 E4\n",
         expect![[r#"
             lines=9 bytes=100 source=Geometry layers=1 filament=8.000 max_z=0.2 time=3333.1s
             L0 z=0.2 h=0.200 bytes=4..86 lines=2..9 e=6.000 xy=[0,0]..[50000,10]
@@ -162,7 +165,8 @@ fn garbage_is_counted_and_survived() {
 #[test]
 fn lookups_at_layer_boundaries() {
     let a = analyze(
-        b"G1 Z5\n;LAYER_CHANGE\n;TYPE:Perimeter\nG1 Z0.2\nG1 X10 E1\n;LAYER_CHANGE\nG1 Z0.4\n;TYPE:Internal infill\nG1 X0 E2\nG1 Z10\n",
+        b"G1 Z5\n;LAYER_CHANGE\n;TYPE:Perimeter\nG1 Z0.2\nG1 X10 E1\n;LAYER_CHANGE\nG1 Z0.4\n\
+          ;TYPE:Internal infill\nG1 X0 E2\nG1 Z10\n",
     );
     assert_eq!(a.layers.len(), 2);
     let (l0, l1) = (&a.layers[0], &a.layers[1]);
@@ -203,4 +207,19 @@ fn empty_and_comment_only_inputs() {
     }
     let a = analyze(b"GCDE\x01\x00\x00\x00\n");
     assert_eq!(a.warnings[0].kind, WarningKind::BinaryGcodeFormat);
+}
+
+#[test]
+fn planned_pauses_and_a_byte_order_mark() {
+    let a = analyze(
+        b"\xEF\xBB\xBF;LAYER_CHANGE\nM83\nG1 Z0.2\nG1 X10 E1\n;LAYER_CHANGE\nG1 Z0.4\nM600\nG1 X0 E1\nPAUSE\nM601\nG1 Z5\n",
+    );
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    assert_eq!(a.layers.len(), 2);
+    let pauses: Vec<(PauseKind, u64, Option<u32>)> =
+        a.planned_pauses.iter().map(|p| (p.kind, p.line, p.layer)).collect();
+    assert_eq!(
+        pauses,
+        [(PauseKind::FilamentChange, 7, Some(1)), (PauseKind::Pause, 9, Some(1)), (PauseKind::Pause, 10, Some(1))]
+    );
 }

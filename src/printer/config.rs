@@ -92,11 +92,26 @@ pub struct OctoPrintConfig {
     pub url: String,
     /// API key; `OCTOPRINT_API_KEY` in the environment is used when unset. Never logged.
     pub api_key: Option<String>,
+    /// Timeout of one REST request.
+    pub request_timeout_ms: u64,
+    /// REST polling interval while the push socket is down.
+    pub poll_ms: u64,
+    /// Longest wait between two attempts to reconnect the push socket.
+    pub reconnect_max_ms: u64,
+    /// Largest G-code file downloaded for layer analysis; 0 turns analysis off.
+    pub max_file_mb: u64,
 }
 
 impl Default for OctoPrintConfig {
     fn default() -> Self {
-        OctoPrintConfig { url: "http://127.0.0.1:5000".into(), api_key: None }
+        OctoPrintConfig {
+            url: "http://127.0.0.1:5000".into(),
+            api_key: None,
+            request_timeout_ms: 10_000,
+            poll_ms: 2_000,
+            reconnect_max_ms: 30_000,
+            max_file_mb: 256,
+        }
     }
 }
 
@@ -107,11 +122,24 @@ pub struct MoonrakerConfig {
     pub url: String,
     /// Optional API key (`MOONRAKER_API_KEY` when unset). Never logged.
     pub api_key: Option<String>,
+    /// Timeout of one JSON-RPC call or HTTP request.
+    pub request_timeout_ms: u64,
+    /// Longest wait between two attempts to reconnect the websocket.
+    pub reconnect_max_ms: u64,
+    /// Largest G-code file downloaded for layer analysis (used when the file
+    /// does not report layers itself); 0 turns analysis off.
+    pub max_file_mb: u64,
 }
 
 impl Default for MoonrakerConfig {
     fn default() -> Self {
-        MoonrakerConfig { url: "http://127.0.0.1:7125".into(), api_key: None }
+        MoonrakerConfig {
+            url: "http://127.0.0.1:7125".into(),
+            api_key: None,
+            request_timeout_ms: 10_000,
+            reconnect_max_ms: 30_000,
+            max_file_mb: 256,
+        }
     }
 }
 
@@ -140,7 +168,11 @@ impl PrinterConfig {
             PrinterKind::None => {}
             PrinterKind::Marlin => {
                 if !BAUDS.contains(&self.serial.baud) {
-                    out.push(format!("{p}.serial.baud"), self.serial.baud, format!("is not a standard rate ({BAUDS:?})"));
+                    out.push(
+                        format!("{p}.serial.baud"),
+                        self.serial.baud,
+                        format!("is not a standard rate ({BAUDS:?})"),
+                    );
                 }
                 if self.serial.path.as_os_str().is_empty() {
                     out.push(format!("{p}.serial.path"), &self.serial.path, "is required for kind = \"marlin\"");
@@ -148,8 +180,21 @@ impl PrinterConfig {
                 out.range(format!("{p}.serial.read_timeout_ms"), self.serial.read_timeout_ms, 500, 600_000);
                 out.range(format!("{p}.serial.poll_ms"), self.serial.poll_ms, 100, 60_000);
             }
-            PrinterKind::Octoprint => check_http(out, format!("{p}.octoprint.url"), &self.octoprint.url),
-            PrinterKind::Moonraker => check_http(out, format!("{p}.moonraker.url"), &self.moonraker.url),
+            PrinterKind::Octoprint => {
+                let o = &self.octoprint;
+                check_http(out, format!("{p}.octoprint.url"), &o.url);
+                out.range(format!("{p}.octoprint.request_timeout_ms"), o.request_timeout_ms, 100, 600_000);
+                out.range(format!("{p}.octoprint.poll_ms"), o.poll_ms, 100, 60_000);
+                out.range(format!("{p}.octoprint.reconnect_max_ms"), o.reconnect_max_ms, 250, 600_000);
+                out.range(format!("{p}.octoprint.max_file_mb"), o.max_file_mb, 0, 4_096);
+            }
+            PrinterKind::Moonraker => {
+                let m = &self.moonraker;
+                check_http(out, format!("{p}.moonraker.url"), &m.url);
+                out.range(format!("{p}.moonraker.request_timeout_ms"), m.request_timeout_ms, 100, 600_000);
+                out.range(format!("{p}.moonraker.reconnect_max_ms"), m.reconnect_max_ms, 250, 600_000);
+                out.range(format!("{p}.moonraker.max_file_mb"), m.max_file_mb, 0, 4_096);
+            }
         }
     }
 

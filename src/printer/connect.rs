@@ -6,6 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::marlin::MarlinLink;
+use super::moonraker::MoonrakerLink;
+use super::octoprint::OctoPrintLink;
 use super::{PrinterConfig, PrinterError, PrinterKind, PrinterLink};
 
 /// Starts the link `cfg.kind` names. It connects (and reconnects) in the
@@ -19,14 +21,8 @@ pub fn connect(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<dyn
             "printer.kind = \"none\": no printer is configured".into(),
         )),
         PrinterKind::Marlin => Ok(MarlinLink::open(cfg, cancel)),
-        PrinterKind::Octoprint => Err(PrinterError::Link(format!(
-            "printer.kind = \"octoprint\" ({}): backend not built yet",
-            cfg.octoprint.url
-        ))),
-        PrinterKind::Moonraker => Err(PrinterError::Link(format!(
-            "printer.kind = \"moonraker\" ({}): backend not built yet",
-            cfg.moonraker.url
-        ))),
+        PrinterKind::Octoprint => Ok(OctoPrintLink::start(cfg, cancel)?),
+        PrinterKind::Moonraker => Ok(MoonrakerLink::start(cfg, cancel)?),
     }
 }
 
@@ -43,7 +39,15 @@ mod tests {
             Some("printer link: printer.kind = \"none\": no printer is configured")
         );
         cfg.kind = PrinterKind::Octoprint;
-        assert!(err(&cfg).unwrap_or_default().contains("octoprint"));
+        cfg.octoprint.url = "http://127.0.0.1:9".into();
+        if std::env::var_os("OCTOPRINT_API_KEY").is_none() {
+            assert!(err(&cfg).unwrap_or_default().contains("api key"), "a missing key is named");
+        }
+        cfg.octoprint.api_key = Some("0123456789abcdef".into());
+        let cancel = CancellationToken::new();
+        let link = connect(&cfg, cancel.clone()).expect("octoprint links start in the background");
+        assert!(link.pause().await.is_err(), "nothing listens on port 9");
+        cancel.cancel();
         cfg.kind = PrinterKind::Marlin;
         cfg.serial.path = "/nonexistent/ttyUSB9".into();
         let cancel = CancellationToken::new();

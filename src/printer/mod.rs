@@ -10,7 +10,10 @@
 mod config;
 mod connect;
 pub mod fake;
+mod hostlink;
 pub mod marlin;
+pub mod moonraker;
+pub mod octoprint;
 
 use async_trait::async_trait;
 use tokio::sync::watch;

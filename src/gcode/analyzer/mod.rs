@@ -5,18 +5,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod finish;
+
 use super::comments::{Note, classify, detect_slicer};
 use super::feature::Feature;
 use super::footprint::Raster;
-use super::layers::{Clock, Event, LayerBuilder, RawLayer};
-use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, RawLine, SliceLines};
+use super::layers::{Clock, Event, LayerBuilder};
+use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, Piece, RawLine, SliceLines};
 use super::machine::{Machine, Move};
-use super::model::{
-    Analysis, BBox, Layer, LayerSource, PrintObject, ProgressSource, Slicer, SlicerKind, TimeSource, Warning,
-    WarningKind,
-};
+use super::model::{Analysis, PauseKind, PlannedPause, Slicer, Warning, WarningKind};
 use super::objects::Objects;
-use super::parser::{Command, Line, Words, parse_line};
+use super::parser::{Command, Line, Words, parse_line, parse_line_into};
 
 /// Warnings kept with their line; the rest are only counted.
 pub const MAX_WARNINGS: usize = 200;
@@ -25,6 +24,8 @@ const MAX_FEATURES: usize = 256;
 /// Header lines searched for the generator comment.
 const HEADER_LINES: u64 = 400;
 const DEFAULT_FILAMENT_DIAMETER: f32 = 1.75;
+/// Lifts above this are not Z-hops (parking, sequential printing).
+const MAX_Z_HOP_MM: f64 = 5.0;
 
 #[derive(Debug, Default)]
 struct Warnings {
@@ -100,6 +101,7 @@ struct State {
     warnings: Warnings,
     meta: Meta,
     m73_percent: Option<f32>,
+    m73_remaining_s: Option<f64>,
     any_m73: bool,
     elapsed: Option<f64>,
     any_elapsed: bool,
@@ -108,8 +110,15 @@ struct State {
     /// Filament extruded before the first layer's first deposit (purge lines).
     filament_before_layers: f64,
     last_elapsed: Option<f64>,
+    /// Z of the last deposit, and the highest Z travelled to since (Z-hop detection).
+    last_deposit_z: Option<f64>,
+    peak_z_since_deposit: f64,
+    /// Z-hops seen (lift after a deposit, back to the same Z for the next one):
+    /// height in 10 µm steps → count (at most 64 distinct heights).
+    z_hops: BTreeMap<u32, u32>,
     tool: Option<u16>,
     tool_changes: u32,
+    pauses: Vec<PlannedPause>,
     objects_warned: bool,
 }
 
@@ -118,10 +127,26 @@ impl Analyzer {
         Analyzer { splitter: LineSplitter::new(DEFAULT_MAX_LINE), st: State::default() }
     }
 
-    /// Reads the next piece of the file.
+    /// Reads the next piece of the file. Lines inside the piece are parsed in
+    /// place; only a line cut by the piece's edges is copied (once).
     pub fn feed(&mut self, chunk: &[u8]) {
         let st = &mut self.st;
-        self.splitter.feed(chunk, &mut |raw| st.line(&parse_line(raw)));
+        let mut line = Line::empty();
+        self.splitter.feed_regions(chunk, &mut |piece| match piece {
+            Piece::Line(raw) => {
+                st.line(&parse_line(raw));
+                0
+            }
+            Piece::Region(data, base, first) => {
+                let mut n = 0;
+                for raw in SliceLines::at(data, DEFAULT_MAX_LINE, base, first) {
+                    parse_line_into(raw, &mut line);
+                    st.line(&line);
+                    n += 1;
+                }
+                n
+            }
+        });
     }
 
     /// Ends the input and assembles the result.
@@ -139,8 +164,10 @@ impl Analyzer {
     pub fn analyze_slice(data: &[u8]) -> Analysis {
         let mut st = State::default();
         let mut last: Option<RawLine<'_>> = None;
+        let mut line = Line::empty();
         for raw in SliceLines::new(data, DEFAULT_MAX_LINE) {
-            st.line(&parse_line(raw));
+            parse_line_into(raw, &mut line);
+            st.line(&line);
             last = Some(raw);
         }
         let lines = last.map_or(0, |l| l.number);
@@ -170,6 +197,9 @@ impl State {
                 self.objects.klipper(name, l.code);
                 self.check_objects(l);
             }
+            Some(Command::Extended(name)) if name.eq_ignore_ascii_case(b"PAUSE") => {
+                self.pause(l, PauseKind::Pause);
+            }
             Some(Command::Extended(_)) | None => {}
         }
     }
@@ -182,8 +212,14 @@ impl State {
             w.push(l.number, l.offset, WarningKind::BinaryGcodeFormat);
         }
         if i.binary {
+            // The line is ignored: what else is wrong with it does not matter.
             w.push(l.number, l.offset, WarningKind::Binary);
-        } else if i.junk {
+            if i.overlong {
+                w.push(l.number, l.offset, WarningKind::Overlong { len: l.end - l.offset });
+            }
+            return;
+        }
+        if i.junk {
             w.push(l.number, l.offset, WarningKind::Junk);
         }
         if i.overlong {
@@ -301,6 +337,8 @@ impl State {
             (b'M', 82, None) => self.machine.set_absolute_e(true),
             (b'M', 83, None) => self.machine.set_absolute_e(false),
             (b'M', 73, None) => self.m73(w),
+            (b'M', 600, None) => self.pause(l, PauseKind::FilamentChange),
+            (b'M', 0 | 1 | 25 | 601, None) => self.pause(l, PauseKind::Pause),
             (b'M', 486, None) => {
                 self.objects.m486(w.get(b'S'), w.get(b'T'), l.code);
                 self.check_objects(l);
@@ -315,6 +353,12 @@ impl State {
         }
     }
 
+    fn pause(&mut self, l: &Line<'_>, kind: PauseKind) {
+        if self.pauses.len() < 1000 {
+            self.pauses.push(PlannedPause { kind, line: l.number, offset: l.offset, layer: None });
+        }
+    }
+
     fn m73(&mut self, w: &Words) {
         if let Some(p) = w.get(b'P').filter(|p| p.is_finite()) {
             self.m73_percent = Some(p.clamp(0.0, 100.0) as f32);
@@ -322,6 +366,7 @@ impl State {
         }
         if let Some(r) = w.get(b'R').filter(|r| r.is_finite() && *r >= 0.0) {
             self.meta.first_m73_remaining.get_or_insert(r * 60.0);
+            self.m73_remaining_s = Some(r * 60.0);
         }
     }
 
@@ -338,13 +383,31 @@ impl State {
             self.deposit(l, &mv, de, before);
         } else if mv.dz().abs() > 1e-9 {
             self.layers.z_move(l.offset, l.number);
+            self.peak_z_since_deposit = self.peak_z_since_deposit.max(mv.to[2]);
         }
     }
 
     fn deposit(&mut self, l: &Line<'_>, mv: &Move, de: f64, time_before: f64) {
-        let clock = Clock { m73_percent: self.m73_percent, kinematic_s: time_before, elapsed_s: self.elapsed };
-        let rising = mv.dz() > 1e-6;
-        let (event, first) = self.layers.deposit(l.offset, l.number, l.end, mv.to[2], rising, clock);
+        let clock = Clock {
+            m73_percent: self.m73_percent,
+            m73_remaining_s: self.m73_remaining_s,
+            kinematic_s: time_before,
+            elapsed_s: self.elapsed,
+        };
+        if let Some(z0) = self.last_deposit_z
+            && (mv.to[2] - z0).abs() < 1e-4
+        {
+            let hop = self.peak_z_since_deposit - z0;
+            if hop > 1e-3 && hop <= MAX_Z_HOP_MM {
+                let key = (hop * 100.0).round() as u32;
+                if self.z_hops.len() < 64 || self.z_hops.contains_key(&key) {
+                    *self.z_hops.entry(key).or_insert(0) += 1;
+                }
+            }
+        }
+        self.last_deposit_z = Some(mv.to[2]);
+        self.peak_z_since_deposit = mv.to[2];
+        let (event, first) = self.layers.deposit((l.offset, l.number, l.end), mv.from[2], mv.to[2], clock);
         self.layer_event(event);
         if first && self.layers.ordinal() == 0 {
             self.filament_before_layers = self.filament - de;
@@ -368,195 +431,5 @@ impl State {
                 emit(w[0], w[1], de / n, self);
             }
         }
-    }
-
-    fn finish(mut self, total_bytes: u64, total_lines: u64) -> Analysis {
-        if self.layers.open.is_some() {
-            self.raster.close_layer();
-        }
-        let uses_comments = self.layers.uses_comments();
-        let raw = std::mem::take(&mut self.layers).finish();
-        let (grid, footprints, object_footprints) = std::mem::take(&mut self.raster).finish();
-        let diameter = self.meta.filament_diameter.unwrap_or(DEFAULT_FILAMENT_DIAMETER);
-        let filament_area = std::f64::consts::PI * f64::from(diameter) * f64::from(diameter) / 4.0;
-
-        // CuraEngine run without its front end writes `;TIME:6666` as a placeholder;
-        // its cumulative `;TIME_ELAPSED:` is the real estimate then.
-        let placeholder = |t: &f64| {
-            *t == 6666.0 && self.any_elapsed && self.meta.slicer.as_ref().is_some_and(|s| s.kind == SlicerKind::Cura)
-        };
-        let header = self.meta.estimated_time.filter(|t| !placeholder(t));
-        let estimated = header.or(self.last_elapsed).or(self.meta.first_m73_remaining);
-        let time_source = if self.any_elapsed {
-            TimeSource::SlicerElapsed
-        } else if estimated.is_some() && self.kinematic_s > 0.0 {
-            TimeSource::ScaledKinematic
-        } else {
-            TimeSource::Kinematic
-        };
-        let time_scale = match (time_source, estimated) {
-            (TimeSource::ScaledKinematic, Some(est)) => est / self.kinematic_s,
-            _ => 1.0,
-        };
-        let progress_source = if self.any_m73 { ProgressSource::M73 } else { ProgressSource::Bytes };
-
-        let mut layers: Vec<Layer> = Vec::with_capacity(raw.len());
-        let mut ordinal_map: Vec<Option<u32>> = vec![None; raw.len()];
-        let mut prev_z: Option<f64> = None;
-        for (k, (rl, footprint)) in
-            raw.into_iter().zip(footprints.into_iter().chain(std::iter::repeat_with(Default::default))).enumerate()
-        {
-            if !rl.deposited || rl.extruded <= 0.0 {
-                if let Some(prev) = layers.last_mut() {
-                    prev.end_offset = prev.end_offset.max(rl.end_offset);
-                    prev.end_line = prev.end_line.max(rl.end_line);
-                }
-                continue;
-            }
-            let index = layers.len() as u32;
-            ordinal_map[k] = Some(index);
-            let z = rl.max_z;
-            let height = match (rl.marker_height, prev_z) {
-                (Some(h), _) if h > 0.0 && h.is_finite() => f64::from(h),
-                (_, Some(p)) if z - p > 1e-4 => z - p,
-                _ => z,
-            };
-            prev_z = Some(z);
-            let byte_share = if total_bytes > 0 { rl.start_offset as f64 / total_bytes as f64 } else { 0.0 };
-            let progress = match progress_source {
-                ProgressSource::M73 => rl.m73_percent.map(|p| f64::from(p) / 100.0).unwrap_or(byte_share),
-                ProgressSource::Bytes => byte_share,
-            };
-            let time = match time_source {
-                TimeSource::SlicerElapsed => rl.elapsed_at_start.unwrap_or(0.0),
-                _ => rl.kinematic_at_start * time_scale,
-            };
-            layers.push(layer_from_raw(
-                &rl,
-                index,
-                z,
-                height,
-                footprint,
-                filament_area,
-                &self.features.names,
-                progress,
-                time,
-            ));
-        }
-        let objects = self
-            .objects
-            .list
-            .iter()
-            .enumerate()
-            .map(|(i, o)| PrintObject {
-                index: i as u32,
-                name: o.name.clone(),
-                center: o.center,
-                polygon: o.polygon.clone(),
-                bbox: o.bbox,
-                extruded_mm: o.extruded as f32,
-                first_layer: o.first_layer.and_then(|k| ordinal_map.get(k).copied().flatten()),
-                last_layer: o.last_layer.and_then(|k| ordinal_map.get(k).copied().flatten()),
-                footprint: object_footprints.get(i).cloned().unwrap_or_default(),
-            })
-            .collect();
-
-        let mut bbox: Option<BBox> = None;
-        for b in layers.iter().filter_map(|l| l.bbox) {
-            match &mut bbox {
-                Some(acc) => acc.union(&b),
-                None => bbox = Some(b),
-            }
-        }
-        // Slicers leave start/end code (purge lines) out of their figure: compare both ways.
-        let in_layers = self.filament - self.filament_before_layers;
-        if let Some(reported) = self.meta.reported_filament
-            && (reported - self.filament).abs() > (reported * 0.05).max(1.0)
-            && (reported - in_layers).abs() > (reported * 0.05).max(1.0)
-        {
-            let kind = WarningKind::FilamentMismatch { reported_mm: reported, computed_mm: self.filament };
-            self.warnings.push(0, total_bytes, kind);
-        }
-        if let Some(reported) = self.meta.layer_count
-            && reported as usize != layers.len()
-        {
-            let kind = WarningKind::LayerCountMismatch { reported, found: layers.len() as u32 };
-            self.warnings.push(0, total_bytes, kind);
-        }
-        let z_monotonic = layers.windows(2).all(|w| w[1].z >= w[0].z);
-        let layer_source = if layers.is_empty() {
-            LayerSource::None
-        } else if uses_comments {
-            LayerSource::Comments
-        } else {
-            LayerSource::Geometry
-        };
-        let analysis = Analysis {
-            max_z: layers.iter().map(|l| l.z).fold(0.0, f32::max),
-            layers,
-            objects,
-            slicer: self.meta.slicer,
-            total_bytes,
-            total_lines,
-            estimated_time_s: estimated,
-            kinematic_time_s: self.kinematic_s,
-            filament_mm: self.filament,
-            reported_filament_mm: self.meta.reported_filament,
-            bbox,
-            grid,
-            layer_height: self.meta.nominal_height,
-            reported_layer_count: self.meta.layer_count,
-            filament_diameter_mm: diameter,
-            layer_source,
-            progress_source,
-            time_source,
-            tool_changes: self.tool_changes,
-            warnings: self.warnings.list,
-            warning_counts: self.warnings.counts,
-            feature_spans: self.features.spans,
-            feature_names: self.features.names,
-            z_monotonic,
-        };
-        if analysis.warning_total() > 0 {
-            tracing::debug!(warnings = analysis.warning_total(), lines = total_lines, "g-code analysed with warnings");
-        }
-        analysis
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn layer_from_raw(
-    rl: &RawLayer,
-    index: u32,
-    z: f64,
-    height: f64,
-    footprint: super::footprint::Footprint,
-    filament_area: f64,
-    names: &[Feature],
-    progress: f64,
-    time: f64,
-) -> Layer {
-    let area = if height > 1e-6 { rl.extruded * filament_area / height } else { 0.0 };
-    Layer {
-        index,
-        z: z as f32,
-        height: height as f32,
-        start_offset: rl.start_offset,
-        end_offset: rl.end_offset.max(rl.start_offset),
-        start_line: rl.start_line,
-        end_line: rl.end_line.max(rl.start_line),
-        extruded_mm: rl.extruded as f32,
-        bbox: rl.bbox,
-        footprint,
-        area_mm2: area as f32,
-        features: rl
-            .features
-            .iter()
-            .filter_map(|&(id, e)| names.get(usize::from(id)).map(|f| (f.clone(), e as f32)))
-            .collect(),
-        objects: rl.objects.clone(),
-        progress_at_start: Some(progress.clamp(0.0, 1.0) as f32),
-        time_at_start_s: Some(time),
-        slicer_layer: rl.slicer_layer,
     }
 }
