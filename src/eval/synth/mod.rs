@@ -459,10 +459,11 @@ fn one_sequence(
     m.gcode = Some(gname.clone());
     m.split = opts.selection.split.clone();
     m.camera = format!(
-        "synthetic: labelled stills from {} stretched to {}x{}, with camera effects",
+        "synthetic: labelled stills from {} stretched to {}x{}, {}",
         opts.images.display(),
         opts.width,
-        opts.height
+        opts.height,
+        if opts.noise == Noise::none() { "no camera effects" } else { "with camera effects" }
     );
     let slicer =
         analysis.slicer.as_ref().map(|s| s.kind.as_str().to_string()).unwrap_or_else(|| "unknown slicer".into());
