@@ -53,8 +53,10 @@ pub fn render_comparison(h: &mut String, c: &Comparison, runs: &[Run]) {
         "<p class=\"note\">Both runs scored the same frames. Delta is B − A; \
          the better side is marked per metric.</p>",
     );
-    h.push_str("<table id=\"deltas\"><tr><th class=\"l\">metric</th><th>A</th><th>B</th><th>B − A</th><th \
-        class=\"l\">better</th></tr>");
+    h.push_str(
+        "<table id=\"deltas\"><tr><th class=\"l\">metric</th><th>A</th><th>B</th><th>B − A</th><th \
+        class=\"l\">better</th></tr>",
+    );
     for d in &c.deltas {
         let cls = match d.better {
             Some("b") => "good",
@@ -116,9 +118,11 @@ pub fn render_images(h: &mut String, im: &ImageReport, run: usize) {
         im.threshold.value,
         esc(&im.threshold.source)
     );
-    h.push_str("<table id=\"binary\"><tr><th \
+    h.push_str(
+        "<table id=\"binary\"><tr><th \
         class=\"l\">threshold</th><th>TP</th><th>FP</th><th>TN</th><th>FN</th><th>precision</th><th>recall</th><th>\
-            F1</th><th>FPR</th></tr>");
+            F1</th><th>FPR</th></tr>",
+    );
     let mut rows = vec![(format!("{:.3} (operating point)", im.threshold.value), im.at_threshold)];
     if let Some((t, c)) = &im.at_warning {
         rows.push((format!("{:.3} (warning level)", t.value), *c));
@@ -353,17 +357,21 @@ pub fn render_sequences(h: &mut String, s: &SequencesReport) {
     for (k, v) in rows {
         let _ = write!(h, "<tr><td class=\"l\">{k}</td><td class=\"l\">{}</td></tr>", esc(&v));
     }
-    h.push_str("</table><p class=\"note\">A pause before the onset (or on a normal sequence) is a false pause; the \
+    h.push_str(
+        "</table><p class=\"note\">A pause before the onset (or on a normal sequence) is a false pause; the \
         replay then resumes the print as an owner would. \
         Detection is the verdict the labelled kind should get under the calibration's per-kind actions: a pause for \
             kinds that pause \
         (spaghetti, other by default), a warning for kinds that only warn (stringing, surface). Time to detection \
             counts from the labelled onset \
-        to that verdict; layers are the printer's reported layers.</p>");
-    h.push_str("<table id=\"sequence-table\"><tr><th class=\"l\">sequence</th><th>frames</th><th>min</th><th \
+        to that verdict; layers are the printer's reported layers.</p>",
+    );
+    h.push_str(
+        "<table id=\"sequence-table\"><tr><th class=\"l\">sequence</th><th>frames</th><th>min</th><th \
         class=\"l\">label</th><th>onset s</th><th>first warning s</th><th>pause s</th><th>expected</th><th>TTD \
             s</th><th>TTD layers</th><th>false pauses</th><th>false warnings</th><th>mean score before/after</th><th>\
-                skipped</th></tr>");
+                skipped</th></tr>",
+    );
     for q in &s.sequences {
         let o = &q.outcome;
         let label = if q.failure { q.kind.clone().unwrap_or_else(|| "failure".into()) } else { "normal".into() };
@@ -463,10 +471,12 @@ fn timeline(q: &SequenceReport) -> String {
 
 pub fn render_sweep(h: &mut String, sw: &SweepReport) {
     let _ = write!(h, "<h3 id=\"sweep\">Sweep: {} settings</h3>", sw.points.len());
-    h.push_str("<p class=\"note\">Every frame was scored once; each setting re-ran only the decision layer. False \
-        pauses per 100 print-hours \
+    h.push_str(
+        "<p class=\"note\">Every frame was scored once; each setting re-ran only the decision layer. False \
+        pauses and false warnings per 100 print-hours \
         (observed; the table gives the 95 % upper bound, which stays large when few print-hours were replayed) \
-            against median time to detection.</p>");
+            against median time to detection.</p>",
+    );
     let xs: Vec<f64> = sw.points.iter().filter_map(|p| p.summary.false_pauses.per_100h).collect();
     let ys: Vec<f64> = sw.points.iter().filter_map(|p| p.summary.ttd_s.median).collect();
     let xmax = xs.iter().copied().fold(0.0f64, f64::max).max(1.0) * 1.1;
@@ -483,6 +493,11 @@ pub fn render_sweep(h: &mut String, sw: &SweepReport) {
     groups.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     groups.dedup();
     let palette = [BLUE, ORANGE, GREEN, "#7b1fa2", "#00838f", "#6d4c41"];
+    // Short legend labels: the half-life only when it varies.
+    let one_half_life = groups.iter().all(|g| g.1 == groups[0].1);
+    let glabel = |pl: f32, hl: f32| {
+        if one_half_life { format!("pause {pl:.2}") } else { format!("pause {pl:.2}, half-life {hl:.0} s") }
+    };
     for (k, (pl, hl)) in groups.iter().enumerate() {
         let color = palette[k % palette.len()];
         let pts: Vec<(f64, f64)> = sw
@@ -493,7 +508,7 @@ pub fn render_sweep(h: &mut String, sw: &SweepReport) {
             .collect();
         c.line(&pts, color, 1.5, None).dots(&pts, color, 3.0);
         if groups.len() > 1 {
-            c.legend(&format!("pause {pl:.2}, half-life {hl:.0} s"), color);
+            c.legend(&glabel(*pl, *hl), color);
         }
     }
     if let Some(ch) = &sw.chosen
@@ -518,9 +533,45 @@ pub fn render_sweep(h: &mut String, sw: &SweepReport) {
             .map(|p| (f64::from(p.sensitivity), p.summary.detection_rate.unwrap_or(f64::NAN)))
             .collect();
         d.line(&pts, color, 1.8, None).dots(&pts, color, 2.5);
+        if groups.len() > 1 {
+            d.legend(&glabel(*pl, *hl), color);
+        }
     }
-    d.legend("detection rate", BLUE);
-    let _ = write!(h, "<div class=\"plots\">{}{}</div>", c.render(), d.render());
+    if groups.len() <= 1 {
+        d.legend("detection rate", BLUE);
+    }
+    // False warnings are alerts too (by default): the same trade-off against them.
+    let wx: Vec<f64> = sw.points.iter().filter_map(|p| p.summary.false_warnings.per_100h).collect();
+    let wmax = wx.iter().copied().fold(0.0f64, f64::max).max(1.0) * 1.1;
+    let mut w = Chart::new(
+        520.0,
+        360.0,
+        "Trade-off: false warnings vs time to detection",
+        Axis::new(0.0, wmax, "false warnings per 100 print-hours"),
+        Axis::new(0.0, ymax, "median seconds to detection after onset"),
+    );
+    for (k, (pl, hl)) in groups.iter().enumerate() {
+        let color = palette[k % palette.len()];
+        let pts: Vec<(f64, f64)> = sw
+            .points
+            .iter()
+            .filter(|p| p.pause_level == *pl && p.half_life_s == *hl)
+            .map(|p| {
+                (p.summary.false_warnings.per_100h.unwrap_or(f64::NAN), p.summary.ttd_s.median.unwrap_or(f64::NAN))
+            })
+            .collect();
+        w.line(&pts, color, 1.5, None).dots(&pts, color, 3.0);
+        if groups.len() > 1 {
+            w.legend(&glabel(*pl, *hl), color);
+        }
+    }
+    if let Some(ch) = &sw.chosen
+        && let Some(p) = sw.points.get(ch.index)
+    {
+        let (x, y) = (p.summary.false_warnings.per_100h.unwrap_or(0.0), p.summary.ttd_s.median.unwrap_or(0.0));
+        w.dots(&[(x, y)], RED, 6.0).text(x, y, &format!("chosen: sensitivity {:.2}", p.sensitivity), RED);
+    }
+    let _ = write!(h, "<div class=\"plots\">{}{}{}</div>", c.render(), w.render(), d.render());
     if let Some(ch) = &sw.chosen {
         let _ = write!(h, "<p><b>Chosen:</b> {}</p>", esc(&ch.reason));
     } else {
@@ -531,10 +582,12 @@ pub fn render_sweep(h: &mut String, sw: &SweepReport) {
     if let Some(w) = &sw.written {
         let _ = write!(h, "<p>Written to <code>{}</code>.</p>", esc(w));
     }
-    h.push_str("<details><summary>All settings</summary><table id=\"sweep-table\"><tr><th>sensitivity</th><th>pause \
+    h.push_str(
+        "<details><summary>All settings</summary><table id=\"sweep-table\"><tr><th>sensitivity</th><th>pause \
         level</th><th>half-life s</th><th>effective pause</th><th>detection</th><th>median TTD s</th><th>p90 TTD \
             s</th><th>median TTD layers</th><th>false pauses /100 h</th><th>upper 95 %</th><th>false warnings /100 \
-            h</th></tr>");
+            h</th></tr>",
+    );
     for (i, p) in sw.points.iter().enumerate() {
         let s = &p.summary;
         let mark = if sw.chosen.as_ref().is_some_and(|c| c.index == i) { " style=\"background:#fde7e4\"" } else { "" };

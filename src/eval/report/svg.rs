@@ -333,17 +333,32 @@ impl Chart {
             esc(&self.y.label)
         );
         s.push_str(&self.body);
-        let mut lx = x1 - 6.0;
+        // Right-aligned rows above the plot; entries that do not fit wrap onto
+        // further rows inside the plot's top edge, on a white backing.
+        let (mut lx, mut row) = (x1 - 6.0, 0.0f64);
         for (label, color) in self.legend.iter().rev() {
             let width = 18.0 + label.chars().count() as f64 * 6.0;
+            if lx - width < x0 && lx < x1 - 6.0 {
+                lx = x1 - 6.0;
+                row += 1.0;
+            }
             lx -= width;
+            let y = y0 - 17.0 + row * 15.0;
+            if row > 0.0 {
+                let _ = write!(
+                    s,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"14\" fill=\"#fff\" \
+                        fill-opacity=\"0.85\"/>",
+                    lx - 2.0,
+                    y - 2.0
+                );
+            }
             let _ = write!(
                 s,
-                "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{:.1}\" \
+                "<rect x=\"{lx:.1}\" y=\"{y:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{:.1}\" \
                     y=\"{:.1}\" font-size=\"10\" fill=\"#222\">{}</text>",
-                y0 - 17.0,
                 lx + 13.0,
-                y0 - 8.0,
+                y + 9.0,
                 esc(label)
             );
         }
