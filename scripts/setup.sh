@@ -25,6 +25,11 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
+  # playwright-core comes from npm; Debian's nodejs has no npm of its own.
+  command -v node >/dev/null 2>&1 || want_pkg nodejs
+  command -v npm >/dev/null 2>&1 || want_pkg npm
+  # The peers' virtual environments need ensurepip (Debian ships it separately).
+  "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || want_pkg python3-venv
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"

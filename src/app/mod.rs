@@ -1,3 +1,49 @@
 //! The daemon: builds every stage from `Config`, runs each as a task under one
 //! cancellation token, restarts crashed stages within a budget, and shuts down
 //! cleanly. The only module that may depend on every other one.
+//!
+//! - `daemon`: [`Daemon`] — wiring, channel policies, ordered shutdown.
+//! - `supervisor`: one task per stage, restarts with backoff within a budget.
+//! - `stages/`: the stage tasks (capture, vision, decision, actions, web, watchdog).
+//! - `printer`: [`PrinterSlot`], the printer link the other stages hold for the daemon's life.
+//! - `expect`: G-code analysis → per-layer expectations for decision.
+//! - `status`, `journal`: the live status board (the web API reads it) and the recent steps.
+//! - `demo`: `layerwatch demo`, the same daemon on the simulated peers.
+//!
+//! ```no_run
+//! # async fn demo(cfg: layerwatch::config::Config) -> anyhow::Result<()> {
+//! let cancel = tokio_util::sync::CancellationToken::new();
+//! layerwatch::app::run(cfg, cancel).await // until the token fires; Err if a stage gave up
+//! # }
+//! ```
+
+mod daemon;
+pub mod demo;
+pub mod expect;
+pub mod journal;
+pub mod printer;
+pub mod stages;
+pub mod status;
+pub mod supervisor;
+
+use tokio_util::sync::CancellationToken;
+
+pub use daemon::{Daemon, RunOptions};
+pub use journal::{Journal, StepRecord};
+pub use printer::PrinterSlot;
+pub use stages::vision::ClassifierFactory;
+pub use status::StatusBoard;
+pub use supervisor::{Fatal, Policy, Stage};
+
+use crate::config::Config;
+
+/// Runs the daemon described by `cfg` until `cancel` fires. `Err` when it
+/// cannot start (store, calibration) or a stage crashed past its restart budget.
+pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    run_with(cfg, RunOptions::default(), cancel).await
+}
+
+/// [`run`] with options the config file does not hold.
+pub async fn run_with(cfg: Config, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<()> {
+    Daemon::start(cfg, opts, cancel).await?.wait().await
+}

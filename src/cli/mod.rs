@@ -3,15 +3,17 @@
 //! This is the only place (with `app`) where errors become `anyhow` and exit codes:
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
-mod cameras;
-mod dataset;
-mod eval;
-mod label;
-mod record;
 mod alerts;
+mod cameras;
 mod classify;
+mod dataset;
+mod demo;
+mod eval;
 mod gcode;
+mod label;
 mod printer;
+mod record;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -35,6 +37,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The built-in demo: the daemon against a simulated camera, printer and alert receivers.
+    Demo(demo::Args),
+    /// Watch the printer: the daemon (camera, classifier, printer link, alerts, web API).
+    Run(run::Args),
     /// Check a configuration file and report every problem with its key and value.
     ValidateConfig(validate::Args),
     /// Score images (a file or a folder) with the failure classifier and summarise.
@@ -80,6 +86,8 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = Global { config: cli.config, verbose: cli.verbose };
     match cli.command {
+        Command::Run(a) => run::run(a, &global).await,
+        Command::Demo(a) => demo::run(a, &global).await,
         Command::ValidateConfig(a) => validate::run(a, &global).await,
         Command::Classify(a) => classify::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,

@@ -246,7 +246,17 @@ impl Health {
     fn check_frozen(&mut self, status: &PrinterStatus, now_ms: i64, h: &HealthConfig, out: &mut Vec<HealthFinding>) {
         let now = StillSince::at(status, now_ms);
         let (layer, z, progress) = (now.layer, now.z, now.progress);
-        let still = *self.still.get_or_insert(now);
+        let still = self.still.get_or_insert(now);
+        // The picture may have frozen before the printer reported a layer or Z (the first
+        // moments of a print, a file still being analysed): count from the first report of each,
+        // rather than falling back to `frozen_fallback_s` for the whole print.
+        if still.layer.is_none() {
+            still.layer = layer;
+        }
+        if still.z.is_none() {
+            still.z = z;
+        }
+        let still = *still;
         if self.frozen {
             return;
         }

@@ -273,3 +273,25 @@ fn the_printers_feature_counts_when_the_gcode_says_nothing() {
     let infill = FeatureMix { infill: 1.0, ..Default::default() };
     assert_eq!(run(Some("support"), Some(infill)), Some((Level::Warning, false)));
 }
+
+/// A camera that froze before the printer reported its first layer is still found
+/// once the layers advance (not only after `frozen_fallback_s`).
+#[test]
+fn a_camera_frozen_before_the_first_layer_report_is_found_when_layers_advance() {
+    let params = DecisionParams::default();
+    let mut d = Decider::new(&params);
+    let still = |i: u64| FrameScore { fingerprint: 7, ..frame(i, 0.05, "spaghetti") };
+    let mut no_layer = printing(0, 0);
+    if let PrinterState::Printing { job } = &mut no_layer.state {
+        job.layer = None;
+    }
+    let mut found = None;
+    for i in 0..8u64 {
+        let status = if i < 3 { no_layer.clone() } else { printing(i as i64 * 2000, i as u32 - 3) };
+        let s = d.step(&still(i), &status, None);
+        if s.findings.iter().any(|f| matches!(f, HealthFinding::CameraFrozen { .. })) {
+            found = Some(i);
+        }
+    }
+    assert_eq!(found, Some(4), "frozen once the first reported layer is followed by the next");
+}

@@ -1,0 +1,359 @@
+//! G-code awareness for the decision loop: what should be on the bed at the
+//! layer the printer reports.
+//!
+//! - [`LayerPlan`] turns a `gcode::Analysis` into one `LayerExpectation` per
+//!   layer (cumulative extrusion and footprint area, the layer's feature mix),
+//!   computed once per file.
+//! - [`GcodeCatalog`] finds the file a `PrintJob` names on this machine and
+//!   analyses it off the runtime (`spawn_blocking`), caching by path, size and
+//!   modification time. Lookups never wait: until the analysis is back (or
+//!   when the file cannot be found) the decision runs on what the printer
+//!   reports alone.
+//!
+//! Where the file is found, in order: the files this daemon streams itself
+//! (host mode, registered with [`GcodeCatalog::register`]), the job's name as
+//! an absolute path, and `[printer.serial] gcode_dir` (matched by size and
+//! name, as the Marlin monitor does). Print hosts (OctoPrint, Moonraker) keep
+//! files remotely and analyse them inside their link: their jobs bring layer
+//! and layer count, which the decider uses without a plan.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::decision::{FeatureMix, LayerExpectation};
+use crate::domain::PrintJob;
+use crate::gcode::{Analysis, Feature, Footprint};
+
+/// Every layer's expectation, indexed by 0-based layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerPlan {
+    pub layers: Vec<LayerExpectation>,
+}
+
+impl LayerPlan {
+    pub fn from_analysis(a: &Analysis) -> LayerPlan {
+        let count = u32::try_from(a.layers.len()).ok();
+        let mut cumulative_mm = 0.0f32;
+        let mut footprint = Footprint::default();
+        let layers = a
+            .layers
+            .iter()
+            .map(|l| {
+                cumulative_mm += l.extruded_mm.max(0.0);
+                footprint.merge(&l.footprint);
+                let area = a.grid.as_ref().map_or(0.0, |g| footprint.occupied_area_mm2(g));
+                LayerExpectation {
+                    layer: l.index,
+                    layer_count: count,
+                    z: l.z,
+                    layer_height: l.height,
+                    extruded_mm_in_layer: l.extruded_mm,
+                    cumulative_extruded_mm: cumulative_mm,
+                    footprint_area_mm2: area,
+                    feature_mix: feature_mix(&l.features),
+                }
+            })
+            .collect();
+        LayerPlan { layers }
+    }
+
+    /// The expectation for a 0-based layer; past the end, the last layer's.
+    pub fn at(&self, layer: u32) -> Option<&LayerExpectation> {
+        self.layers.get(layer as usize).or_else(|| self.layers.last().filter(|l| layer > l.layer))
+    }
+
+    pub fn layer_count(&self) -> u32 {
+        self.layers.len() as u32
+    }
+}
+
+/// Shares of a layer's extrusion per decision feature group.
+pub fn feature_mix(features: &[(Feature, f32)]) -> FeatureMix {
+    let mut m = FeatureMix::default();
+    let total: f32 = features.iter().map(|(_, mm)| mm.max(0.0)).sum();
+    if total <= 0.0 {
+        return m;
+    }
+    for (f, mm) in features {
+        let share = mm.max(0.0) / total;
+        let slot = match f {
+            Feature::OuterWall | Feature::InnerWall | Feature::OverhangWall => &mut m.perimeter,
+            Feature::Infill
+            | Feature::SolidInfill
+            | Feature::TopSurface
+            | Feature::BottomSurface
+            | Feature::GapFill => &mut m.infill,
+            Feature::Support | Feature::SupportInterface => &mut m.support,
+            Feature::Bridge => &mut m.bridge,
+            Feature::Ironing
+            | Feature::Skirt
+            | Feature::Brim
+            | Feature::PrimeTower
+            | Feature::Custom
+            | Feature::Other(_) => &mut m.other,
+        };
+        *slot += share;
+    }
+    m
+}
+
+/// A file's identity: same path, size and modification time mean the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    path: PathBuf,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+/// What an analysis task sends back.
+#[derive(Debug)]
+pub struct Analysed {
+    /// The job's file name it was for.
+    pub job_file: String,
+    result: Result<(FileKey, Arc<LayerPlan>), String>,
+}
+
+#[derive(Debug)]
+enum Entry {
+    /// Being located or analysed.
+    Pending,
+    Ready(Arc<LayerPlan>),
+    /// Not found or not readable; tried again after `retry_at`.
+    Missing {
+        retry_at: Instant,
+    },
+}
+
+/// How long a file that could not be found waits before it is looked for again.
+const RETRY_MISSING: Duration = Duration::from_secs(30);
+/// Plans kept (a farm switches between a few files at most).
+const CAPACITY: usize = 4;
+
+/// Host-mode files by the name the printer link reports (their file name).
+#[derive(Debug, Clone, Default)]
+pub struct Registered(Arc<Mutex<HashMap<String, PathBuf>>>);
+
+impl Registered {
+    pub fn insert(&self, path: &Path) {
+        if let Some(name) = path.file_name() {
+            let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            g.insert(name.to_string_lossy().into_owned(), path.to_path_buf());
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<PathBuf> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+}
+
+/// Finds and analyses the files jobs name; owned by the decision loop (no locks).
+pub struct GcodeCatalog {
+    registered: Registered,
+    gcode_dir: Option<PathBuf>,
+    entries: HashMap<String, Entry>,
+    /// Ready plans by file identity, so a renamed job of the same bytes is not analysed twice.
+    by_key: HashMap<FileKey, Arc<LayerPlan>>,
+    order: Vec<String>,
+    tx: mpsc::UnboundedSender<Analysed>,
+}
+
+impl GcodeCatalog {
+    /// `tx` receives finished analyses; feed each to [`GcodeCatalog::complete`].
+    pub fn new(registered: Registered, gcode_dir: Option<PathBuf>, tx: mpsc::UnboundedSender<Analysed>) -> Self {
+        GcodeCatalog { registered, gcode_dir, entries: HashMap::new(), by_key: HashMap::new(), order: vec![], tx }
+    }
+
+    /// The plan for `job`'s file if it is ready; otherwise starts finding and
+    /// analysing it (once) and returns `None`.
+    pub fn lookup(&mut self, job: &PrintJob) -> Option<Arc<LayerPlan>> {
+        if job.file.is_empty() {
+            return None;
+        }
+        match self.entries.get(&job.file) {
+            Some(Entry::Ready(p)) => return Some(p.clone()),
+            Some(Entry::Pending) => return None,
+            Some(Entry::Missing { retry_at }) if Instant::now() < *retry_at => return None,
+            _ => {}
+        }
+        self.entries.insert(job.file.clone(), Entry::Pending);
+        let candidates = self.candidates(job);
+        let tx = self.tx.clone();
+        let job_file = job.file.clone();
+        let size_hint = job.file_size;
+        let known: Vec<(FileKey, Arc<LayerPlan>)> = self.by_key.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        tokio::task::spawn_blocking(move || {
+            let result = locate_and_analyse(&candidates, size_hint, &known);
+            let _ = tx.send(Analysed { job_file, result });
+        });
+        None
+    }
+
+    /// Takes a finished analysis.
+    pub fn complete(&mut self, done: Analysed) {
+        match done.result {
+            Ok((key, plan)) => {
+                tracing::info!(
+                    file = %done.job_file,
+                    path = %key.path.display(),
+                    layers = plan.layer_count(),
+                    "g-code analysed: layer expectations available"
+                );
+                self.by_key.insert(key, plan.clone());
+                self.entries.insert(done.job_file.clone(), Entry::Ready(plan));
+                self.order.retain(|f| f != &done.job_file);
+                self.order.push(done.job_file);
+                while self.order.len() > CAPACITY {
+                    let old = self.order.remove(0);
+                    if let Some(Entry::Ready(p)) = self.entries.remove(&old) {
+                        self.by_key.retain(|_, v| !Arc::ptr_eq(v, &p));
+                    }
+                }
+            }
+            Err(why) => {
+                tracing::info!(
+                    file = %done.job_file,
+                    reason = %why,
+                    "no g-code analysis for this print: judging with the printer's layers only"
+                );
+                self.entries.insert(done.job_file, Entry::Missing { retry_at: Instant::now() + RETRY_MISSING });
+            }
+        }
+    }
+
+    fn candidates(&self, job: &PrintJob) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        if let Some(p) = self.registered.get(&job.file) {
+            out.push(Candidate::Path(p));
+        }
+        let as_path = Path::new(&job.file);
+        if as_path.is_absolute() {
+            out.push(Candidate::Path(as_path.to_path_buf()));
+        }
+        if let Some(dir) = &self.gcode_dir {
+            out.push(Candidate::Dir(dir.clone(), job.file.clone()));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Candidate {
+    Path(PathBuf),
+    /// A folder of local copies and the name the printer uses.
+    Dir(PathBuf, String),
+}
+
+fn locate_and_analyse(
+    candidates: &[Candidate],
+    size_hint: Option<u64>,
+    known: &[(FileKey, Arc<LayerPlan>)],
+) -> Result<(FileKey, Arc<LayerPlan>), String> {
+    let path = candidates.iter().find_map(|c| locate(c, size_hint)).ok_or_else(|| {
+        if candidates.is_empty() {
+            "the file is not on this machine (no gcode_dir configured)".to_string()
+        } else {
+            "the file was not found on this machine".to_string()
+        }
+    })?;
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let key = FileKey { path: path.clone(), size: meta.len(), modified: meta.modified().ok() };
+    if let Some((_, plan)) = known.iter().find(|(k, _)| *k == key) {
+        return Ok((key, plan.clone()));
+    }
+    let analysis = crate::gcode::analyze_file(&path).map_err(|e| e.to_string())?;
+    if analysis.layers.is_empty() {
+        return Err(format!("{}: no layers found", path.display()));
+    }
+    Ok((key, Arc::new(LayerPlan::from_analysis(&analysis))))
+}
+
+fn locate(c: &Candidate, size_hint: Option<u64>) -> Option<PathBuf> {
+    match c {
+        Candidate::Path(p) => p.is_file().then(|| p.clone()),
+        Candidate::Dir(dir, name) => {
+            let direct = dir.join(Path::new(name).file_name()?);
+            if direct.is_file() && size_hint.is_none_or(|s| std::fs::metadata(&direct).is_ok_and(|m| m.len() == s)) {
+                return Some(direct);
+            }
+            size_hint.and_then(|s| crate::printer::marlin::job::find_local_copy(dir, name, s))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO_LAYERS: &str = "\
+M83
+;LAYER_CHANGE
+;Z:0.2
+G1 Z0.2 F600
+;TYPE:External perimeter
+G1 X10 Y0 E1 F1200
+G1 X10 Y10 E1
+;TYPE:Internal infill
+G1 X0 Y10 E2
+;LAYER_CHANGE
+;Z:0.4
+G1 Z0.4
+;TYPE:Support material
+G1 X0 Y0 E1
+;TYPE:External perimeter
+G1 X10 Y0 E1
+";
+
+    #[test]
+    fn plan_accumulates_extrusion_and_area_and_mixes_features() {
+        let a = crate::gcode::analyze(TWO_LAYERS.as_bytes());
+        let plan = LayerPlan::from_analysis(&a);
+        assert_eq!(plan.layer_count(), 2, "{:?}", a.layers);
+        let (l0, l1) = (&plan.layers[0], &plan.layers[1]);
+        assert_eq!((l0.layer, l1.layer), (0, 1));
+        assert_eq!(l1.layer_count, Some(2));
+        assert!((l0.cumulative_extruded_mm - l0.extruded_mm_in_layer).abs() < 1e-4);
+        assert!(l1.cumulative_extruded_mm > l0.cumulative_extruded_mm);
+        assert!(l1.footprint_area_mm2 >= l0.footprint_area_mm2 && l0.footprint_area_mm2 > 0.0);
+        assert!((l0.feature_mix.perimeter - 0.5).abs() < 0.01, "{:?}", l0.feature_mix);
+        assert!((l0.feature_mix.infill - 0.5).abs() < 0.01, "{:?}", l0.feature_mix);
+        assert!((l1.feature_mix.support - 0.5).abs() < 0.01, "{:?}", l1.feature_mix);
+        assert_eq!(plan.at(7).map(|l| l.layer), Some(1), "past the end: the last layer");
+    }
+
+    #[test]
+    fn unknown_features_leave_the_mix_unknown() {
+        assert!(!feature_mix(&[]).is_known());
+        let m = feature_mix(&[(Feature::Bridge, 1.0), (Feature::Brim, 3.0)]);
+        assert!((m.bridge - 0.25).abs() < 1e-6 && (m.other - 0.75).abs() < 1e-6);
+    }
+
+    #[tokio::test]
+    async fn catalog_finds_registered_and_gcode_dir_files_and_reports_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let streamed = dir.path().join("streamed.gcode");
+        std::fs::write(&streamed, TWO_LAYERS).unwrap();
+        let sd = dir.path().join("sd");
+        std::fs::create_dir(&sd).unwrap();
+        std::fs::write(sd.join("cube_pla.gcode"), TWO_LAYERS).unwrap();
+        let reg = Registered::default();
+        reg.insert(&streamed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut cat = GcodeCatalog::new(reg, Some(sd), tx);
+        let job = |file: &str, size: Option<u64>| PrintJob { file: file.into(), file_size: size, ..Default::default() };
+        let size = TWO_LAYERS.len() as u64;
+        for j in [job("streamed.gcode", None), job("CUBE_P~1.GCO", Some(size)), job("nowhere.gcode", None)] {
+            assert!(cat.lookup(&j).is_none(), "nothing is ready before the analysis");
+            assert!(cat.lookup(&j).is_none(), "and it is started once");
+            let done = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+            cat.complete(done);
+        }
+        assert_eq!(cat.lookup(&job("streamed.gcode", None)).map(|p| p.layer_count()), Some(2));
+        assert_eq!(cat.lookup(&job("CUBE_P~1.GCO", Some(size))).map(|p| p.layer_count()), Some(2));
+        assert!(cat.lookup(&job("nowhere.gcode", None)).is_none());
+        assert!(rx.try_recv().is_err(), "a missing file is not looked for again at once");
+    }
+}

@@ -1,0 +1,243 @@
+//! The printer as the daemon holds it: one [`PrinterSlot`] that the decision
+//! loop, the action engine and the API keep for the daemon's whole life,
+//! while the printer stage connects the configured link behind it (and
+//! reconnects it after a crash of the link task).
+//!
+//! The slot is itself a `PrinterLink`: its status mirrors the current link's
+//! (`Disconnected` while there is none) and its commands go to the current
+//! link (`NotConnected` while there is none). So a restart of the printer
+//! stage never leaves another stage holding a dead link.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::RngExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::expect::Registered;
+use super::supervisor::StageExit;
+use crate::capture::{Backoff, LogLimiter};
+use crate::domain::{PrinterState, PrinterStatus, Timestamp};
+use crate::printer::marlin::MarlinLink;
+use crate::printer::{Confirmation, PrinterConfig, PrinterError, PrinterKind, PrinterLink, SerialMode};
+
+/// The daemon's handle on the printer, whichever link is behind it.
+pub struct PrinterSlot {
+    name: String,
+    status_tx: watch::Sender<PrinterStatus>,
+    current: Mutex<Option<Arc<dyn PrinterLink>>>,
+    /// The same link when it is Marlin in host mode: it can stream files.
+    host: Mutex<Option<Arc<MarlinLink>>>,
+    registered: Registered,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PrinterSlot {
+    pub fn new(cfg: &PrinterConfig, registered: Registered) -> Arc<PrinterSlot> {
+        Arc::new(PrinterSlot {
+            name: describe(cfg),
+            status_tx: watch::channel(PrinterStatus::disconnected(Timestamp::now())).0,
+            current: Mutex::new(None),
+            host: Mutex::new(None),
+            registered,
+        })
+    }
+
+    fn link(&self) -> Result<Arc<dyn PrinterLink>, PrinterError> {
+        lock(&self.current).clone().ok_or(PrinterError::NotConnected)
+    }
+
+    /// Host mode: streams `path` to the printer (confirmed once it runs the first line).
+    pub async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
+        let host = lock(&self.host).clone();
+        let Some(host) = host else {
+            return Err(PrinterError::InvalidState { command: "print", state: "not a serial printer in host mode" });
+        };
+        self.registered.insert(path);
+        host.print(path).await
+    }
+
+    fn attach(&self, link: Arc<dyn PrinterLink>, host: Option<Arc<MarlinLink>>) {
+        *lock(&self.current) = Some(link);
+        *lock(&self.host) = host;
+    }
+
+    fn detach(&self) {
+        *lock(&self.current) = None;
+        *lock(&self.host) = None;
+        self.status_tx.send_replace(PrinterStatus::disconnected(Timestamp::now()));
+    }
+}
+
+/// `marlin /dev/ttyUSB0 (host)`, `octoprint http://…`.
+pub fn describe(cfg: &PrinterConfig) -> String {
+    match cfg.kind {
+        PrinterKind::None => "none".into(),
+        PrinterKind::Marlin => format!(
+            "marlin {} @ {} ({})",
+            cfg.serial.path.display(),
+            cfg.serial.baud,
+            match cfg.serial.mode {
+                SerialMode::Host => "host",
+                SerialMode::Monitor => "monitor",
+            }
+        ),
+        PrinterKind::Octoprint => format!("octoprint {}", cfg.octoprint.url),
+        PrinterKind::Moonraker => format!("moonraker {}", cfg.moonraker.url),
+    }
+}
+
+#[async_trait]
+impl PrinterLink for PrinterSlot {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn status(&self) -> watch::Receiver<PrinterStatus> {
+        self.status_tx.subscribe()
+    }
+
+    async fn pause(&self) -> Result<Confirmation, PrinterError> {
+        self.link()?.pause().await
+    }
+
+    async fn resume(&self) -> Result<Confirmation, PrinterError> {
+        self.link()?.resume().await
+    }
+
+    async fn cancel(&self) -> Result<Confirmation, PrinterError> {
+        self.link()?.cancel().await
+    }
+
+    async fn set_temperatures(&self, hotend: Option<f32>, bed: Option<f32>) -> Result<Confirmation, PrinterError> {
+        self.link()?.set_temperatures(hotend, bed).await
+    }
+
+    async fn park(&self) -> Result<Confirmation, PrinterError> {
+        self.link()?.park().await
+    }
+
+    async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {
+        self.link()?.cool_down(bed).await
+    }
+}
+
+/// Opens the configured link. Marlin links connect in the background; hosts
+/// check the server first.
+async fn connect(
+    cfg: &PrinterConfig,
+    cancel: CancellationToken,
+) -> Result<(Arc<dyn PrinterLink>, Option<Arc<MarlinLink>>), PrinterError> {
+    if cfg.kind == PrinterKind::Marlin {
+        let link = MarlinLink::open(cfg, cancel);
+        let host = (link.mode() == SerialMode::Host).then(|| link.clone());
+        return Ok((link, host));
+    }
+    Ok((crate::printer::connect(cfg, cancel)?, None))
+}
+
+/// The printer stage: connects (retrying with backoff while the printer or
+/// its host is unreachable), then mirrors the link's status into the slot
+/// until the token fires. A link whose task ends is an error: the supervisor
+/// restarts the stage, which connects afresh.
+pub async fn run_stage(
+    slot: Arc<PrinterSlot>,
+    cfg: PrinterConfig,
+    cancel: CancellationToken,
+) -> anyhow::Result<StageExit> {
+    // Cancelling this token (also on a crash of this stage) stops the link, so
+    // two links never share one serial port.
+    let link_cancel = cancel.child_token();
+    let _stop_link = link_cancel.clone().drop_guard();
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut quiet = LogLimiter::new(Duration::from_secs(60));
+    let (link, host) = loop {
+        match connect(&cfg, link_cancel.clone()).await {
+            Ok(l) => break l,
+            Err(e) => {
+                let delay = backoff.next_delay(rand::rng().random::<f64>());
+                if let Some(suppressed) = quiet.check(std::time::Instant::now()) {
+                    tracing::warn!(
+                        printer = %slot.name,
+                        error = %e,
+                        retry_in_ms = delay.as_millis() as u64,
+                        suppressed,
+                        "cannot connect to the printer; retrying"
+                    );
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(StageExit::Stopped),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    };
+    tracing::info!(printer = %slot.name, link = link.name(), "printer link started");
+    let mut rx = link.status();
+    slot.attach(link, host);
+    let mut last_state = "";
+    loop {
+        let s = rx.borrow_and_update().clone();
+        if s.state.name() != last_state {
+            log_state(&slot.name, last_state, &s.state);
+            last_state = s.state.name();
+        }
+        slot.status_tx.send_replace(s);
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                slot.detach();
+                return Ok(StageExit::Stopped);
+            }
+            changed = rx.changed() => if changed.is_err() {
+                slot.detach();
+                anyhow::bail!("the printer link task ended");
+            }
+        }
+    }
+}
+
+fn log_state(printer: &str, from: &str, to: &PrinterState) {
+    let job = to.job();
+    match to {
+        PrinterState::Disconnected if !from.is_empty() => {
+            tracing::warn!(printer, from, "printer disconnected")
+        }
+        PrinterState::Error { message } => tracing::warn!(printer, from, error = %message, "printer reports an error"),
+        _ => tracing::info!(
+            printer,
+            from,
+            to = to.name(),
+            file = job.map(|j| j.file.as_str()).unwrap_or(""),
+            layer = job.and_then(|j| j.layer),
+            "printer state"
+        ),
+    }
+}
+
+/// Host mode: once the printer is idle, streams `path` (once). Errors are logged.
+pub async fn print_when_ready(slot: Arc<PrinterSlot>, path: std::path::PathBuf, cancel: CancellationToken) {
+    let mut rx = slot.status();
+    let ready = async { rx.wait_for(|s| matches!(s.state, PrinterState::Idle)).await.is_ok() };
+    let idle = tokio::select! {
+        _ = cancel.cancelled() => return,
+        ok = ready => ok,
+    };
+    if !idle {
+        return;
+    }
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        r = slot.start_print(&path) => match r {
+            Ok(_) => tracing::info!(printer = %slot.name, file = %path.display(), "print started"),
+            Err(e) => {
+                tracing::error!(printer = %slot.name, file = %path.display(), error = %e, "cannot start the print")
+            }
+        }
+    }
+}

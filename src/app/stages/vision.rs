@@ -1,0 +1,146 @@
+//! The vision stage: takes frames from the hand-off queue, scores each on the
+//! classifier's own OS thread (`vision::VisionWorker`) and sends the scored
+//! frame to decision.
+//!
+//! Channel policy: scored frames go to decision on a bounded **lossless**
+//! channel (`send` waits); when decision is slow, the wait propagates to the
+//! hand-off queue, which drops the oldest frames. A frame that cannot be
+//! decoded is logged by the worker, counted and skipped. A worker that stops
+//! (its thread died, or the watchdog gave up on a stuck inference) is an
+//! error: the supervisor restarts this stage and the pool starts a new worker.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::status::StatusBoard;
+use crate::app::supervisor::StageExit;
+use crate::capture::FrameQueue;
+use crate::domain::{Frame, FrameScore};
+use crate::vision::{Classifier, OnnxClassifier, VisionConfig, VisionError, VisionHandle, VisionWorker, WorkerOptions};
+
+/// A frame with its scores, on its way to decision.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub frame: Frame,
+    pub score: FrameScore,
+}
+
+/// Builds a classifier (on the blocking pool: loading a model takes a while).
+pub type ClassifierFactory = Arc<dyn Fn() -> Result<Box<dyn Classifier>, VisionError> + Send + Sync>;
+
+/// The real classifier from `[vision]` (the built-in model unless configured).
+pub fn onnx_factory(cfg: VisionConfig) -> ClassifierFactory {
+    Arc::new(move || Ok(Box::new(OnnxClassifier::from_config(&cfg)?) as Box<dyn Classifier>))
+}
+
+struct Boxed(Box<dyn Classifier>);
+
+impl Classifier for Boxed {
+    fn labels(&self) -> &[Arc<str>] {
+        self.0.labels()
+    }
+
+    fn classify(&mut self, frame: &Frame) -> Result<crate::domain::FrameScore, VisionError> {
+        self.0.classify(frame)
+    }
+}
+
+/// The current vision worker, started on first use and again after it stopped.
+pub struct VisionPool {
+    factory: ClassifierFactory,
+    current: Mutex<Option<VisionHandle>>,
+    cancel: CancellationToken,
+}
+
+impl VisionPool {
+    pub fn new(factory: ClassifierFactory, cancel: CancellationToken) -> Arc<VisionPool> {
+        Arc::new(VisionPool { factory, current: Mutex::new(None), cancel })
+    }
+
+    /// The running worker, if any (for the watchdog).
+    pub fn current(&self) -> Option<VisionHandle> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The running worker, or a new one when there is none or it stopped.
+    pub async fn get(&self) -> Result<VisionHandle, VisionError> {
+        if let Some(h) = self.current() {
+            if h.health().alive {
+                return Ok(h);
+            }
+            h.stop();
+        }
+        let factory = self.factory.clone();
+        let started = std::time::Instant::now();
+        let classifier = tokio::task::spawn_blocking(move || factory())
+            .await
+            .map_err(|e| VisionError::Runtime(format!("model loading task failed: {e}")))??;
+        let opts = WorkerOptions { queue: 1, cancel: self.cancel.child_token(), name: "vision".into() };
+        let handle = VisionWorker::spawn_with(Boxed(classifier), opts)?;
+        tracing::info!(
+            labels = ?handle.labels(),
+            load_ms = started.elapsed().as_millis() as u64,
+            "vision worker started"
+        );
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+        Ok(handle)
+    }
+
+    /// Gives up on the current worker (stuck in an inference): its pending
+    /// `classify` returns `Stopped`, and the next `get` starts a new one. The
+    /// old thread ends once the stuck call returns.
+    pub fn abandon(&self) {
+        if let Some(h) = self.current.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.stop();
+        }
+    }
+
+    /// Stops the worker and waits for its thread (after the frame in hand).
+    pub async fn shutdown(&self) {
+        let h = self.current.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = h {
+            h.shutdown().await;
+        }
+    }
+}
+
+pub async fn run(
+    pool: Arc<VisionPool>,
+    handoff: Arc<FrameQueue>,
+    scored: mpsc::Sender<Scored>,
+    board: Arc<StatusBoard>,
+    cancel: CancellationToken,
+) -> anyhow::Result<StageExit> {
+    let worker = pool.get().await?;
+    loop {
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => return Ok(StageExit::Stopped),
+            f = handoff.pop() => match f {
+                Some(f) => f,
+                None => return Ok(StageExit::Finished),
+            },
+        };
+        let seq = frame.seq;
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return Ok(StageExit::Stopped),
+            r = worker.classify(frame.clone()) => r,
+        };
+        match result {
+            Ok(score) => {
+                board.record_latency(score.latency_ms);
+                tracing::trace!(frame_seq = seq, failure = score.scores.failure, "frame scored");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(StageExit::Stopped),
+                    sent = scored.send(Scored { frame, score }) => if sent.is_err() {
+                        anyhow::bail!("decision is gone");
+                    }
+                }
+            }
+            Err(VisionError::Stopped) => anyhow::bail!("the vision worker stopped"),
+            // Bad frames and inference errors are logged (rate-limited) and counted by the worker.
+            Err(_) => {}
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The daemon's live status board: what each stage is doing, written by the
+//! stages as they go and read by the web API (`StatusSource`), the demo and
+//! the watchdog.
+//!
+//! Owns nothing but copies of small values behind `std` mutexes (held only to
+//! copy, never across an `.await`) and atomics; the capture counters and the
+//! printer status are read live from the stage's own `Arc`/`watch`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use super::journal::Journal;
+use super::supervisor::Stage;
+use crate::capture::{CaptureState, CaptureStats};
+use crate::domain::{HealthFinding, PrinterStatus, Timestamp};
+use crate::store::OutboxBacklog;
+use crate::web::{
+    ApiStatus, CameraDto, DecisionDto, HealthReport, OutboxDto, PrinterDto, StageDto, StatusSource, VisionDto,
+};
+
+/// Where a stage is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageState {
+    Starting,
+    Running,
+    /// Crashed; waiting for its backoff before the restart.
+    Restarting,
+    /// Ended on its own (a finite camera source).
+    Finished,
+    /// Shut down by the token.
+    Stopped,
+    /// Crashed past its restart budget.
+    Failed,
+}
+
+impl StageState {
+    pub fn name(self) -> &'static str {
+        match self {
+            StageState::Starting => "starting",
+            StageState::Running => "running",
+            StageState::Restarting => "restarting",
+            StageState::Finished => "finished",
+            StageState::Stopped => "stopped",
+            StageState::Failed => "failed",
+        }
+    }
+}
+
+/// One stage's line on the board.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageInfo {
+    pub state: StageState,
+    pub restarts: u32,
+    pub last_error: Option<(Timestamp, String)>,
+}
+
+/// Where layer expectations come from for the current print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcodeSource {
+    /// The file was found and analysed: per-layer footprint, extrusion, features.
+    Analysed,
+    /// Only what the printer reports (layer, Z, progress).
+    Printer,
+    /// Nothing: no print, or the printer reports no layers.
+    None,
+}
+
+impl GcodeSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            GcodeSource::Analysed => "gcode",
+            GcodeSource::Printer => "printer",
+            GcodeSource::None => "none",
+        }
+    }
+}
+
+/// Inference stuck for longer than this is reported.
+pub const VISION_STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The shared board. One per daemon.
+pub struct StatusBoard {
+    name: String,
+    camera_name: String,
+    started_at: Timestamp,
+    /// False with `printer.kind = "none"`: the link is not part of health.
+    printer_configured: bool,
+    stages: Mutex<BTreeMap<Stage, StageInfo>>,
+    printer_link: Mutex<String>,
+    printer: Mutex<Option<watch::Receiver<PrinterStatus>>>,
+    camera: Mutex<Option<Arc<CaptureStats>>>,
+    /// Frames dropped at the hand-off between capture and vision.
+    handoff_dropped: AtomicU64,
+    vision: Mutex<VisionDto>,
+    latencies: Mutex<Latencies>,
+    decision: Mutex<Option<DecisionDto>>,
+    outbox: Mutex<OutboxDto>,
+    findings: Mutex<BTreeMap<String, HealthFinding>>,
+    gcode: Mutex<GcodeSource>,
+    web_addr: watch::Sender<Option<SocketAddr>>,
+    journal: Journal,
+}
+
+#[derive(Debug, Default)]
+struct Latencies {
+    last: Option<f32>,
+    window: std::collections::VecDeque<f32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value here is a plain copy: a panic while holding the lock cannot break it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StatusBoard {
+    pub fn new(name: &str, camera_name: &str, printer_configured: bool) -> Self {
+        let stages = Stage::ALL
+            .iter()
+            .map(|s| (*s, StageInfo { state: StageState::Starting, restarts: 0, last_error: None }))
+            .collect();
+        StatusBoard {
+            name: name.to_string(),
+            camera_name: camera_name.to_string(),
+            started_at: Timestamp::now(),
+            printer_configured,
+            stages: Mutex::new(stages),
+            printer_link: Mutex::new("none".into()),
+            printer: Mutex::new(None),
+            camera: Mutex::new(None),
+            handoff_dropped: AtomicU64::new(0),
+            vision: Mutex::new(VisionDto::default()),
+            latencies: Mutex::new(Latencies::default()),
+            decision: Mutex::new(None),
+            outbox: Mutex::new(OutboxDto::default()),
+            findings: Mutex::new(BTreeMap::new()),
+            gcode: Mutex::new(GcodeSource::None),
+            web_addr: watch::channel(None).0,
+            journal: Journal::new(2048),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        StatusBoard::new("test", "camera", false)
+    }
+
+    // --- stages -----------------------------------------------------------------
+
+    pub fn stage(&self, s: Stage) -> StageInfo {
+        lock(&self.stages).get(&s).cloned().unwrap_or(StageInfo {
+            state: StageState::Starting,
+            restarts: 0,
+            last_error: None,
+        })
+    }
+
+    fn set_stage(&self, s: Stage, f: impl FnOnce(&mut StageInfo)) {
+        let mut g = lock(&self.stages);
+        let e = g.entry(s).or_insert(StageInfo { state: StageState::Starting, restarts: 0, last_error: None });
+        f(e);
+    }
+
+    pub fn stage_running(&self, s: Stage) {
+        self.set_stage(s, |e| e.state = StageState::Running);
+    }
+
+    pub fn stage_stopped(&self, s: Stage) {
+        self.set_stage(s, |e| e.state = StageState::Stopped);
+    }
+
+    pub fn stage_finished(&self, s: Stage) {
+        self.set_stage(s, |e| e.state = StageState::Finished);
+    }
+
+    pub fn stage_failed(&self, s: Stage) {
+        self.set_stage(s, |e| e.state = StageState::Failed);
+    }
+
+    /// Counts a crash; returns the stage's crash count so far.
+    pub fn stage_crashed(&self, s: Stage, error: &str) -> u32 {
+        let mut n = 0;
+        self.set_stage(s, |e| {
+            e.state = StageState::Restarting;
+            e.restarts += 1;
+            e.last_error = Some((Timestamp::now(), error.to_string()));
+            n = e.restarts;
+        });
+        n
+    }
+
+    /// Stages not in use (web disabled, no printer) are marked finished so health ignores them.
+    pub fn stage_unused(&self, s: Stage) {
+        self.stage_finished(s);
+    }
+
+    // --- inputs from the stages ---------------------------------------------------
+
+    pub fn set_printer(&self, link: &str, status: watch::Receiver<PrinterStatus>) {
+        *lock(&self.printer_link) = link.to_string();
+        *lock(&self.printer) = Some(status);
+    }
+
+    pub fn printer_status(&self) -> Option<PrinterStatus> {
+        lock(&self.printer).as_ref().map(|rx| rx.borrow().clone())
+    }
+
+    pub fn set_camera(&self, stats: Arc<CaptureStats>) {
+        *lock(&self.camera) = Some(stats);
+    }
+
+    /// The hand-off queue's counters (its drops are the camera's drops too).
+    pub fn record_handoff_drops(&self, total: u64) {
+        self.handoff_dropped.store(total, Ordering::Relaxed);
+    }
+
+    pub fn record_latency(&self, ms: f32) {
+        let mut g = lock(&self.latencies);
+        g.last = Some(ms);
+        g.window.push_back(ms);
+        if g.window.len() > 32 {
+            g.window.pop_front();
+        }
+    }
+
+    pub fn set_vision(&self, v: VisionDto) {
+        *lock(&self.vision) = v;
+    }
+
+    pub fn set_decision(&self, d: DecisionDto) {
+        *lock(&self.decision) = Some(d);
+    }
+
+    pub fn set_outbox(&self, b: &OutboxBacklog) {
+        *lock(&self.outbox) =
+            OutboxDto { pending: b.pending, sending: b.sending, failed: b.failed, oldest_pending: b.oldest_pending };
+    }
+
+    /// Tracks open health findings by name (`camera_frozen`…); `Cleared` removes one.
+    pub fn record_finding(&self, f: &HealthFinding) {
+        let mut g = lock(&self.findings);
+        match f {
+            HealthFinding::Cleared { what, .. } => {
+                g.remove(what);
+            }
+            other => {
+                g.insert(finding_name(other).to_string(), other.clone());
+            }
+        }
+    }
+
+    /// Camera findings close when the print ends; the decider says so with `Cleared`.
+    pub fn findings(&self) -> Vec<HealthFinding> {
+        lock(&self.findings).values().cloned().collect()
+    }
+
+    pub fn set_gcode(&self, s: GcodeSource) {
+        *lock(&self.gcode) = s;
+    }
+
+    pub fn set_web_addr(&self, addr: SocketAddr) {
+        self.web_addr.send_replace(Some(addr));
+    }
+
+    /// The address the web server listens on, once bound.
+    pub fn web_addr(&self) -> watch::Receiver<Option<SocketAddr>> {
+        self.web_addr.subscribe()
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn started_at(&self) -> Timestamp {
+        self.started_at
+    }
+
+    // --- reading ------------------------------------------------------------------
+
+    fn camera_dto(&self) -> CameraDto {
+        let handoff = self.handoff_dropped.load(Ordering::Relaxed);
+        match lock(&self.camera).as_ref().map(|s| s.snapshot()) {
+            Some(s) => CameraDto {
+                name: self.camera_name.clone(),
+                state: state_name(s.state).into(),
+                fps: s.fps,
+                frames: s.frames,
+                dropped: s.dropped + handoff,
+                bad_frames: s.bad_frames,
+                reconnects: s.reconnects,
+                last_frame_at: s.last_frame_at,
+                last_error: s.last_error.map(|e| e.message),
+            },
+            None => CameraDto {
+                name: self.camera_name.clone(),
+                state: "starting".into(),
+                fps: 0.0,
+                frames: 0,
+                dropped: handoff,
+                bad_frames: 0,
+                reconnects: 0,
+                last_frame_at: None,
+                last_error: None,
+            },
+        }
+    }
+
+    fn vision_dto(&self) -> VisionDto {
+        let mut v = lock(&self.vision).clone();
+        let l = lock(&self.latencies);
+        v.last_latency_ms = l.last;
+        if !l.window.is_empty() {
+            v.mean_latency_ms = Some(l.window.iter().sum::<f32>() / l.window.len() as f32);
+        }
+        v
+    }
+}
+
+fn state_name(s: CaptureState) -> &'static str {
+    match s {
+        CaptureState::Starting => "starting",
+        CaptureState::Streaming => "streaming",
+        CaptureState::Reconnecting => "reconnecting",
+        CaptureState::Ended => "ended",
+        CaptureState::Failed => "failed",
+        CaptureState::Stopped => "stopped",
+    }
+}
+
+/// The name a finding is tracked (and cleared) by; matches `IncidentCause`'s.
+pub fn finding_name(f: &HealthFinding) -> &'static str {
+    match f {
+        HealthFinding::CameraFrozen { .. } => "camera_frozen",
+        HealthFinding::CameraDark { .. } => "camera_dark",
+        HealthFinding::CameraSilent { .. } => "camera_silent",
+        HealthFinding::PrinterStalled { .. } => "printer_stalled",
+        HealthFinding::ActivityAfterEnd { .. } => "activity_after_end",
+        HealthFinding::Cleared { .. } => "cleared",
+    }
+}
+
+impl StatusSource for StatusBoard {
+    fn status(&self) -> ApiStatus {
+        let now = Timestamp::now();
+        let printer = self.printer_status().unwrap_or_else(|| PrinterStatus::disconnected(self.started_at));
+        let job = printer.state.job().cloned();
+        let stages = lock(&self.stages)
+            .iter()
+            .map(|(s, i)| StageDto {
+                name: s.name().into(),
+                state: i.state.name().into(),
+                restarts: i.restarts,
+                last_error: i.last_error.as_ref().map(|e| e.1.clone()),
+                last_error_at: i.last_error.as_ref().map(|e| e.0),
+            })
+            .collect();
+        ApiStatus {
+            name: self.name.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.started_at,
+            uptime_s: now.secs_since(self.started_at).max(0.0),
+            printer: PrinterDto {
+                link: lock(&self.printer_link).clone(),
+                state: printer.state.name().into(),
+                layer: job.as_ref().and_then(|j| j.layer).map(|l| l + 1),
+                layer_count: job.as_ref().and_then(|j| j.layer_count),
+                job,
+                temps: printer.temps,
+                since: printer.at,
+                gcode: lock(&self.gcode).name().into(),
+            },
+            camera: self.camera_dto(),
+            vision: self.vision_dto(),
+            decision: lock(&self.decision).clone(),
+            outbox: lock(&self.outbox).clone(),
+            stages,
+            findings: self.findings(),
+            health: self.health(),
+        }
+    }
+
+    fn health(&self) -> HealthReport {
+        let mut problems = Vec::new();
+        for (s, i) in lock(&self.stages).iter() {
+            match i.state {
+                StageState::Running => {}
+                StageState::Finished if *s != Stage::Capture => {}
+                StageState::Finished => problems.push("camera source ended".to_string()),
+                other => problems.push(match &i.last_error {
+                    Some((_, e)) if other != StageState::Starting => {
+                        format!("stage {} {}: {e}", s.name(), other.name())
+                    }
+                    _ => format!("stage {} {}", s.name(), other.name()),
+                }),
+            }
+        }
+        if self.printer_configured {
+            match self.printer_status().map(|p| p.state) {
+                None | Some(crate::domain::PrinterState::Disconnected) => {
+                    problems.push("printer link is down".to_string())
+                }
+                Some(crate::domain::PrinterState::Error { message }) => {
+                    problems.push(format!("printer reports an error: {message}"))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(s) = lock(&self.camera).as_ref() {
+            match s.state() {
+                CaptureState::Reconnecting | CaptureState::Failed => problems.push(format!(
+                    "camera {}{}",
+                    state_name(s.state()),
+                    s.last_error().map(|e| format!(": {}", e.message)).unwrap_or_default()
+                )),
+                _ => {}
+            }
+        }
+        let v = lock(&self.vision);
+        if v.stuck {
+            problems.push(format!("inference stuck for {} ms", v.busy_for_ms));
+        }
+        HealthReport { ok: problems.is_empty(), problems }
+    }
+}

@@ -1,0 +1,53 @@
+//! `layerwatch run`: the daemon, until SIGTERM or Ctrl-C.
+//!
+//! Exit status: 0 after a clean shutdown; non-zero when it cannot start (bad
+//! config, store, calibration) or a stage crashed past its restart budget, so
+//! a service manager (`Restart=on-failure`) starts it afresh.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Daemon, RunOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Host mode only (`printer.serial.mode = "host"`): stream this G-code file to
+    /// the printer once it is connected and idle.
+    #[arg(long, value_name = "FILE")]
+    pub print: Option<PathBuf>,
+}
+
+pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
+    let cfg = global.load_config()?;
+    let print = match args.print {
+        Some(p) => Some(std::path::absolute(&p).with_context(|| format!("--print {}", p.display()))?),
+        None => None,
+    };
+    let cancel = CancellationToken::new();
+    let signals = spawn_signal_handler(cancel.clone())?;
+    let daemon = Daemon::start(cfg, RunOptions { print, ..Default::default() }, cancel).await?;
+    let result = daemon.wait().await;
+    signals.abort();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Cancels `cancel` on SIGTERM, SIGINT (Ctrl-C) or SIGHUP.
+pub fn spawn_signal_handler(cancel: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    Ok(tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+            _ = cancel.cancelled() => return,
+        };
+        tracing::info!(signal = name, "stopping");
+        cancel.cancel();
+    }))
+}
