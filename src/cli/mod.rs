@@ -6,9 +6,13 @@
 mod alerts;
 mod cameras;
 mod classify;
+mod dataset;
 mod demo;
+mod eval;
 mod gcode;
+mod label;
 mod printer;
+mod record;
 mod run;
 mod validate;
 
@@ -49,6 +53,14 @@ pub enum Command {
     Alerts(alerts::Args),
     /// Talk to the printer: status, watch, print a file, pause, resume, cancel.
     Printer(printer::Args),
+    /// Evaluate a model and the decision settings on labelled images and recorded sequences.
+    Eval(eval::Args),
+    /// Record the camera (and printer status) into a sequence for later evaluation.
+    Record(record::Args),
+    /// Set or show the labels of a recorded sequence (failure onset, kind, notes).
+    Label(label::Args),
+    /// Datasets: import other layouts, generate synthetic sequences, check files.
+    Dataset(dataset::Args),
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
@@ -82,6 +94,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cameras(a) => cameras::run(a, &global).await,
         Command::Alerts(a) => alerts::run(a, &global).await,
         Command::Printer(a) => printer::run(a, &global).await,
+        Command::Eval(a) => eval::run(a, &global).await,
+        Command::Record(a) => record::run(a, &global).await,
+        Command::Label(a) => label::run(a, &global).await,
+        Command::Dataset(a) => dataset::run(a, &global).await,
     }
 }
 

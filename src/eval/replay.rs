@@ -1,0 +1,306 @@
+//! Replaying one scored sequence through the daemon's `decision::Decider` on
+//! a simulated clock: every time comes from the data (frame capture times,
+//! printer status times), never from `now()`.
+//!
+//! For each frame, the printer status is the latest one recorded at or before
+//! it (before the first one: `disconnected`; a sequence without
+//! `printer.jsonl` is treated as one print with no progress information, so
+//! the decider's time fallbacks apply); the G-code expectation is the
+//! status's layer (or file position) looked up in the sequence's G-code.
+//! `tick` runs every 5 s of data time, as the daemon does between frames.
+//!
+//! What an owner would do is simulated once: a pause before the labelled
+//! onset (or on a sequence without a failure) is a **false pause**, answered
+//! with `Feedback::Resumed` at once, so one sequence can show several. The
+//! first pause at or after the onset is the detection; time to detection is
+//! measured from the onset in seconds and in printer layers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::expect::Expectations;
+use crate::decision::{ClassAction, Decider, DecisionParams, DecisionStats, Feedback, Gate, kind_index};
+use crate::domain::{FailureKind, FrameScore, Level, PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
+use crate::gcode::Analysis;
+
+/// Data time between `tick` calls.
+pub const TICK_MS: i64 = 5000;
+/// Frame gaps longer than this do not count as print time (recording gaps).
+pub const MAX_COUNTED_GAP_MS: i64 = 120_000;
+
+/// A sequence ready to replay: scores cached, everything else plain data.
+#[derive(Debug, Clone)]
+pub struct ReplayInput {
+    pub name: String,
+    pub t0: i64,
+    /// Scored frames in capture-time order.
+    pub frames: Vec<FrameScore>,
+    pub printer: Option<Vec<PrinterStatus>>,
+    pub gcode: Option<(Arc<Analysis>, Arc<Expectations>)>,
+    /// Labelled failure onset, absolute ms.
+    pub onset_at: Option<i64>,
+    pub failure: bool,
+    /// Labelled failure kind (`spaghetti`, `surface`, a dataset label…).
+    pub kind: Option<String>,
+}
+
+/// The verdict a failure of this kind should reach: a pause for kinds whose
+/// action is `pause`, a warning for `warn` kinds, nothing for `ignore` kinds.
+/// Without a kind, a pause.
+pub fn expected_level(kind: Option<&str>, params: &DecisionParams) -> Option<Level> {
+    let Some(k) = kind else { return Some(Level::Failure) };
+    let k = FailureKind::from_label(&crate::eval::taxonomy::normalise(k));
+    match params.classes[kind_index(k)].action {
+        ClassAction::Pause => Some(Level::Failure),
+        ClassAction::Warn => Some(Level::Warning),
+        ClassAction::Ignore => None,
+    }
+}
+
+/// One frame of the timeline (times relative to `t0`, seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    pub t: f64,
+    pub raw: f32,
+    pub smoothed: f32,
+    /// `null` when the level is off (sensitivity 0, or a kind that never pauses).
+    pub warning_level: Option<f32>,
+    pub pause_level: Option<f32>,
+    pub level: Level,
+    pub gate: Gate,
+    pub layer: Option<u32>,
+}
+
+/// Something that happened during the replay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Seconds after `t0`.
+    pub t: f64,
+    /// `warning`, `pause`, `false_warning`, `false_pause`, `resumed`, `cleared` or a health finding name.
+    pub what: String,
+    pub layer: Option<u32>,
+    pub note: String,
+}
+
+/// What one replay found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayOutcome {
+    pub frames: u64,
+    /// Frames per gate (`judged`, `warm_up`, `not_printing`…).
+    pub gates: BTreeMap<&'static str, u64>,
+    pub stats: DecisionStats,
+    /// Pauses before the onset (or anywhere on a normal sequence).
+    pub false_pauses: u32,
+    pub false_warnings: u32,
+    /// Seconds of printing over which false alarms could happen (before the onset).
+    pub print_s_before_onset: f64,
+    /// What counts as detecting this sequence's failure (`failure` = a pause,
+    /// `warning` for kinds that only warn); `null` on normal sequences and ignored kinds.
+    pub expected: Option<Level>,
+    /// The expected verdict came at or after the onset.
+    pub detected: bool,
+    /// Seconds from the onset to the expected verdict.
+    pub ttd_s: Option<f64>,
+    /// Printer layers from the onset to the expected verdict.
+    pub ttd_layers: Option<i64>,
+    /// Seconds from the onset to the first pause at or after it.
+    pub pause_ttd_s: Option<f64>,
+    /// Seconds from the onset to the first warning (or pause) at or after it.
+    pub warning_ttd_s: Option<f64>,
+    pub first_pause_t: Option<f64>,
+    pub first_warning_t: Option<f64>,
+    pub events: Vec<Event>,
+    /// Empty unless asked for.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+fn finite(v: f32) -> Option<f32> {
+    v.is_finite().then_some(v)
+}
+
+fn unknown_print(name: &str, at: i64) -> PrinterStatus {
+    PrinterStatus {
+        state: PrinterState::Printing { job: PrintJob { file: name.to_string(), ..Default::default() } },
+        temps: Temperatures::default(),
+        at: Timestamp(at),
+    }
+}
+
+fn layer_of(s: &PrinterStatus) -> Option<u32> {
+    s.state.job().and_then(|j| j.layer)
+}
+
+/// Replays `input` with `params`. `timeline` keeps one point per frame (for plots).
+pub fn replay(input: &ReplayInput, params: &DecisionParams, timeline: bool) -> ReplayOutcome {
+    let mut d = Decider::new(params);
+    let rel = |ms: i64| (ms - input.t0) as f64 / 1000.0;
+    let mut out = ReplayOutcome {
+        frames: 0,
+        gates: BTreeMap::new(),
+        stats: DecisionStats::default(),
+        false_pauses: 0,
+        false_warnings: 0,
+        print_s_before_onset: 0.0,
+        expected: if input.failure { expected_level(input.kind.as_deref(), params) } else { None },
+        detected: false,
+        ttd_s: None,
+        ttd_layers: None,
+        pause_ttd_s: None,
+        warning_ttd_s: None,
+        first_pause_t: None,
+        first_warning_t: None,
+        events: vec![],
+        timeline: Vec::with_capacity(if timeline { input.frames.len() } else { 0 }),
+    };
+    let first_t = input.frames.first().map(|f| f.captured_at.millis()).unwrap_or(input.t0);
+    let mut status = match &input.printer {
+        Some(_) => PrinterStatus::disconnected(Timestamp(first_t)),
+        None => unknown_print(&input.name, first_t),
+    };
+    let statuses: &[PrinterStatus] = input.printer.as_deref().unwrap_or(&[]);
+    let mut pi = 0;
+    let mut next_tick = first_t + TICK_MS;
+    let mut prev_level = Level::Ok;
+    let mut prev_frame: Option<(i64, bool)> = None;
+    let mut onset_layer: Option<u32> = None;
+    let onset = input.onset_at;
+    // A failure sequence nobody put an onset on: pauses count as detections (no TTD), no false alarms.
+    let unlabelled_failure = input.failure && onset.is_none();
+    for f in &input.frames {
+        let at = f.captured_at.millis();
+        // Printer statuses and ticks up to this frame, in time order.
+        loop {
+            let next_status = statuses.get(pi).map(|s| s.at.millis()).filter(|t| *t <= at);
+            let tick_due = (next_tick <= at).then_some(next_tick);
+            match (next_status, tick_due) {
+                (Some(ts), Some(tt)) if tt < ts => {
+                    tick(&mut d, tt, &status, rel, &mut out);
+                    next_tick += TICK_MS;
+                }
+                (Some(_), _) => {
+                    status = statuses[pi].clone();
+                    pi += 1;
+                }
+                (None, Some(tt)) => {
+                    tick(&mut d, tt, &status, rel, &mut out);
+                    next_tick += TICK_MS;
+                }
+                (None, None) => break,
+            }
+        }
+        if input.printer.is_none() {
+            status.at = Timestamp(at);
+        }
+        if let Some(o) = onset
+            && at >= o
+            && onset_layer.is_none()
+        {
+            onset_layer = layer_of(&status).or(Some(u32::MAX));
+        }
+        let expect = match (&input.gcode, status.state.job()) {
+            (Some((a, e)), Some(job)) => e.for_job(job, a),
+            _ => None,
+        };
+        let step = d.step(f, &status, expect);
+        out.frames += 1;
+        *out.gates.entry(step.gate.name()).or_insert(0) += 1;
+        let printing = status.state.is_printing();
+        if let Some((pt, was_printing)) = prev_frame
+            && was_printing
+            && printing
+            && at - pt <= MAX_COUNTED_GAP_MS
+            && !unlabelled_failure
+            && onset.is_none_or(|o| at <= o)
+        {
+            out.print_s_before_onset += (at - pt) as f64 / 1000.0;
+        }
+        prev_frame = Some((at, printing));
+        for finding in &step.findings {
+            out.events.push(Event { t: rel(at), what: finding_name(finding), layer: step.layer, note: String::new() });
+        }
+        let before_onset = !unlabelled_failure && onset.is_none_or(|o| at < o);
+        if step.level != prev_level {
+            let what = match (step.level, before_onset) {
+                (Level::Failure, true) => "false_pause",
+                (Level::Failure, false) => "pause",
+                (Level::Warning, true) if prev_level == Level::Ok => "false_warning",
+                (Level::Warning, false) if prev_level == Level::Ok => "warning",
+                (Level::Warning, _) => "warning_held",
+                (Level::Ok, _) => "cleared",
+            };
+            out.events.push(Event { t: rel(at), what: what.into(), layer: step.layer, note: step.note() });
+            match what {
+                "false_pause" => out.false_pauses += 1,
+                "false_warning" => out.false_warnings += 1,
+                _ => {}
+            }
+        }
+        if !before_onset {
+            if step.level >= Level::Warning && out.first_warning_t.is_none() {
+                out.warning_ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
+                out.first_warning_t = Some(rel(at));
+            }
+            if step.level == Level::Failure && out.first_pause_t.is_none() {
+                out.pause_ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
+                out.first_pause_t = Some(rel(at));
+            }
+            if let Some(want) = out.expected
+                && step.level >= want
+                && !out.detected
+            {
+                out.detected = true;
+                out.ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
+                out.ttd_layers = match (onset_layer.filter(|l| *l != u32::MAX), step.layer) {
+                    (Some(a), Some(b)) => Some(i64::from(b) - i64::from(a)),
+                    _ => None,
+                };
+            }
+        }
+        if timeline {
+            out.timeline.push(TimelinePoint {
+                t: rel(at),
+                raw: step.raw,
+                smoothed: step.smoothed,
+                warning_level: finite(step.warning_level),
+                pause_level: finite(step.pause_level),
+                level: step.level,
+                gate: step.gate,
+                layer: step.layer,
+            });
+        }
+        prev_level = step.level;
+        if step.level == Level::Failure && before_onset {
+            // The owner looks, sees nothing wrong, and resumes the print.
+            d.feedback(Feedback::Resumed, Timestamp(at));
+            out.events.push(Event {
+                t: rel(at),
+                what: "resumed".into(),
+                layer: step.layer,
+                note: "simulated owner".into(),
+            });
+            prev_level = d.level();
+        }
+    }
+    out.stats = d.stats();
+    out
+}
+
+fn tick(d: &mut Decider, t: i64, status: &PrinterStatus, rel: impl Fn(i64) -> f64, out: &mut ReplayOutcome) {
+    for f in d.tick(Timestamp(t), status) {
+        out.events.push(Event { t: rel(t), what: finding_name(&f), layer: layer_of(status), note: String::new() });
+    }
+}
+
+fn finding_name(f: &crate::domain::HealthFinding) -> String {
+    use crate::domain::HealthFinding as H;
+    match f {
+        H::CameraFrozen { .. } => "camera_frozen".into(),
+        H::CameraDark { .. } => "camera_dark".into(),
+        H::CameraSilent { .. } => "camera_silent".into(),
+        H::PrinterStalled { .. } => "printer_stalled".into(),
+        H::ActivityAfterEnd { .. } => "activity_after_end".into(),
+        H::Cleared { what, .. } => format!("cleared:{what}"),
+    }
+}

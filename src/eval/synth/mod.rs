@@ -1,0 +1,574 @@
+//! Synthetic recorded sequences (format b) assembled from labelled still
+//! images and a real sliced file — honest stand-ins while no public video
+//! with failure-onset labels exists.
+//!
+//! Each sequence: normal frames, then from a chosen onset frames of one
+//! failure label (optionally a ramp where failure frames become more frequent);
+//! every step draws a *different* image of the right class (cycling through a
+//! shuffled pool; reuse is counted in the `repeat` column of `frames.csv`),
+//! resized to the camera size and passed through camera effects: brightness
+//! drift and flicker, a frozen-frame run, a dark run, a hand in view, small
+//! shake, JPEG re-compression. The printer stream comes from
+//! `gcode::analyze_file` of the given file (see [`printer`]). Everything is
+//! seeded: the same options give the same frames, CSV and JSONL, byte for
+//! byte. The manifest says `synthetic = true` and records every parameter,
+//! the source image of each frame and the licences involved.
+
+pub mod effects;
+pub mod printer;
+pub mod rng;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use self::printer::PrintPlan;
+use self::rng::Rng;
+use super::dataset::manifest::{Manifest, Provenance, SequenceLabel, write_atomic};
+use super::dataset::{self, LabelledImage, Selection};
+use super::error::EvalError;
+use super::taxonomy::LabelMap;
+use crate::domain::{FailureKind, Timestamp};
+
+/// A row filter: `column=value` (exact) or `column^=prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub column: String,
+    pub value: String,
+    pub prefix: bool,
+}
+
+impl Filter {
+    pub fn parse(s: &str) -> Result<Filter, EvalError> {
+        let bad = || EvalError::invalid(format!("--where {s:?}"), "expected COLUMN=VALUE or COLUMN^=PREFIX");
+        if let Some((c, v)) = s.split_once("^=") {
+            return (!c.trim().is_empty())
+                .then(|| Filter { column: c.trim().to_ascii_lowercase(), value: v.to_string(), prefix: true })
+                .ok_or_else(bad);
+        }
+        let (c, v) = s.split_once('=').ok_or_else(bad)?;
+        (!c.trim().is_empty())
+            .then(|| Filter { column: c.trim().to_ascii_lowercase(), value: v.to_string(), prefix: false })
+            .ok_or_else(bad)
+    }
+
+    fn matches(&self, img: &LabelledImage) -> bool {
+        let v = match self.column.as_str() {
+            "label" => Some(img.label.as_str()),
+            "path" => Some(img.name.as_str()),
+            c => img.columns.get(c).map(String::as_str),
+        };
+        v.is_some_and(|v| if self.prefix { v.starts_with(&self.value) } else { v == self.value })
+    }
+}
+
+/// Camera effects and how often they happen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    /// Amplitude of the slow brightness drift (0.08 = ±8 %).
+    pub drift: f64,
+    /// Standard deviation of per-frame brightness flicker.
+    pub flicker: f64,
+    /// Chance per sequence of a frozen run (3–8 identical frames).
+    pub frozen_p: f64,
+    /// Chance per sequence of a dark run (2–5 frames at 4 % brightness).
+    pub dark_p: f64,
+    /// Chance per sequence of a hand in view (1–3 frames).
+    pub hand_p: f64,
+    /// Chance per frame of a shake, and its size in pixels (standard deviation).
+    pub shake_p: f64,
+    pub shake_px: f64,
+}
+
+impl Noise {
+    pub fn realistic() -> Noise {
+        Noise { drift: 0.08, flicker: 0.02, frozen_p: 0.3, dark_p: 0.2, hand_p: 0.3, shake_p: 0.15, shake_px: 3.0 }
+    }
+
+    pub fn none() -> Noise {
+        Noise { drift: 0.0, flicker: 0.0, frozen_p: 0.0, dark_p: 0.0, hand_p: 0.0, shake_p: 0.0, shake_px: 0.0 }
+    }
+}
+
+/// Everything that shapes the generated sequences.
+#[derive(Debug, Clone)]
+pub struct SynthOptions {
+    /// Labelled images (format a).
+    pub images: PathBuf,
+    pub selection: Selection,
+    pub filters: Vec<Filter>,
+    /// A file listing the image names (as in the labels file) to use, one per line.
+    pub pick: Option<PathBuf>,
+    pub label_map: LabelMap,
+    pub gcode: PathBuf,
+    /// Parent folder of the sequences, or with `single` the sequence folder itself.
+    pub out: PathBuf,
+    pub single: bool,
+    /// Sequence name (single) or name prefix.
+    pub name: String,
+    pub count: usize,
+    /// Share of sequences with a failure.
+    pub failure_share: f64,
+    pub frames: usize,
+    pub interval_ms: u64,
+    /// Onset as a share of the frames, drawn uniformly from this range.
+    pub onset: (f64, f64),
+    /// Failure labels to draw from (dataset labels); empty = all failure labels present.
+    pub kinds: Vec<String>,
+    pub width: u32,
+    pub height: u32,
+    pub quality: (i32, i32),
+    /// Largest JPEG per frame in bytes (quality is lowered to fit); 0 = no limit.
+    pub max_frame_bytes: usize,
+    /// Frames while the printer is still heating.
+    pub heat_frames: usize,
+    /// Frames after the onset over which failure frames become the rule.
+    pub ramp_frames: usize,
+    pub noise: Noise,
+    pub seed: u64,
+    /// Capture time of the first frame (Unix ms); fixed so output is reproducible.
+    pub start_ms: i64,
+    /// Print seconds per sequence second; `None` fits the print to the sequence.
+    pub time_scale: Option<f64>,
+    /// Licence / attribution text for the manifest (else built from the labels file's columns).
+    pub attribution: Option<String>,
+    /// The command line, for the manifest.
+    pub command: String,
+}
+
+impl SynthOptions {
+    pub fn new(images: &Path, gcode: &Path, out: &Path) -> SynthOptions {
+        SynthOptions {
+            images: images.to_path_buf(),
+            selection: Selection::default(),
+            filters: vec![],
+            pick: None,
+            label_map: LabelMap::default(),
+            gcode: gcode.to_path_buf(),
+            out: out.to_path_buf(),
+            single: false,
+            name: "synth".into(),
+            count: 10,
+            failure_share: 0.5,
+            frames: 120,
+            interval_ms: 2000,
+            onset: (0.35, 0.65),
+            kinds: vec![],
+            width: 640,
+            height: 480,
+            quality: (60, 85),
+            max_frame_bytes: 0,
+            heat_frames: 2,
+            ramp_frames: 0,
+            noise: Noise::realistic(),
+            seed: 1,
+            start_ms: 1_767_225_600_000,
+            time_scale: None,
+            attribution: None,
+            command: String::new(),
+        }
+    }
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Default)]
+pub struct SynthSummary {
+    pub sequences: Vec<PathBuf>,
+    pub frames: usize,
+    pub failures: usize,
+    /// Distinct source images used.
+    pub source_images: usize,
+}
+
+/// Pools of images by role.
+struct Pools<'a> {
+    normal: Vec<&'a LabelledImage>,
+    by_label: BTreeMap<String, Vec<&'a LabelledImage>>,
+}
+
+fn read_pick(path: &Path) -> Result<BTreeSet<String>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+}
+
+/// Generates the sequences.
+pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
+    if opts.frames < 4
+        || opts.interval_ms == 0
+        || !(opts.onset.0 >= 0.0 && opts.onset.0 <= opts.onset.1 && opts.onset.1 <= 1.0)
+    {
+        return Err(EvalError::invalid(
+            "synth",
+            "need at least 4 frames, a positive interval and 0 <= onset range <= 1",
+        ));
+    }
+    let kind = dataset::detect(&opts.images)?;
+    let set = dataset::load_images(&kind, &opts.label_map, &opts.selection)?;
+    let mut by_col: BTreeMap<&str, Vec<&Filter>> = BTreeMap::new();
+    for f in &opts.filters {
+        by_col.entry(&f.column).or_default().push(f);
+    }
+    let pick = opts.pick.as_deref().map(read_pick).transpose()?;
+    if let Some(p) = &pick {
+        let known: BTreeSet<&str> = set.images.iter().map(|i| i.name.as_str()).collect();
+        if let Some(missing) = p.iter().find(|n| !known.contains(n.as_str())) {
+            return Err(EvalError::invalid(
+                format!("--pick {}", opts.pick.as_deref().unwrap_or(Path::new("")).display()),
+                format!(
+                    "{missing} is not a usable image of {} (with the split and filters given)",
+                    opts.images.display()
+                ),
+            ));
+        }
+    }
+    let usable: Vec<&LabelledImage> = set
+        .images
+        .iter()
+        .filter(|i| by_col.values().all(|fs| fs.iter().any(|f| f.matches(i))))
+        .filter(|i| pick.as_ref().is_none_or(|p| p.contains(&i.name)))
+        .collect();
+    let mut pools = Pools { normal: vec![], by_label: BTreeMap::new() };
+    for i in usable {
+        if i.failure {
+            pools.by_label.entry(crate::eval::taxonomy::normalise(&i.label)).or_default().push(i);
+        } else {
+            pools.normal.push(i);
+        }
+    }
+    if !opts.kinds.is_empty() {
+        let want: Vec<String> = opts.kinds.iter().map(|k| crate::eval::taxonomy::normalise(k)).collect();
+        pools.by_label.retain(|k, _| want.contains(k));
+    }
+    if pools.normal.is_empty() {
+        return Err(EvalError::dataset(&opts.images, "no normal images left after split, filters and --pick"));
+    }
+    if opts.failure_share > 0.0 && pools.by_label.is_empty() {
+        return Err(EvalError::dataset(
+            &opts.images,
+            "no failure images of the requested kinds left after split, filters and --pick",
+        ));
+    }
+    let analysis = crate::gcode::analyze_file(&opts.gcode)?;
+    let gname =
+        opts.gcode.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "print.gcode".into());
+    let plan = PrintPlan::new(&analysis, &gname)
+        .ok_or_else(|| EvalError::dataset(&opts.gcode, "the g-code file has no printed layers"))?;
+    let count = if opts.single { 1 } else { opts.count.max(1) };
+    // Failure assignment: a seeded shuffle of the exact share.
+    let n_fail = (count as f64 * opts.failure_share).round() as usize;
+    let mut order: Vec<usize> = (0..count).collect();
+    Rng::new(opts.seed).shuffle(&mut order);
+    let failing: BTreeSet<usize> = order.into_iter().take(n_fail).collect();
+    let labels: Vec<&String> = pools.by_label.keys().collect();
+    let results: Vec<Result<(PathBuf, usize, BTreeSet<String>), EvalError>> = (0..count)
+        .into_par_iter()
+        .map(|k| {
+            let dir = if opts.single { opts.out.clone() } else { opts.out.join(format!("{}-{k:03}", opts.name)) };
+            let mut rng = Rng::stream(opts.seed, k as u64);
+            let fail_label = failing.contains(&k).then(|| labels[rng.int(0, labels.len() as u64 - 1) as usize].clone());
+            one_sequence(opts, &dir, k, &mut rng, &pools, fail_label.as_deref(), &plan, &analysis)
+        })
+        .collect();
+    let mut summary = SynthSummary::default();
+    let mut sources = BTreeSet::new();
+    for r in results {
+        let (dir, frames, used) = r?;
+        summary.frames += frames;
+        summary.sequences.push(dir);
+        sources.extend(used);
+    }
+    summary.failures = n_fail;
+    summary.source_images = sources.len();
+    Ok(summary)
+}
+
+/// What each frame shows.
+#[derive(Clone)]
+struct Shot<'a> {
+    img: &'a LabelledImage,
+    failure: bool,
+    effects: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_sequence(
+    opts: &SynthOptions,
+    dir: &Path,
+    k: usize,
+    rng: &mut Rng,
+    pools: &Pools<'_>,
+    fail_label: Option<&str>,
+    plan: &PrintPlan,
+    analysis: &crate::gcode::Analysis,
+) -> Result<(PathBuf, usize, BTreeSet<String>), EvalError> {
+    let n = opts.frames;
+    let heat = opts.heat_frames.min(n / 4);
+    let onset = fail_label.map(|_| {
+        let o = (rng.range(opts.onset.0, opts.onset.1) * n as f64).round() as usize;
+        o.clamp(heat + 1, n - 1)
+    });
+    // Pools, shuffled per sequence; cycling marks reuse.
+    let mut normal = pools.normal.clone();
+    rng.shuffle(&mut normal);
+    let mut failing: Vec<&LabelledImage> = fail_label.and_then(|l| pools.by_label.get(l)).cloned().unwrap_or_default();
+    rng.shuffle(&mut failing);
+    let (mut ni, mut fi) = (0usize, 0usize);
+    let mut shots: Vec<Shot<'_>> = Vec::with_capacity(n);
+    for i in 0..n {
+        let is_fail = match onset {
+            Some(o) if i == o => true,
+            Some(o) if i > o && i <= o + opts.ramp_frames => rng.chance((i - o) as f64 / (opts.ramp_frames + 1) as f64),
+            Some(o) if i > o => true,
+            _ => false,
+        };
+        let img = if is_fail && !failing.is_empty() {
+            fi += 1;
+            failing[(fi - 1) % failing.len()]
+        } else {
+            ni += 1;
+            normal[(ni - 1) % normal.len()]
+        };
+        shots.push(Shot { img, failure: is_fail, effects: vec![] });
+    }
+    // Effect runs.
+    let run = |rng: &mut Rng, p: f64, lo: u64, hi: u64| -> Option<(usize, usize)> {
+        if !rng.chance(p) || n < heat + 12 {
+            return None;
+        }
+        let len = rng.int(lo, hi) as usize;
+        let start = rng.int((heat + 2) as u64, (n - len - 1) as u64) as usize;
+        Some((start, start + len))
+    };
+    let frozen = run(rng, opts.noise.frozen_p, 3, 8);
+    let dark = run(rng, opts.noise.dark_p, 2, 5);
+    let hand = run(rng, opts.noise.hand_p, 1, 3);
+    let gain0 = 1.0 + rng.range(-0.1, 0.06);
+    let period = rng.range(40.0, 160.0);
+    let phase = rng.range(0.0, std::f64::consts::TAU);
+    let q_seq = rng.int(opts.quality.0.max(5) as u64, opts.quality.1.max(opts.quality.0).min(100) as u64) as i32;
+    std::fs::create_dir_all(dir.join("frames")).map_err(|e| EvalError::io(dir, e))?;
+    let (w, h) = (opts.width as i32, opts.height as i32);
+    let mut csv = String::from("file,timestamp_ms,source,label,failure,repeat,effects,quality,bytes,license\n");
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut t = opts.start_ms;
+    let mut times = Vec::with_capacity(n);
+    let mut used = BTreeSet::new();
+    let mut repeats = 0usize;
+    for (i, shot) in shots.iter_mut().enumerate() {
+        if i > 0 {
+            t += opts.interval_ms as i64 + (rng.normal() * 20.0).round().clamp(-60.0, 60.0) as i64;
+        }
+        times.push(t);
+        let in_run = |r: Option<(usize, usize)>| r.is_some_and(|(a, b)| i >= a && i < b);
+        let file = format!("{i:06}.jpg");
+        let (bytes, quality, source) = if in_run(frozen) && i > frozen.map_or(0, |f| f.0) && prev.is_some() {
+            // The camera froze: the same bytes again, as the last good frame.
+            shot.effects.push("frozen".into());
+            (prev.clone().unwrap_or_default(), 0, shots_source(&shot.img.name))
+        } else {
+            let mut m = effects::resize(
+                &effects::read(&shot.img.path).map_err(|e| EvalError::format(&shot.img.path, None, e))?,
+                w,
+                h,
+            )
+            .map_err(|e| EvalError::invalid("synth", e))?;
+            let mut gain = gain0
+                + opts.noise.drift * (std::f64::consts::TAU * i as f64 / period + phase).sin()
+                + rng.normal() * opts.noise.flicker;
+            if in_run(dark) {
+                gain *= 0.04;
+                shot.effects.push("dark".into());
+            }
+            if (gain - 1.0).abs() > 1e-3 {
+                m = effects::brightness(&m, gain).map_err(|e| EvalError::invalid("synth", e))?;
+            }
+            if in_run(hand) {
+                let cover = rng.range(0.25, 0.5);
+                m = effects::hand(&m, rng, cover).map_err(|e| EvalError::invalid("synth", e))?;
+                shot.effects.push("hand".into());
+            }
+            if rng.chance(opts.noise.shake_p) && opts.noise.shake_px > 0.0 {
+                let (dx, dy) = (rng.normal() * opts.noise.shake_px, rng.normal() * opts.noise.shake_px);
+                m = effects::shake(&m, dx, dy).map_err(|e| EvalError::invalid("synth", e))?;
+                shot.effects.push(format!("shake({dx:.1},{dy:.1})"));
+            }
+            let q = (q_seq + (rng.normal() * 3.0).round() as i32).clamp(5, 100);
+            let (b, q) = effects::jpeg(&m, q, opts.max_frame_bytes).map_err(|e| EvalError::invalid("synth", e))?;
+            (b, q, shots_source(&shot.img.name))
+        };
+        let rep = uses.entry(shot.img.name.as_str()).or_insert(0);
+        if *rep > 0 {
+            repeats += 1;
+        }
+        let repeat = *rep;
+        *rep += 1;
+        used.insert(shot.img.name.clone());
+        let path = dir.join("frames").join(&file);
+        std::fs::write(&path, &bytes).map_err(|e| EvalError::io(&path, e))?;
+        let licence =
+            shot.img.columns.get("license").or_else(|| shot.img.columns.get("licence")).cloned().unwrap_or_default();
+        csv.push_str(&csv_row(&[
+            &file,
+            &t.to_string(),
+            &source,
+            &shot.img.label,
+            if shot.failure { "1" } else { "0" },
+            &repeat.to_string(),
+            &shot.effects.join(" "),
+            &quality.to_string(),
+            &bytes.len().to_string(),
+            &licence,
+        ]));
+        prev = Some(bytes);
+    }
+    write_atomic(&dir.join("frames").join("frames.csv"), csv.as_bytes())?;
+    // Printer stream: one status every interval, a third of an interval after each frame.
+    let interval_s = opts.interval_ms as f64 / 1000.0;
+    let scale = opts.time_scale.unwrap_or(plan.total_s / ((n - heat) as f64 * interval_s));
+    let print_start = opts.start_ms + (heat as f64 * interval_s * 1000.0) as i64;
+    let mut jsonl = String::new();
+    let last = times.last().copied().unwrap_or(opts.start_ms);
+    let mut st = opts.start_ms - opts.interval_ms as i64 / 2;
+    while st <= last {
+        let print_t = (st - print_start) as f64 / 1000.0 * if st >= print_start { scale } else { 1.0 };
+        let status =
+            plan.status(print_t, heat as f64 * interval_s + opts.interval_ms as f64 / 2000.0, Timestamp(st), rng);
+        let line = serde_json::to_string(&status).map_err(|e| EvalError::invalid("synth", e.to_string()))?;
+        jsonl.push_str(&line);
+        jsonl.push('\n');
+        st += opts.interval_ms as i64;
+    }
+    write_atomic(&dir.join(dataset::sequence::PRINTER_JSONL), jsonl.as_bytes())?;
+    // The G-code travels with the sequence unless it already lies in it.
+    let gname = plan.file.clone();
+    let inside = opts
+        .gcode
+        .parent()
+        .zip(std::fs::canonicalize(dir).ok())
+        .is_some_and(|(p, d)| std::fs::canonicalize(p).is_ok_and(|p| p == d));
+    if !inside {
+        std::fs::copy(&opts.gcode, dir.join(&gname)).map_err(|e| EvalError::io(&opts.gcode, e))?;
+    }
+    // Manifest.
+    let name = if opts.single { opts.name.clone() } else { format!("{}-{k:03}", opts.name) };
+    let mut m = Manifest::new(&name, 1000.0 / opts.interval_ms as f64);
+    m.synthetic = true;
+    m.start_ms = Some(opts.start_ms);
+    m.gcode = Some(gname.clone());
+    m.split = opts.selection.split.clone();
+    m.camera = format!(
+        "synthetic: labelled stills from {} stretched to {}x{}, {}",
+        opts.images.display(),
+        opts.width,
+        opts.height,
+        if opts.noise == Noise::none() { "no camera effects" } else { "with camera effects" }
+    );
+    let slicer =
+        analysis.slicer.as_ref().map(|s| s.kind.as_str().to_string()).unwrap_or_else(|| "unknown slicer".into());
+    m.printer = format!(
+        "simulated from {gname} ({slicer}, {} layers, {:.0} s at real speed), print time x{scale:.3} of sequence time",
+        plan.layer_count(),
+        plan.total_s
+    );
+    let class = fail_label.and_then(|l| opts.label_map.class_of(l)).unwrap_or("other_failure");
+    m.label = match (fail_label, onset) {
+        (Some(l), Some(o)) => SequenceLabel {
+            failure: true,
+            onset_ms: Some(times[o] - opts.start_ms),
+            kind: Some(FailureKind::from_label(class).name().to_string()),
+            notes: format!("failure frames drawn from dataset label {l:?} (model class {class}) from frame {o}"),
+        },
+        _ => SequenceLabel::default(),
+    };
+    m.notes = format!(
+        "Assembled from still images: timing is synthetic, consecutive frames show different prints. \
+         {} frames, {} distinct source images, {repeats} frame(s) reuse an image already shown.",
+        n,
+        used.len()
+    );
+    let licences: BTreeSet<String> =
+        shots.iter().filter_map(|s| s.img.columns.get("license").cloned()).filter(|l| !l.is_empty()).collect();
+    m.provenance = Provenance {
+        created: String::new(),
+        tool: format!("layerwatch {} dataset synth", env!("CARGO_PKG_VERSION")),
+        command: opts.command.clone(),
+        licence: licences.into_iter().collect::<Vec<_>>().join("; "),
+        attribution: opts.attribution.clone().unwrap_or_else(|| {
+            format!("source images from {} (see its README); each frame's source image and licence are in \
+                frames/frames.csv", opts.images.display())
+        }),
+        sources: "frames/frames.csv columns `source` (path in the image set), `label`, `license`".into(),
+    };
+    let mut g = toml::Table::new();
+    let mut put = |k: &str, v: toml::Value| {
+        g.insert(k.to_string(), v);
+    };
+    put("seed", toml::Value::Integer(opts.seed as i64));
+    put("sequence_index", toml::Value::Integer(k as i64));
+    put("images", toml::Value::String(opts.images.display().to_string()));
+    put("split", toml::Value::String(opts.selection.split.clone().unwrap_or_default()));
+    put(
+        "filters",
+        toml::Value::Array(
+            opts.filters
+                .iter()
+                .map(|f| toml::Value::String(format!("{}{}{}", f.column, if f.prefix { "^=" } else { "=" }, f.value)))
+                .collect(),
+        ),
+    );
+    put("pick", toml::Value::String(opts.pick.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
+    put("frames", toml::Value::Integer(n as i64));
+    put("interval_ms", toml::Value::Integer(opts.interval_ms as i64));
+    put("heat_frames", toml::Value::Integer(heat as i64));
+    put("onset_range", toml::Value::Array(vec![toml::Value::Float(opts.onset.0), toml::Value::Float(opts.onset.1)]));
+    put("onset_frame", toml::Value::Integer(onset.map_or(-1, |o| o as i64)));
+    put("failure_label", toml::Value::String(fail_label.unwrap_or("").to_string()));
+    put("ramp_frames", toml::Value::Integer(opts.ramp_frames as i64));
+    put("size", toml::Value::String(format!("{}x{}", opts.width, opts.height)));
+    put("jpeg_quality", toml::Value::Integer(i64::from(q_seq)));
+    put("max_frame_bytes", toml::Value::Integer(opts.max_frame_bytes as i64));
+    put("time_scale", toml::Value::Float(scale));
+    let nz = &opts.noise;
+    put(
+        "noise",
+        toml::Value::String(format!(
+            "drift {} flicker {} frozen_p {} dark_p {} hand_p {} shake_p {} shake_px {}",
+            nz.drift, nz.flicker, nz.frozen_p, nz.dark_p, nz.hand_p, nz.shake_p, nz.shake_px
+        )),
+    );
+    let span =
+        |r: Option<(usize, usize)>| toml::Value::String(r.map(|(a, b)| format!("frames {a}..{b}")).unwrap_or_default());
+    put("frozen_run", span(frozen));
+    put("dark_run", span(dark));
+    put("hand_run", span(hand));
+    put("distinct_source_images", toml::Value::Integer(used.len() as i64));
+    put("reused_frames", toml::Value::Integer(repeats as i64));
+    m.generator = Some(g);
+    m.write(dir)?;
+    Ok((dir.to_path_buf(), n, used))
+}
+
+fn shots_source(name: &str) -> String {
+    name.to_string()
+}
+
+/// One CSV line with quoting where needed.
+fn csv_row(fields: &[&str]) -> String {
+    let mut s = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        if f.contains([',', '"', '\n']) {
+            s.push('"');
+            s.push_str(&f.replace('"', "\"\""));
+            s.push('"');
+        } else {
+            s.push_str(f);
+        }
+    }
+    s.push('\n');
+    s
+}
