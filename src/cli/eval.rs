@@ -98,7 +98,7 @@ failure -> other_failure; --map adds more), and breakdowns --by any column.
 SEQUENCES: each is replayed through the decision layer on its recorded clock; detection rate,
 time to pause after the onset (s and layers), false warnings/pauses per print-hour.
 EXAMPLES:
-  layerwatch eval /work/shared/datasets/print-failures --split test --by source --out target/eval/test
+  layerwatch eval ../shared/datasets/print-failures --split test --by source --out target/eval/test
   layerwatch eval target/synth --sweep --write-calibration swept
   layerwatch eval datasets/samples --compare builtin other/classifier.toml";
 
