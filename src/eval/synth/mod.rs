@@ -61,7 +61,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
     Rng::new(opts.seed).shuffle(&mut order);
     let failing: BTreeSet<usize> = order.into_iter().take(n_fail).collect();
     let labels: Vec<&String> = pools.by_label.keys().collect();
-    let results: Vec<Result<(PathBuf, usize, BTreeSet<String>), EvalError>> = (0..count)
+    let results: Vec<Result<Generated, EvalError>> = (0..count)
         .into_par_iter()
         .map(|k| {
             let dir = if opts.single { opts.out.clone() } else { opts.out.join(format!("{}-{k:03}", opts.name)) };
@@ -83,6 +83,9 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
     Ok(summary)
 }
 
+/// One sequence written: its folder, its frame count and the source images it used.
+type Generated = (PathBuf, usize, BTreeSet<String>);
+
 /// What each frame shows.
 #[derive(Clone)]
 struct Shot<'a> {
@@ -101,7 +104,7 @@ fn one_sequence(
     fail_label: Option<&str>,
     plan: &PrintPlan,
     analysis: &crate::gcode::Analysis,
-) -> Result<(PathBuf, usize, BTreeSet<String>), EvalError> {
+) -> Result<Generated, EvalError> {
     let n = opts.frames;
     let heat = opts.heat_frames.min(n / 4);
     let onset = fail_label.map(|_| {
