@@ -186,6 +186,22 @@ async fn compared_runs_get_unique_ids_and_links_that_resolve() {
         assert!(ids.contains(id), "{id} missing: {ids:?}");
     }
     assert_eq!(ids.iter().filter(|i| i.starts_with("seq-")).count(), 3, "{ids:?}");
+
+    // Many sequences, two of whose names map to the same anchor: only the drawn timelines
+    // (the first 80) are linked, and every link lands on its own timeline.
+    let sq = single.runs[0].sequences.as_mut().expect("sequence section");
+    let one = sq.sequences[0].clone();
+    let renamed = |k: usize| {
+        let mut q = one.clone();
+        q.name = format!("print {k}");
+        q
+    };
+    sq.sequences = (0..85).map(renamed).collect();
+    sq.sequences[1].name = "print_0".into();
+    let page = layerwatch::eval::report::html::render(&single);
+    let ids = assert_ids_unique_and_links_resolve(&page);
+    assert_eq!(attr_values(&page, "href").len(), 80, "links only to drawn timelines");
+    assert!(ids.contains("seq-print-0") && ids.contains("seq-print-0-2"), "{ids:?}");
 }
 
 /// Writes a small recorded sequence by hand: `frames` samples, printer lines, manifest.
