@@ -4,13 +4,14 @@
 //! the generator's reproducibility; the sweep and the calibration file it
 //! writes (read back by the decision module's own parser); and recorded
 //! sequences with bad parts (clock going backwards, truncated JSON lines,
-//! missing frames) that must become named, counted skips.
+//! missing frames) that must become named, counted skips; and the HTML
+//! report's element ids, unique per run when two runs are compared.
 
 mod eval_support;
 
 use std::path::Path;
 
-use eval_support::{gcode_file, options, scorer, synth, variant};
+use eval_support::{gcode_file, options, samples, scorer, synth, variant};
 use layerwatch::decision::{Calibration, DecisionParams};
 use layerwatch::domain::PrinterState;
 use layerwatch::eval::dataset::manifest::Manifest;
@@ -123,6 +124,84 @@ async fn synthetic_sequences_are_replayed_detected_and_swept() {
     let want = sw.points[chosen.index].effective_pause_level;
     assert!((cal.levels.pause - want).abs() < 1e-3, "file {} vs chosen {want}", cal.levels.pause);
     let _ = DecisionParams::from_config(&Default::default(), &cal);
+}
+
+/// The values of every `attr="…"` on the page, in order.
+fn attr_values<'a>(page: &'a str, attr: &str) -> Vec<&'a str> {
+    let open = format!(" {attr}=\"");
+    page.match_indices(&open)
+        .filter_map(|(i, _)| {
+            let rest = &page[i + open.len()..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+/// Every id on the page is unique and every in-page link points at one of them.
+fn assert_ids_unique_and_links_resolve(page: &str) -> std::collections::BTreeSet<&str> {
+    let ids = attr_values(page, "id");
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "repeated ids among {ids:?}");
+    let links: Vec<&str> = attr_values(page, "href").into_iter().filter_map(|h| h.strip_prefix('#')).collect();
+    assert!(!links.is_empty(), "the sequence table links to the timelines");
+    for l in links {
+        assert!(unique.contains(l), "link #{l} points at no element; ids: {unique:?}");
+    }
+    unique
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compared_runs_get_unique_ids_and_links_that_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gcode_file(dir.path(), 20);
+    let seqs = dir.path().join("seqs");
+    let mut o = synth(&seqs, &g, 3, 16, 7, false);
+    o.kinds = vec!["spaghetti".into()];
+    generate(&o).expect("generate");
+    let mut opts = options(&[&samples(), &seqs]);
+    opts.sweep = Some(SweepSpec { sensitivities: vec![0.2, 0.8], pause_levels: vec![], half_lives: vec![] });
+    let (mut a, mut b) = (variant(scorer()), variant(scorer()));
+    (a.label, b.label) = ("A".into(), "B".into());
+    let r = run(&opts, &[a, b], &CancellationToken::new()).await.expect("evaluation");
+    assert_eq!(r.runs.len(), 2);
+    let page = layerwatch::eval::report::html::render(&r);
+    let ids = assert_ids_unique_and_links_resolve(&page);
+    for base in ["binary", "sequences", "sequence-summary", "sequence-table", "sweep", "sweep-table"] {
+        for run in 0..2 {
+            let id = format!("{base}-{run}");
+            assert!(ids.contains(id.as_str()), "{id} missing: {ids:?}");
+        }
+        assert!(!ids.contains(base), "{base} unsuffixed in a comparison");
+    }
+    let timelines = ids.iter().filter(|i| i.starts_with("seq-")).count();
+    assert_eq!(timelines, 2 * 3, "one timeline per sequence per run: {ids:?}");
+
+    // The same data as a single run keeps the plain ids.
+    let mut single = r.clone();
+    single.runs.truncate(1);
+    single.comparison = None;
+    let page = layerwatch::eval::report::html::render(&single);
+    let ids = assert_ids_unique_and_links_resolve(&page);
+    for id in ["binary", "sequences", "sequence-summary", "sequence-table", "sweep", "sweep-table", "images0", "run0"] {
+        assert!(ids.contains(id), "{id} missing: {ids:?}");
+    }
+    assert_eq!(ids.iter().filter(|i| i.starts_with("seq-")).count(), 3, "{ids:?}");
+
+    // Many sequences, two of whose names map to the same anchor: only the drawn timelines
+    // (the first 80) are linked, and every link lands on its own timeline.
+    let sq = single.runs[0].sequences.as_mut().expect("sequence section");
+    let one = sq.sequences[0].clone();
+    let renamed = |k: usize| {
+        let mut q = one.clone();
+        q.name = format!("print {k}");
+        q
+    };
+    sq.sequences = (0..85).map(renamed).collect();
+    sq.sequences[1].name = "print_0".into();
+    let page = layerwatch::eval::report::html::render(&single);
+    let ids = assert_ids_unique_and_links_resolve(&page);
+    assert_eq!(attr_values(&page, "href").len(), 80, "links only to drawn timelines");
+    assert!(ids.contains("seq-print-0") && ids.contains("seq-print-0-2"), "{ids:?}");
 }
 
 /// Writes a small recorded sequence by hand: `frames` samples, printer lines, manifest.

@@ -5,7 +5,6 @@
 //! (`svg`, `html`). No JavaScript, no external CSS or fonts.
 
 pub mod html;
-mod html_parts;
 pub mod svg;
 
 use std::path::{Path, PathBuf};

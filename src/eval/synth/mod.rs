@@ -15,182 +15,25 @@
 //! the source image of each frame and the licences involved.
 
 pub mod effects;
+mod options;
+mod pools;
 pub mod printer;
 pub mod rng;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+pub use self::options::{Noise, SynthOptions, SynthSummary};
+pub use self::pools::Filter;
+use self::pools::Pools;
 use self::printer::PrintPlan;
 use self::rng::Rng;
 use super::dataset::manifest::{Manifest, Provenance, SequenceLabel, write_atomic};
-use super::dataset::{self, LabelledImage, Selection};
+use super::dataset::{self, LabelledImage};
 use super::error::EvalError;
-use super::taxonomy::LabelMap;
 use crate::domain::{FailureKind, Timestamp};
-
-/// A row filter: `column=value` (exact) or `column^=prefix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
-    pub column: String,
-    pub value: String,
-    pub prefix: bool,
-}
-
-impl Filter {
-    pub fn parse(s: &str) -> Result<Filter, EvalError> {
-        let bad = || EvalError::invalid(format!("--where {s:?}"), "expected COLUMN=VALUE or COLUMN^=PREFIX");
-        if let Some((c, v)) = s.split_once("^=") {
-            return (!c.trim().is_empty())
-                .then(|| Filter { column: c.trim().to_ascii_lowercase(), value: v.to_string(), prefix: true })
-                .ok_or_else(bad);
-        }
-        let (c, v) = s.split_once('=').ok_or_else(bad)?;
-        (!c.trim().is_empty())
-            .then(|| Filter { column: c.trim().to_ascii_lowercase(), value: v.to_string(), prefix: false })
-            .ok_or_else(bad)
-    }
-
-    fn matches(&self, img: &LabelledImage) -> bool {
-        let v = match self.column.as_str() {
-            "label" => Some(img.label.as_str()),
-            "path" => Some(img.name.as_str()),
-            c => img.columns.get(c).map(String::as_str),
-        };
-        v.is_some_and(|v| if self.prefix { v.starts_with(&self.value) } else { v == self.value })
-    }
-}
-
-/// Camera effects and how often they happen.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Noise {
-    /// Amplitude of the slow brightness drift (0.08 = ±8 %).
-    pub drift: f64,
-    /// Standard deviation of per-frame brightness flicker.
-    pub flicker: f64,
-    /// Chance per sequence of a frozen run (3–8 identical frames).
-    pub frozen_p: f64,
-    /// Chance per sequence of a dark run (2–5 frames at 4 % brightness).
-    pub dark_p: f64,
-    /// Chance per sequence of a hand in view (1–3 frames).
-    pub hand_p: f64,
-    /// Chance per frame of a shake, and its size in pixels (standard deviation).
-    pub shake_p: f64,
-    pub shake_px: f64,
-}
-
-impl Noise {
-    pub fn realistic() -> Noise {
-        Noise { drift: 0.08, flicker: 0.02, frozen_p: 0.3, dark_p: 0.2, hand_p: 0.3, shake_p: 0.15, shake_px: 3.0 }
-    }
-
-    pub fn none() -> Noise {
-        Noise { drift: 0.0, flicker: 0.0, frozen_p: 0.0, dark_p: 0.0, hand_p: 0.0, shake_p: 0.0, shake_px: 0.0 }
-    }
-}
-
-/// Everything that shapes the generated sequences.
-#[derive(Debug, Clone)]
-pub struct SynthOptions {
-    /// Labelled images (format a).
-    pub images: PathBuf,
-    pub selection: Selection,
-    pub filters: Vec<Filter>,
-    /// A file listing the image names (as in the labels file) to use, one per line.
-    pub pick: Option<PathBuf>,
-    pub label_map: LabelMap,
-    pub gcode: PathBuf,
-    /// Parent folder of the sequences, or with `single` the sequence folder itself.
-    pub out: PathBuf,
-    pub single: bool,
-    /// Sequence name (single) or name prefix.
-    pub name: String,
-    pub count: usize,
-    /// Share of sequences with a failure.
-    pub failure_share: f64,
-    pub frames: usize,
-    pub interval_ms: u64,
-    /// Onset as a share of the frames, drawn uniformly from this range.
-    pub onset: (f64, f64),
-    /// Failure labels to draw from (dataset labels); empty = all failure labels present.
-    pub kinds: Vec<String>,
-    pub width: u32,
-    pub height: u32,
-    pub quality: (i32, i32),
-    /// Largest JPEG per frame in bytes (quality is lowered to fit); 0 = no limit.
-    pub max_frame_bytes: usize,
-    /// Frames while the printer is still heating.
-    pub heat_frames: usize,
-    /// Frames after the onset over which failure frames become the rule.
-    pub ramp_frames: usize,
-    pub noise: Noise,
-    pub seed: u64,
-    /// Capture time of the first frame (Unix ms); fixed so output is reproducible.
-    pub start_ms: i64,
-    /// Print seconds per sequence second; `None` fits the print to the sequence.
-    pub time_scale: Option<f64>,
-    /// Licence / attribution text for the manifest (else built from the labels file's columns).
-    pub attribution: Option<String>,
-    /// The command line, for the manifest.
-    pub command: String,
-}
-
-impl SynthOptions {
-    pub fn new(images: &Path, gcode: &Path, out: &Path) -> SynthOptions {
-        SynthOptions {
-            images: images.to_path_buf(),
-            selection: Selection::default(),
-            filters: vec![],
-            pick: None,
-            label_map: LabelMap::default(),
-            gcode: gcode.to_path_buf(),
-            out: out.to_path_buf(),
-            single: false,
-            name: "synth".into(),
-            count: 10,
-            failure_share: 0.5,
-            frames: 120,
-            interval_ms: 2000,
-            onset: (0.35, 0.65),
-            kinds: vec![],
-            width: 640,
-            height: 480,
-            quality: (60, 85),
-            max_frame_bytes: 0,
-            heat_frames: 2,
-            ramp_frames: 0,
-            noise: Noise::realistic(),
-            seed: 1,
-            start_ms: 1_767_225_600_000,
-            time_scale: None,
-            attribution: None,
-            command: String::new(),
-        }
-    }
-}
-
-/// What was generated.
-#[derive(Debug, Clone, Default)]
-pub struct SynthSummary {
-    pub sequences: Vec<PathBuf>,
-    pub frames: usize,
-    pub failures: usize,
-    /// Distinct source images used.
-    pub source_images: usize,
-}
-
-/// Pools of images by role.
-struct Pools<'a> {
-    normal: Vec<&'a LabelledImage>,
-    by_label: BTreeMap<String, Vec<&'a LabelledImage>>,
-}
-
-fn read_pick(path: &Path) -> Result<BTreeSet<String>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
-}
 
 /// Generates the sequences.
 pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
@@ -205,50 +48,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
     }
     let kind = dataset::detect(&opts.images)?;
     let set = dataset::load_images(&kind, &opts.label_map, &opts.selection)?;
-    let mut by_col: BTreeMap<&str, Vec<&Filter>> = BTreeMap::new();
-    for f in &opts.filters {
-        by_col.entry(&f.column).or_default().push(f);
-    }
-    let pick = opts.pick.as_deref().map(read_pick).transpose()?;
-    if let Some(p) = &pick {
-        let known: BTreeSet<&str> = set.images.iter().map(|i| i.name.as_str()).collect();
-        if let Some(missing) = p.iter().find(|n| !known.contains(n.as_str())) {
-            return Err(EvalError::invalid(
-                format!("--pick {}", opts.pick.as_deref().unwrap_or(Path::new("")).display()),
-                format!(
-                    "{missing} is not a usable image of {} (with the split and filters given)",
-                    opts.images.display()
-                ),
-            ));
-        }
-    }
-    let usable: Vec<&LabelledImage> = set
-        .images
-        .iter()
-        .filter(|i| by_col.values().all(|fs| fs.iter().any(|f| f.matches(i))))
-        .filter(|i| pick.as_ref().is_none_or(|p| p.contains(&i.name)))
-        .collect();
-    let mut pools = Pools { normal: vec![], by_label: BTreeMap::new() };
-    for i in usable {
-        if i.failure {
-            pools.by_label.entry(crate::eval::taxonomy::normalise(&i.label)).or_default().push(i);
-        } else {
-            pools.normal.push(i);
-        }
-    }
-    if !opts.kinds.is_empty() {
-        let want: Vec<String> = opts.kinds.iter().map(|k| crate::eval::taxonomy::normalise(k)).collect();
-        pools.by_label.retain(|k, _| want.contains(k));
-    }
-    if pools.normal.is_empty() {
-        return Err(EvalError::dataset(&opts.images, "no normal images left after split, filters and --pick"));
-    }
-    if opts.failure_share > 0.0 && pools.by_label.is_empty() {
-        return Err(EvalError::dataset(
-            &opts.images,
-            "no failure images of the requested kinds left after split, filters and --pick",
-        ));
-    }
+    let pools = Pools::select(&set.images, opts)?;
     let analysis = crate::gcode::analyze_file(&opts.gcode)?;
     let gname =
         opts.gcode.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "print.gcode".into());
@@ -261,7 +61,7 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
     Rng::new(opts.seed).shuffle(&mut order);
     let failing: BTreeSet<usize> = order.into_iter().take(n_fail).collect();
     let labels: Vec<&String> = pools.by_label.keys().collect();
-    let results: Vec<Result<(PathBuf, usize, BTreeSet<String>), EvalError>> = (0..count)
+    let results: Vec<Result<Generated, EvalError>> = (0..count)
         .into_par_iter()
         .map(|k| {
             let dir = if opts.single { opts.out.clone() } else { opts.out.join(format!("{}-{k:03}", opts.name)) };
@@ -283,6 +83,9 @@ pub fn generate(opts: &SynthOptions) -> Result<SynthSummary, EvalError> {
     Ok(summary)
 }
 
+/// One sequence written: its folder, its frame count and the source images it used.
+type Generated = (PathBuf, usize, BTreeSet<String>);
+
 /// What each frame shows.
 #[derive(Clone)]
 struct Shot<'a> {
@@ -301,7 +104,7 @@ fn one_sequence(
     fail_label: Option<&str>,
     plan: &PrintPlan,
     analysis: &crate::gcode::Analysis,
-) -> Result<(PathBuf, usize, BTreeSet<String>), EvalError> {
+) -> Result<Generated, EvalError> {
     let n = opts.frames;
     let heat = opts.heat_frames.min(n / 4);
     let onset = fail_label.map(|_| {
@@ -496,8 +299,11 @@ fn one_sequence(
         command: opts.command.clone(),
         licence: licences.into_iter().collect::<Vec<_>>().join("; "),
         attribution: opts.attribution.clone().unwrap_or_else(|| {
-            format!("source images from {} (see its README); each frame's source image and licence are in \
-                frames/frames.csv", opts.images.display())
+            format!(
+                "source images from {} (see its README); each frame's source image and licence are in \
+                frames/frames.csv",
+                opts.images.display()
+            )
         }),
         sources: "frames/frames.csv columns `source` (path in the image set), `label`, `license`".into(),
     };

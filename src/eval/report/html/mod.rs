@@ -4,12 +4,28 @@
 //! confusion heat-map, breakdowns, worst misses), the sequences (summary and
 //! one timeline per sequence with the onset, warning/pause markers and
 //! levels), the sweep (trade-off curve and table), and every skipped input.
+//! This file owns the page frame and the parts shown once; each run section
+//! has its own file, and `ids` keeps element ids unique when a page holds
+//! several runs.
+
+mod comparison;
+mod format;
+mod ids;
+mod images;
+mod sequences;
+mod sweep;
+mod timeline;
 
 use std::fmt::Write as _;
 
 use super::Report;
-use super::html_parts::{f3, opt, pct, render_comparison, render_images, render_sequences, render_sweep};
 use super::svg::esc;
+use comparison::render_comparison;
+use format::{f3, opt, pct};
+use ids::RunIds;
+use images::render_images;
+use sequences::render_sequences;
+use sweep::render_sweep;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px \
     auto;max-width:1240px;color:#1b1b1b;padding:0 16px;line-height:1.4}\
@@ -45,8 +61,10 @@ pub fn render(r: &Report) -> String {
         r.schema_version,
         esc(&r.command)
     );
-    h.push_str("<h2 id=\"data\">Data</h2><table><tr><th class=\"l\">dataset</th><th \
-        class=\"l\">kind</th><th>items</th><th class=\"l\">split</th></tr>");
+    h.push_str(
+        "<h2 id=\"data\">Data</h2><table><tr><th class=\"l\">dataset</th><th \
+        class=\"l\">kind</th><th>items</th><th class=\"l\">split</th></tr>",
+    );
     for d in &r.datasets {
         let _ = write!(
             h,
@@ -73,6 +91,7 @@ pub fn render(r: &Report) -> String {
     }
     for (i, run) in r.runs.iter().enumerate() {
         let anchor = format!("run{i}");
+        let ids = RunIds::new(i, r.runs.len());
         let _ =
             write!(h, "<h2 id=\"{anchor}\">Run {}: model <code>{}</code></h2>", esc(&run.label), esc(&run.model.name));
         let d = &run.decision;
@@ -119,13 +138,13 @@ pub fn render(r: &Report) -> String {
         }
         h.push_str("</div>");
         if let Some(im) = &run.images {
-            render_images(&mut h, im, i);
+            render_images(&mut h, im, i, ids);
         }
         if let Some(s) = &run.sequences {
-            render_sequences(&mut h, s);
+            render_sequences(&mut h, s, ids);
         }
         if let Some(sw) = &run.sweep {
-            render_sweep(&mut h, sw);
+            render_sweep(&mut h, sw, ids);
         }
     }
     let _ = write!(h, "<h2 id=\"skipped\">Skipped inputs ({})</h2>", r.skipped.len());
@@ -136,8 +155,10 @@ pub fn render(r: &Report) -> String {
         for (k, n) in &r.skipped_by_kind {
             let _ = write!(h, "<tr><td class=\"l\">{k}</td><td>{n}</td></tr>");
         }
-        h.push_str("</table><table id=\"skipped-list\"><tr><th class=\"l\">kind</th><th \
-            class=\"l\">file</th><th>line</th><th class=\"l\">reason</th></tr>");
+        h.push_str(
+            "</table><table id=\"skipped-list\"><tr><th class=\"l\">kind</th><th \
+            class=\"l\">file</th><th>line</th><th class=\"l\">reason</th></tr>",
+        );
         for s in r.skipped.iter().take(2000) {
             let _ = write!(
                 h,
