@@ -141,9 +141,17 @@ fn judge(
 }
 
 /// The plan's line for the job's layer (or, without one, for its Z).
+///
+/// A job that reports its file position but no layer is in the start or end
+/// code: no layer is printing, whatever the Z (start code often lifts the
+/// nozzle several millimetres, which would read as a high layer). Only a
+/// printer that reports neither is placed by its Z.
 fn expectation(plan: &LayerPlan, job: &PrintJob) -> Option<LayerExpectation> {
     if let Some(l) = job.layer {
         return plan.at(l).copied();
+    }
+    if job.file_position.is_some() {
+        return None;
     }
     let z = job.z?;
     plan.layers.iter().find(|l| l.z + 1e-3 >= z).or(plan.layers.last()).copied()
@@ -213,4 +221,27 @@ async fn deliver_finding(
         async move { e.health(f).await }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> LayerPlan {
+        let layer = |i: u32, z: f32| LayerExpectation { layer: i, z, ..Default::default() };
+        LayerPlan { layers: (0..20).map(|i| layer(i, 0.2 + 0.3 * i as f32)).collect() }
+    }
+
+    #[test]
+    fn start_code_is_no_layer_whatever_the_z() {
+        // Host mode during start code: the file position is known, no layer yet, nozzle lifted to Z 5.
+        let start = PrintJob { file_position: Some(120), z: Some(5.0), ..Default::default() };
+        assert_eq!(expectation(&plan(), &start), None);
+        // The layer the printer reports wins.
+        let printing = PrintJob { layer: Some(3), file_position: Some(9000), z: Some(5.0), ..Default::default() };
+        assert_eq!(expectation(&plan(), &printing).map(|e| e.layer), Some(3));
+        // A printer that reports only Z is placed by it.
+        let z_only = PrintJob { z: Some(1.1), ..Default::default() };
+        assert_eq!(expectation(&plan(), &z_only).map(|e| e.layer), Some(3));
+    }
 }
