@@ -195,12 +195,12 @@ impl GcodeCatalog {
     /// returned meanwhile.
     pub fn plan_for(&mut self, job: &PrintJob, link: Option<&FileAnalysis>) -> Option<Arc<LayerPlan>> {
         match link.filter(|l| l.matches(job)) {
-            Some(l) => self.from_link(l),
+            Some(l) => self.linked_plan(l),
             None => self.lookup(job),
         }
     }
 
-    fn from_link(&mut self, l: &FileAnalysis) -> Option<Arc<LayerPlan>> {
+    fn linked_plan(&mut self, l: &FileAnalysis) -> Option<Arc<LayerPlan>> {
         if let Some((a, plan)) = &self.linked
             && Arc::ptr_eq(a, &l.analysis)
         {

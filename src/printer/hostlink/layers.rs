@@ -2,7 +2,8 @@
 //! is downloaded once and streamed through `gcode::Analyzer` on the blocking
 //! pool as it arrives (memory grows with layers, not file size), then cached
 //! by name + size + date, so `file_position` maps to layer, Z and slicer
-//! feature for every status update that follows.
+//! feature for every status update that follows. The current file's analysis
+//! is also published ([`publish_analysis`]) for `PrinterLink::analysis`.
 //!
 //! The cache is owned by one host loop (no locks). A failed download or
 //! analysis is remembered and retried after `RETRY_AFTER`, doubling up to
