@@ -1,7 +1,8 @@
 //! End to end against a real OctoPrint 1.11 server (its VirtualPrinter
 //! connected, see `hosts_support::octoprint`; one server per test binary):
 //! OctoPrint prints an uploaded file, `layerwatch run` follows it over
-//! OctoPrint's API (layers from the file it downloads and analyses), the camera
+//! OctoPrint's API (layers from the file it downloads and analyses, whose
+//! analysis also gives the decider its per-layer plan), the camera
 //! shows spaghetti part-way, and the daemon pauses the print through OctoPrint
 //! and delivers a signed webhook.
 //!
@@ -81,14 +82,14 @@ async fn run_pauses_a_print_on_a_real_octoprint_server_and_alerts() {
         (paused - onset_at).as_secs_f64()
     );
 
-    // The decider judged the frames by the layers the link reports (the OctoPrint link downloads and
-    // analyses the file itself; it does not hand its analysis over, so there is no per-layer plan).
+    // The decider judged the frames with the per-layer plan made from the analysis the OctoPrint link
+    // made of the file it downloaded ("gcode"), not with the layer numbers alone ("printer").
     let s = eventually(Duration::from_secs(10), "the daemon to see the pause", Some(&daemon), async || {
         let (_, s) = get_json(&client, &format!("{web}/api/status")).await?;
         (s["printer"]["state"] == "paused").then_some(s)
     })
     .await;
-    assert_eq!(s["printer"]["gcode"], "printer", "{s:#}");
+    assert_eq!(s["printer"]["gcode"], "gcode", "{s:#}");
 
     assert!(hook.wait_accepted(1, Duration::from_secs(10)).await, "webhook delivered");
     let failures: Vec<_> = hook

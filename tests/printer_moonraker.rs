@@ -69,7 +69,17 @@ async fn follows_a_print_with_layers_from_print_stats() {
     let print = names.iter().position(|n| *n == "printing").expect("printing seen");
     assert!(heat < print, "heating comes first: {names:?}");
     assert_eq!(names.last(), Some(&"finished"), "{names:?}");
-    assert_eq!(link.stats().files_analysed, 0, "no download when the file reports layers");
+    // Layers come from the file's SET_PRINT_STATS_INFO, but the file is still analysed for the plan.
+    let mut analysis = link.analysis();
+    let a = tokio::time::timeout(STATE_TIMEOUT, analysis.wait_for(Option::is_some))
+        .await
+        .expect("the printing file's analysis within the timeout")
+        .expect("link alive")
+        .clone()
+        .expect("some");
+    assert_eq!(link.stats().files_analysed, 1, "{:?}", link.stats());
+    assert_eq!((a.file.as_str(), a.size), ("cube_klipper.gcode", job.file_size));
+    assert_eq!(a.analysis.layers.len() as u32, analyzer_layers("gcode/cube_klipper.gcode"));
     let h = done.temps.hotend.expect("hotend temperature");
     assert_eq!(h.target, 0.0, "end g-code turns the hotend off");
     cancel.cancel();
@@ -81,8 +91,19 @@ async fn follows_a_print_with_layers_mapped_from_the_file_position() {
     let (link, cancel) = link(&m).await;
     let mut rx = link.status();
     let rec = Recorder::start(link.status());
+    let mut analysis = link.analysis();
+    assert!(analysis.borrow().is_none(), "no analysis before a print");
 
     m.upload_and_print(&fixture("gcode/cube_marlin.gcode"), "sub dir/cube marlin.gcode").await;
+    let a = tokio::time::timeout(PRINT_TIMEOUT, analysis.wait_for(Option::is_some))
+        .await
+        .expect("the analysis within the timeout")
+        .expect("link alive")
+        .clone()
+        .expect("some");
+    let printing = rx.borrow().state.job().cloned().expect("a job once the file is analysed");
+    assert_eq!(a.file, "sub dir/cube marlin.gcode");
+    assert!(a.matches(&printing), "the analysis is of the printing file: {a:?} vs {printing:?}");
     let done = wait_status(&mut rx, PRINT_TIMEOUT, "the print to complete", |s| {
         matches!(s.state, PrinterState::Finished { .. })
     })
@@ -101,6 +122,21 @@ async fn follows_a_print_with_layers_mapped_from_the_file_position() {
         rec.all().iter().filter_map(|s| s.state.job().and_then(|j| j.feature.clone())).collect();
     assert!(!features.is_empty(), "features mapped from the file");
     assert_eq!(link.stats().files_analysed, 1, "{:?}", link.stats());
+    assert_eq!(a.analysis.layers.len() as u32, expected);
+
+    // A print of another file drops the old analysis and brings the new one.
+    m.upload_and_print(&fixture("gcode/cube_klipper.gcode"), "cube_klipper.gcode").await;
+    let b = tokio::time::timeout(
+        PRINT_TIMEOUT,
+        analysis.wait_for(|a| a.as_ref().is_some_and(|a| a.file == "cube_klipper.gcode")),
+    )
+    .await
+    .expect("the second file's analysis within the timeout")
+    .expect("link alive")
+    .clone()
+    .expect("some");
+    assert_eq!(b.analysis.layers.len() as u32, analyzer_layers("gcode/cube_klipper.gcode"));
+    assert_eq!(link.stats().files_analysed, 2, "{:?}", link.stats());
     cancel.cancel();
 }
 

@@ -90,6 +90,9 @@ async fn follows_a_print_to_the_end_with_layers_from_the_file() {
     assert!(zs.iter().any(|z| *z > 1.0), "z should rise during the print: {zs:?}");
     let stats = link.stats();
     assert!(stats.socket_connects >= 1 && stats.files_analysed >= 1, "{stats:?}");
+    let a = link.analysis().borrow().clone().expect("the link hands over its analysis of the file");
+    assert!(a.file == "follow.gcode" && a.matches(job), "{a:?} vs {job:?}");
+    assert_eq!(a.analysis.layers.len() as u32, layer_count);
     assert!(done.temps.hotend.is_some() && done.temps.bed.is_some(), "temperatures reported: {:?}", done.temps);
     cancel.cancel();
 }

@@ -142,6 +142,9 @@ impl Daemon {
             printer_tracker.spawn(printer::print_when_ready(slot, path, root.clone()));
         }
 
+        // The link's analysis of the printing file, for the decision stage (none without a printer).
+        let linked_analysis = link.as_ref().map_or_else(|| watch::channel(None).1, |l| l.analysis());
+
         // Actions: the engine and its outbox.
         let engines = Arc::new(watch::channel(None).0);
         let engines_rx = engines.subscribe();
@@ -159,6 +162,7 @@ impl Daemon {
             params,
             scored: tokio::sync::Mutex::new(scored_rx),
             printer: printer_status,
+            analysis: linked_analysis,
             engines: engines_rx,
             registered,
             gcode_dir: cfg.printer.serial.gcode_dir.clone(),

@@ -4,18 +4,20 @@
 //! - [`LayerPlan`] turns a `gcode::Analysis` into one `LayerExpectation` per
 //!   layer (cumulative extrusion and footprint area, the layer's feature mix),
 //!   computed once per file.
-//! - [`GcodeCatalog`] finds the file a `PrintJob` names on this machine and
-//!   analyses it off the runtime (`spawn_blocking`), caching by path, size and
+//! - [`GcodeCatalog`] takes the analysis a print host's link made of the
+//!   printing file (`PrinterLink::analysis`), or finds the file a `PrintJob`
+//!   names on this machine and analyses it, building the plan off the runtime (`spawn_blocking`), caching by path, size and
 //!   modification time. Lookups never wait: until the analysis is back (or
 //!   when the file cannot be found) the decision runs on what the printer
 //!   reports alone.
 //!
-//! Where the file is found, in order: the files this daemon streams itself
-//! (host mode, registered with [`GcodeCatalog::register`]), the job's name as
-//! an absolute path, and `[printer.serial] gcode_dir` (matched by size and
-//! name, as the Marlin monitor does). Print hosts (OctoPrint, Moonraker) keep
-//! files remotely and analyse them inside their link: their jobs bring layer
-//! and layer count, which the decider uses without a plan.
+//! Where the analysis comes from, in order: the link's own analysis when it
+//! is of the job's file (print hosts: OctoPrint, Moonraker download and
+//! analyse the file they print; matched by name and size, so a print of
+//! another file never gets the old plan), the files this daemon streams
+//! itself (host mode, registered in [`Registered`]), the job's name as an
+//! absolute path, and `[printer.serial] gcode_dir` (matched by size and name,
+//! as the Marlin monitor does).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::decision::{FeatureMix, LayerExpectation};
 use crate::domain::PrintJob;
 use crate::gcode::{Analysis, Feature, Footprint};
+use crate::printer::FileAnalysis;
 
 /// Every layer's expectation, indexed by 0-based layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +117,16 @@ struct FileKey {
 pub struct Analysed {
     /// The job's file name it was for.
     pub job_file: String,
-    result: Result<(FileKey, Arc<LayerPlan>), String>,
+    result: Result<(Origin, Arc<LayerPlan>), String>,
+}
+
+/// Where an analysis came from.
+#[derive(Debug)]
+enum Origin {
+    /// A file on this machine.
+    Local(FileKey),
+    /// The printer link's analysis of the file it prints.
+    Link(Arc<Analysis>),
 }
 
 #[derive(Debug)]
@@ -158,13 +170,53 @@ pub struct GcodeCatalog {
     /// Ready plans by file identity, so a renamed job of the same bytes is not analysed twice.
     by_key: HashMap<FileKey, Arc<LayerPlan>>,
     order: Vec<String>,
+    /// The link's latest analysis and, once built, its plan (one file at a time).
+    linked: Option<(Arc<Analysis>, Option<Arc<LayerPlan>>)>,
     tx: mpsc::UnboundedSender<Analysed>,
 }
 
 impl GcodeCatalog {
     /// `tx` receives finished analyses; feed each to [`GcodeCatalog::complete`].
     pub fn new(registered: Registered, gcode_dir: Option<PathBuf>, tx: mpsc::UnboundedSender<Analysed>) -> Self {
-        GcodeCatalog { registered, gcode_dir, entries: HashMap::new(), by_key: HashMap::new(), order: vec![], tx }
+        GcodeCatalog {
+            registered,
+            gcode_dir,
+            entries: HashMap::new(),
+            by_key: HashMap::new(),
+            order: vec![],
+            linked: None,
+            tx,
+        }
+    }
+
+    /// The plan for `job`: from `link` (the printer link's analysis) when it is
+    /// of `job`'s file, else as [`GcodeCatalog::lookup`]. Never waits: a new
+    /// analysis is turned into a plan on the blocking pool and `None` is
+    /// returned meanwhile.
+    pub fn plan_for(&mut self, job: &PrintJob, link: Option<&FileAnalysis>) -> Option<Arc<LayerPlan>> {
+        match link.filter(|l| l.matches(job)) {
+            Some(l) => self.linked_plan(l),
+            None => self.lookup(job),
+        }
+    }
+
+    fn linked_plan(&mut self, l: &FileAnalysis) -> Option<Arc<LayerPlan>> {
+        if let Some((a, plan)) = &self.linked
+            && Arc::ptr_eq(a, &l.analysis)
+        {
+            return plan.clone();
+        }
+        self.linked = Some((l.analysis.clone(), None));
+        if l.analysis.layers.is_empty() {
+            tracing::info!(file = %l.file, "the printer's analysis of this file found no layers: judging without a plan");
+            return None;
+        }
+        let (tx, job_file, analysis) = (self.tx.clone(), l.file.clone(), l.analysis.clone());
+        tokio::task::spawn_blocking(move || {
+            let plan = Arc::new(LayerPlan::from_analysis(&analysis));
+            let _ = tx.send(Analysed { job_file, result: Ok((Origin::Link(analysis), plan)) });
+        });
+        None
     }
 
     /// The plan for `job`'s file if it is ready; otherwise starts finding and
@@ -195,7 +247,19 @@ impl GcodeCatalog {
     /// Takes a finished analysis.
     pub fn complete(&mut self, done: Analysed) {
         match done.result {
-            Ok((key, plan)) => {
+            Ok((Origin::Link(analysis), plan)) => match &mut self.linked {
+                Some((a, slot)) if Arc::ptr_eq(a, &analysis) => {
+                    tracing::info!(
+                        file = %done.job_file,
+                        layers = plan.layer_count(),
+                        "printer's g-code analysis taken: layer expectations available"
+                    );
+                    *slot = Some(plan);
+                }
+                // Another file was selected meanwhile: this plan is stale.
+                _ => tracing::debug!(file = %done.job_file, "dropping the plan of a file no longer printing"),
+            },
+            Ok((Origin::Local(key), plan)) => {
                 tracing::info!(
                     file = %done.job_file,
                     path = %key.path.display(),
@@ -251,7 +315,7 @@ fn locate_and_analyse(
     candidates: &[Candidate],
     size_hint: Option<u64>,
     known: &[(FileKey, Arc<LayerPlan>)],
-) -> Result<(FileKey, Arc<LayerPlan>), String> {
+) -> Result<(Origin, Arc<LayerPlan>), String> {
     let path = candidates.iter().find_map(|c| locate(c, size_hint)).ok_or_else(|| {
         if candidates.is_empty() {
             "the file is not on this machine (no gcode_dir configured)".to_string()
@@ -262,13 +326,13 @@ fn locate_and_analyse(
     let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let key = FileKey { path: path.clone(), size: meta.len(), modified: meta.modified().ok() };
     if let Some((_, plan)) = known.iter().find(|(k, _)| *k == key) {
-        return Ok((key, plan.clone()));
+        return Ok((Origin::Local(key), plan.clone()));
     }
     let analysis = crate::gcode::analyze_file(&path).map_err(|e| e.to_string())?;
     if analysis.layers.is_empty() {
         return Err(format!("{}: no layers found", path.display()));
     }
-    Ok((key, Arc::new(LayerPlan::from_analysis(&analysis))))
+    Ok((Origin::Local(key), Arc::new(LayerPlan::from_analysis(&analysis))))
 }
 
 fn locate(c: &Candidate, size_hint: Option<u64>) -> Option<PathBuf> {
@@ -355,5 +419,45 @@ G1 X10 Y0 E1
         assert_eq!(cat.lookup(&job("CUBE_P~1.GCO", Some(size))).map(|p| p.layer_count()), Some(2));
         assert!(cat.lookup(&job("nowhere.gcode", None)).is_none());
         assert!(rx.try_recv().is_err(), "a missing file is not looked for again at once");
+    }
+
+    #[tokio::test]
+    async fn catalog_takes_the_links_analysis_of_the_printing_file_only() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut cat = GcodeCatalog::new(Registered::default(), None, tx);
+        let size = TWO_LAYERS.len() as u64;
+        let linked = |file: &str| FileAnalysis {
+            file: file.into(),
+            size: Some(size),
+            analysis: Arc::new(crate::gcode::analyze(TWO_LAYERS.as_bytes())),
+        };
+        let job = |file: &str, size: u64| PrintJob { file: file.into(), file_size: Some(size), ..Default::default() };
+        let a = linked("a.gcode");
+        assert!(cat.plan_for(&job("a.gcode", size), Some(&a)).is_none(), "the plan is built off the runtime");
+        assert!(cat.plan_for(&job("a.gcode", size), Some(&a)).is_none(), "once");
+        let done = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        cat.complete(done);
+        let plan = cat.plan_for(&job("a.gcode", size), Some(&a)).expect("the link's plan");
+        assert_eq!(*plan, LayerPlan::from_analysis(&a.analysis), "the same plan as from the file itself");
+        assert!(rx.try_recv().is_err(), "no local lookup while the link's analysis fits");
+
+        // Same name, other bytes (re-uploaded): not this analysis; no local copy either.
+        assert!(cat.plan_for(&job("a.gcode", size + 1), Some(&a)).is_none());
+        let local = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert!(local.result.is_err(), "looked for locally and not found: {local:?}");
+        cat.complete(local);
+
+        // Another file is printing; its analysis arrives while the old one's plan is still being built.
+        let b = linked("b.gcode");
+        let c = linked("c.gcode");
+        assert!(cat.plan_for(&job("b.gcode", size), Some(&b)).is_none());
+        assert!(cat.plan_for(&job("c.gcode", size), Some(&c)).is_none());
+        for _ in 0..2 {
+            let done = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+            cat.complete(done);
+        }
+        assert!(cat.plan_for(&job("b.gcode", size), Some(&c)).is_none(), "c's analysis is not b's plan");
+        assert!(rx.recv().await.unwrap().result.is_err(), "b looked for locally");
+        assert!(cat.plan_for(&job("c.gcode", size), Some(&c)).is_some());
     }
 }

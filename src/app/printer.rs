@@ -5,7 +5,8 @@
 //!
 //! The slot is itself a `PrinterLink`: its status mirrors the current link's
 //! (`Disconnected` while there is none) and its commands go to the current
-//! link (`NotConnected` while there is none). So a restart of the printer
+//! link (`NotConnected` while there is none); its `analysis` mirrors the
+//! link's analysis of the printing file (print hosts). So a restart of the printer
 //! stage never leaves another stage holding a dead link.
 
 use std::path::Path;
@@ -22,12 +23,13 @@ use super::supervisor::StageExit;
 use crate::capture::{Backoff, LogLimiter};
 use crate::domain::{PrinterState, PrinterStatus, Timestamp};
 use crate::printer::marlin::MarlinLink;
-use crate::printer::{Confirmation, PrinterConfig, PrinterError, PrinterKind, PrinterLink, SerialMode};
+use crate::printer::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterKind, PrinterLink, SerialMode};
 
 /// The daemon's handle on the printer, whichever link is behind it.
 pub struct PrinterSlot {
     name: String,
     status_tx: watch::Sender<PrinterStatus>,
+    analysis_tx: watch::Sender<Option<FileAnalysis>>,
     current: Mutex<Option<Arc<dyn PrinterLink>>>,
     /// The same link when it is Marlin in host mode: it can stream files.
     host: Mutex<Option<Arc<MarlinLink>>>,
@@ -43,6 +45,7 @@ impl PrinterSlot {
         Arc::new(PrinterSlot {
             name: describe(cfg),
             status_tx: watch::channel(PrinterStatus::disconnected(Timestamp::now())).0,
+            analysis_tx: watch::channel(None).0,
             current: Mutex::new(None),
             host: Mutex::new(None),
             registered,
@@ -72,6 +75,7 @@ impl PrinterSlot {
         *lock(&self.current) = None;
         *lock(&self.host) = None;
         self.status_tx.send_replace(PrinterStatus::disconnected(Timestamp::now()));
+        self.analysis_tx.send_replace(None);
     }
 }
 
@@ -101,6 +105,10 @@ impl PrinterLink for PrinterSlot {
 
     fn status(&self) -> watch::Receiver<PrinterStatus> {
         self.status_tx.subscribe()
+    }
+
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        self.analysis_tx.subscribe()
     }
 
     async fn pause(&self) -> Result<Confirmation, PrinterError> {
@@ -180,6 +188,9 @@ pub async fn run_stage(
     };
     tracing::info!(printer = %slot.name, link = link.name(), "printer link started");
     let mut rx = link.status();
+    let mut analysis = link.analysis();
+    // A link that never analyses (the default) has no sender: stop watching it.
+    let mut analysis_open = analysis.has_changed().is_ok();
     slot.attach(link, host);
     let mut last_state = "";
     loop {
@@ -188,6 +199,8 @@ pub async fn run_stage(
             log_state(&slot.name, last_state, &s.state);
             last_state = s.state.name();
         }
+        // The analysis first: a reader that sees the new job also sees its file's analysis.
+        FileAnalysis::publish(&slot.analysis_tx, analysis.borrow_and_update().clone());
         slot.status_tx.send_replace(s);
         tokio::select! {
             _ = cancel.cancelled() => {
@@ -197,7 +210,8 @@ pub async fn run_stage(
             changed = rx.changed() => if changed.is_err() {
                 slot.detach();
                 anyhow::bail!("the printer link task ended");
-            }
+            },
+            changed = analysis.changed(), if analysis_open => analysis_open = changed.is_ok(),
         }
     }
 }

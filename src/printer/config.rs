@@ -126,8 +126,8 @@ pub struct MoonrakerConfig {
     pub request_timeout_ms: u64,
     /// Longest wait between two attempts to reconnect the websocket.
     pub reconnect_max_ms: u64,
-    /// Largest G-code file downloaded for layer analysis (used when the file
-    /// does not report layers itself); 0 turns analysis off.
+    /// Largest G-code file downloaded for analysis (layers where the file does
+    /// not report them, and the decider's per-layer plan); 0 turns analysis off.
     pub max_file_mb: u64,
 }
 

@@ -15,13 +15,16 @@ pub mod marlin;
 pub mod moonraker;
 pub mod octoprint;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::sync::watch;
 
 pub use connect::connect;
 pub use config::{MoonrakerConfig, OctoPrintConfig, ParkConfig, PrinterConfig, PrinterKind, SerialConfig, SerialMode};
 
-use crate::domain::PrinterStatus;
+use crate::domain::{PrintJob, PrinterStatus};
+use crate::gcode::Analysis;
 
 /// Why a printer command failed or was not confirmed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,46 @@ pub enum Confirmation {
     AlreadyThere,
 }
 
+/// The G-code analysis a link made of the file its printer is printing,
+/// with the file it was made from so a reader can check it against the job.
+#[derive(Debug, Clone)]
+pub struct FileAnalysis {
+    /// The file as the link's `PrintJob::file` names it.
+    pub file: String,
+    /// Its size in bytes, when the host reports it.
+    pub size: Option<u64>,
+    pub analysis: Arc<Analysis>,
+}
+
+impl FileAnalysis {
+    /// Whether this is the analysis of `job`'s file: same name, and same size
+    /// where both are known (a file re-uploaded under the same name differs).
+    pub fn matches(&self, job: &PrintJob) -> bool {
+        self.file == job.file && (self.size.is_none() || job.file_size.is_none() || self.size == job.file_size)
+    }
+
+    /// The same file and the same analysis (not a re-analysis).
+    pub fn same(&self, other: &FileAnalysis) -> bool {
+        self.file == other.file && self.size == other.size && Arc::ptr_eq(&self.analysis, &other.analysis)
+    }
+
+    /// Sets `tx` to `next` unless it already holds the same analysis, so
+    /// readers wake only on a change.
+    pub fn publish(tx: &watch::Sender<Option<FileAnalysis>>, next: Option<FileAnalysis>) {
+        tx.send_if_modified(|cur| {
+            let same = match (cur.as_ref(), next.as_ref()) {
+                (Some(a), Some(b)) => a.same(b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                *cur = next;
+            }
+            !same
+        });
+    }
+}
+
 /// A connected printer. Commands are idempotent and return only once the
 /// printer's own state confirms them (or with an error naming what is known).
 #[async_trait]
@@ -61,6 +104,13 @@ pub trait PrinterLink: Send + Sync {
     async fn set_temperatures(&self, hotend: Option<f32>, bed: Option<f32>) -> Result<Confirmation, PrinterError>;
     /// Retract and lift the nozzle away from the print (only while paused).
     async fn park(&self) -> Result<Confirmation, PrinterError>;
+    /// The analysis of the file being printed, for links that download and
+    /// analyse it themselves (print hosts): `None` until it is ready, and again
+    /// as soon as another file is selected. The default: never any (the
+    /// sender is gone, so `changed()` fails at once).
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        watch::channel(None).1
+    }
     /// Hotend (and optionally bed) off.
     async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {
         self.set_temperatures(Some(0.0), if bed { Some(0.0) } else { None }).await

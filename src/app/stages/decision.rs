@@ -1,5 +1,6 @@
 //! The decision stage: the `Decider` fed by scored frames, the printer's
-//! `watch` and the G-code plan of the current file, plus a periodic `tick`
+//! `watch` and the G-code plan of the current file (from the link's own
+//! analysis for print hosts, else from the file on this machine), plus a periodic `tick`
 //! for the checks that need no frame (camera silent, printer stalled).
 //!
 //! Every step's verdict goes to the action engine on its bounded **lossless**
@@ -23,6 +24,7 @@ use crate::app::status::{GcodeSource, StatusBoard};
 use crate::app::supervisor::StageExit;
 use crate::decision::{Decider, DecisionParams, LayerExpectation, Step};
 use crate::domain::{HealthFinding, Level, PrintJob, PrinterStatus, Timestamp};
+use crate::printer::FileAnalysis;
 use crate::web::DecisionDto;
 
 /// What the stage reads; shared by its restarts.
@@ -31,6 +33,8 @@ pub struct DecisionInputs {
     /// Held by one run of the stage at a time (a restart takes it over).
     pub scored: tokio::sync::Mutex<mpsc::Receiver<Scored>>,
     pub printer: watch::Receiver<PrinterStatus>,
+    /// The printer link's analysis of the printing file (print hosts).
+    pub analysis: watch::Receiver<Option<FileAnalysis>>,
     pub engines: watch::Receiver<Option<ActionEngine>>,
     pub registered: Registered,
     pub gcode_dir: Option<PathBuf>,
@@ -56,8 +60,10 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
             Some(done) = analysed.recv() => catalog.complete(done),
             s = scored.recv() => {
                 let Some(s) = s else { return Ok(StageExit::Finished) };
+                // The analysis before the status: the printer stage publishes them in that order.
+                let linked = inputs.analysis.borrow().clone();
                 let status = printer.borrow_and_update().clone();
-                let plan = status.state.job().and_then(|j| catalog.lookup(j));
+                let plan = status.state.job().and_then(|j| catalog.plan_for(j, linked.as_ref()));
                 let step = judge(&mut decider, &s, &status, plan.as_deref(), &inputs.board);
                 for f in &step.findings {
                     inputs.board.record_finding(f);

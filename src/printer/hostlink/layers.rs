@@ -2,7 +2,8 @@
 //! is downloaded once and streamed through `gcode::Analyzer` on the blocking
 //! pool as it arrives (memory grows with layers, not file size), then cached
 //! by name + size + date, so `file_position` maps to layer, Z and slicer
-//! feature for every status update that follows.
+//! feature for every status update that follows. The current file's analysis
+//! is also published ([`publish_analysis`]) for `PrinterLink::analysis`.
 //!
 //! The cache is owned by one host loop (no locks). A failed download or
 //! analysis is remembered and retried after `RETRY_AFTER`, doubling up to
@@ -14,10 +15,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::gcode;
+use crate::printer::FileAnalysis;
 
 /// How long a failed download/analysis waits before the first retry; each
 /// further failure of the same file doubles it, up to `RETRY_MAX`.
@@ -50,14 +52,14 @@ pub(crate) struct FilePoint {
 /// A file's layer table, ready for position lookups.
 #[derive(Debug)]
 pub(crate) struct LayerMap {
-    analysis: gcode::Analysis,
+    analysis: Arc<gcode::Analysis>,
 }
 
 impl LayerMap {
     /// Analyses a whole file in memory (CPU-bound: keep it off the runtime).
     #[cfg(test)]
     pub(crate) fn from_bytes(bytes: &[u8]) -> LayerMap {
-        LayerMap { analysis: gcode::analyze(bytes) }
+        LayerMap { analysis: Arc::new(gcode::analyze(bytes)) }
     }
 
     /// Streams a download through the analyzer on the blocking pool, giving
@@ -88,7 +90,7 @@ impl LayerMap {
         drop(tx);
         let analysis = worker.await.map_err(|e| format!("analysis task failed: {e}"))?;
         streamed?;
-        Ok(LayerMap { analysis })
+        Ok(LayerMap { analysis: Arc::new(analysis) })
     }
 
     pub(crate) fn layer_count(&self) -> u32 {
@@ -103,6 +105,14 @@ impl LayerMap {
         let feature = self.analysis.feature_at_offset(pos).map(|f| f.to_string());
         Some(FilePoint { layer: layer.index, z: layer.z, feature })
     }
+}
+
+/// Publishes the analysis of the file being followed (`None`: no file, or not
+/// analysed yet) on a link's `analysis` watch; readers wake only on a change.
+pub(crate) fn publish_analysis(tx: &watch::Sender<Option<FileAnalysis>>, file: Option<(&str, Option<u64>, &LayerMap)>) {
+    let next =
+        file.map(|(name, size, map)| FileAnalysis { file: name.to_string(), size, analysis: map.analysis.clone() });
+    FileAnalysis::publish(tx, next);
 }
 
 /// One finished (or failed) analysis, sent back to the host loop.
@@ -271,6 +281,25 @@ mod tests {
         assert!(matches!(c.lookup(&key("a"), t0), Lookup::Ready));
         assert!(c.get(&key("a")).is_some());
         assert!(c.get(&key("b")).is_none());
+    }
+
+    #[test]
+    fn the_published_analysis_follows_the_file_and_wakes_readers_only_on_a_change() {
+        let (tx, mut rx) = watch::channel(None);
+        let a = LayerMap::from_bytes(GCODE.as_bytes());
+        let b = LayerMap::from_bytes(GCODE.as_bytes());
+        publish_analysis(&tx, None);
+        assert!(!rx.has_changed().unwrap(), "none to none is no change");
+        publish_analysis(&tx, Some(("a.gcode", Some(9), &a)));
+        let got = rx.borrow_and_update().clone().unwrap();
+        assert_eq!((got.file.as_str(), got.size, got.analysis.layers.len()), ("a.gcode", Some(9), 2));
+        publish_analysis(&tx, Some(("a.gcode", Some(9), &a)));
+        assert!(!rx.has_changed().unwrap(), "the same analysis again is no change");
+        publish_analysis(&tx, Some(("a.gcode", Some(9), &b)));
+        assert!(rx.has_changed().unwrap(), "a re-analysis of the same name is a change");
+        assert!(Arc::ptr_eq(&rx.borrow_and_update().as_ref().unwrap().analysis, &b.analysis));
+        publish_analysis(&tx, None);
+        assert!(rx.borrow_and_update().is_none(), "another file drops it");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::domain::{PrinterStatus, Timestamp};
 use crate::printer::config::ParkConfig;
 use crate::printer::hostlink::http::{self, Secret};
 use crate::printer::hostlink::stats::Counters;
-use crate::printer::{Confirmation, PrinterConfig, PrinterError, PrinterLink};
+use crate::printer::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterLink};
 
 use rpc::Rpc;
 use run::{RunOptions, Runner};
@@ -43,6 +43,7 @@ pub struct MoonrakerLink {
     name: String,
     rpc: Arc<Rpc>,
     status: watch::Receiver<PrinterStatus>,
+    analysis: watch::Receiver<Option<FileAnalysis>>,
     counters: Arc<Counters>,
     command_timeout: Duration,
     park: ParkConfig,
@@ -88,6 +89,7 @@ impl MoonrakerLink {
 
         let rpc = Arc::new(Rpc::new(request_timeout));
         let (status_tx, status_rx) = watch::channel(PrinterStatus::disconnected(Timestamp::now()));
+        let (analysis_tx, analysis_rx) = watch::channel(None);
         let counters = Arc::new(Counters::default());
         let opts = RunOptions {
             reconnect_max: Duration::from_millis(m.reconnect_max_ms),
@@ -102,6 +104,7 @@ impl MoonrakerLink {
             ws_url.to_string(),
             api_key,
             status_tx,
+            analysis_tx,
             counters.clone(),
             opts,
             cancel,
@@ -110,6 +113,7 @@ impl MoonrakerLink {
             name: format!("moonraker {}", base.as_str().trim_end_matches('/')),
             rpc,
             status: status_rx,
+            analysis: analysis_rx,
             counters,
             command_timeout: Duration::from_millis(cfg.command_timeout_ms),
             park: cfg.park.clone(),
@@ -159,6 +163,10 @@ impl PrinterLink for MoonrakerLink {
 
     fn status(&self) -> watch::Receiver<PrinterStatus> {
         self.status.clone()
+    }
+
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        self.analysis.clone()
     }
 
     async fn pause(&self) -> Result<Confirmation, PrinterError> {

@@ -1,7 +1,8 @@
 //! The Moonraker link's background loop: connect the websocket, identify,
 //! learn Klippy's state, subscribe to the printer objects, merge status
-//! diffs, follow Klippy through ready/shutdown/disconnect, analyse the file
-//! when it does not report layers, and reconnect with backoff (logs
+//! diffs, follow Klippy through ready/shutdown/disconnect, analyse the
+//! printing file (layers where `print_stats.info` has none, and the per-layer
+//! plan published on the `analysis` watch), and reconnect with backoff (logs
 //! rate-limited) when the websocket drops.
 
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{PrinterStatus, Timestamp};
+use crate::printer::FileAnalysis;
 use crate::printer::hostlink::backoff::{Backoff, LogLimiter};
 use crate::printer::hostlink::http::{self, Secret};
-use crate::printer::hostlink::layers::{Analyzed, FileKey, LayerCache, Lookup, spawn_analysis};
+use crate::printer::hostlink::layers::{Analyzed, FileKey, LayerCache, Lookup, publish_analysis, spawn_analysis};
 use crate::printer::hostlink::stats::Counters;
 
 use super::follow::{Follow, Next};
@@ -36,13 +38,8 @@ pub(crate) struct RunOptions {
 #[derive(Debug)]
 struct MetaDone {
     filename: String,
-    key: Result<(FileKey, u64), String>,
+    key: Result<FileKey, String>,
 }
-
-/// How far past the first G-code line (`gcode_start_byte`) the print must be,
-/// still without `print_stats.info`, before the file is downloaded: by then a
-/// start script that sets `SET_PRINT_STATS_INFO` has run.
-const LAYER_INFO_GRACE_BYTES: u64 = 8 * 1024;
 
 /// A websocket session that lasted this long counts as healthy (resets the backoff).
 const STABLE_SESSION: Duration = Duration::from_secs(30);
@@ -54,13 +51,17 @@ pub(crate) struct Runner {
     pub ws_url: String,
     pub api_key: Option<Secret>,
     pub status: watch::Sender<PrinterStatus>,
+    /// The printing file's analysis, when it is ready.
+    pub analysis: watch::Sender<Option<FileAnalysis>>,
     pub counters: Arc<Counters>,
     pub opts: RunOptions,
     pub cancel: CancellationToken,
     follow: Follow,
     layers: LayerCache,
-    /// The file being followed, with its key and first G-code byte once metadata arrived.
-    file: Option<(String, Option<(FileKey, u64)>)>,
+    /// The file being followed, with its key once metadata arrived.
+    file: Option<(String, Option<FileKey>)>,
+    /// Whether the last view was printing or paused (to see a print start).
+    was_active: bool,
     analyzed: (mpsc::Sender<Analyzed>, mpsc::Receiver<Analyzed>),
     meta: (mpsc::Sender<MetaDone>, mpsc::Receiver<MetaDone>),
     log_limit: LogLimiter,
@@ -81,6 +82,7 @@ impl Runner {
         ws_url: String,
         api_key: Option<Secret>,
         status: watch::Sender<PrinterStatus>,
+        analysis: watch::Sender<Option<FileAnalysis>>,
         counters: Arc<Counters>,
         opts: RunOptions,
         cancel: CancellationToken,
@@ -92,12 +94,14 @@ impl Runner {
             ws_url,
             api_key,
             status,
+            analysis,
             counters,
             opts,
             cancel,
             follow: Follow::default(),
             layers: LayerCache::default(),
             file: None,
+            was_active: false,
             analyzed: mpsc::channel(4),
             meta: mpsc::channel(4),
             log_limit: LogLimiter::new(Duration::from_secs(60)),
@@ -320,13 +324,17 @@ impl Runner {
         self.publish();
     }
 
-    /// Tracks the printing file: metadata at once, then (if the file still
-    /// reports no layers once its start G-code has run) download + analysis.
+    /// Tracks the printing file: metadata at once, then, once it prints,
+    /// download + analysis (also when `print_stats.info` reports layers: the
+    /// decision loop needs the per-layer plan either way).
     fn after_change(&mut self) {
         let v = self.follow.view();
         let analysis_on = self.opts.max_file_bytes > 0;
+        let active = matches!(v.job_state, Some(JobState::Printing | JobState::Paused));
+        // A new print of the same name may be a re-uploaded file: read its metadata again.
+        let started = active && !std::mem::replace(&mut self.was_active, active);
         match (&v.filename, &self.file) {
-            (Some(f), Some((known, _))) if f == known => {}
+            (Some(f), Some((known, _))) if f == known && !started => {}
             (Some(f), _) => {
                 self.file = Some((f.clone(), None));
                 if analysis_on {
@@ -335,22 +343,17 @@ impl Runner {
             }
             (None, _) => self.file = None,
         }
-        let active = matches!(v.job_state, Some(JobState::Printing | JobState::Paused));
         if analysis_on
             && active
-            && v.current_layer.is_none()
-            && let Some((name, Some((key, start)))) = &self.file
+            && let Some((name, Some(key))) = &self.file
+            && let Lookup::Start = self.layers.lookup(key, Instant::now())
         {
-            let past_start = v.file_position.is_some_and(|p| p >= start + LAYER_INFO_GRACE_BYTES)
-                || v.file_size.is_some_and(|s| s <= start + LAYER_INFO_GRACE_BYTES);
-            if past_start && let Lookup::Start = self.layers.lookup(key, Instant::now()) {
-                let url = http::file_url(&self.base, &["server", "files", "gcodes"], name);
-                let (client, api_key) = (self.http.clone(), self.api_key.clone());
-                let open =
-                    async move { http::open_download(&client, url, api_key.as_ref()).await.map_err(|e| e.to_string()) };
-                let limit = self.opts.max_file_bytes;
-                spawn_analysis(key.clone(), open, limit, self.analyzed.0.clone(), self.cancel.child_token());
-            }
+            let url = http::file_url(&self.base, &["server", "files", "gcodes"], name);
+            let (client, api_key) = (self.http.clone(), self.api_key.clone());
+            let open =
+                async move { http::open_download(&client, url, api_key.as_ref()).await.map_err(|e| e.to_string()) };
+            let limit = self.opts.max_file_bytes;
+            spawn_analysis(key.clone(), open, limit, self.analyzed.0.clone(), self.cancel.child_token());
         }
         self.publish();
     }
@@ -359,14 +362,11 @@ impl Runner {
         let (rpc, tx) = (self.rpc.clone(), self.meta.0.clone());
         tokio::spawn(async move {
             let key = match rpc.call("server.files.metadata", json!({"filename": filename})).await {
-                Ok(m) => Ok((
-                    FileKey {
-                        path: filename.clone(),
-                        size: m.get("size").and_then(Value::as_u64),
-                        modified: m.get("modified").and_then(Value::as_f64).map(|t| t as i64),
-                    },
-                    m.get("gcode_start_byte").and_then(Value::as_u64).unwrap_or(0),
-                )),
+                Ok(m) => Ok(FileKey {
+                    path: filename.clone(),
+                    size: m.get("size").and_then(Value::as_u64),
+                    modified: m.get("modified").and_then(Value::as_f64).map(|t| t as i64),
+                }),
                 Err(e) => Err(e.to_string()),
             };
             let _ = tx.send(MetaDone { filename, key }).await;
@@ -374,10 +374,11 @@ impl Runner {
     }
 
     fn publish(&mut self) {
-        let map = match &self.file {
-            Some((_, Some((key, _)))) => self.layers.get(key),
-            _ => None,
+        let (key, map) = match &self.file {
+            Some((_, Some(key))) => (Some(key), self.layers.get(key)),
+            _ => (None, None),
         };
+        publish_analysis(&self.analysis, key.zip(map.as_deref()).map(|(k, m)| (k.path.as_str(), k.size, m)));
         let next = self.follow.status(map.as_deref(), Timestamp::now());
         self.publish_to(next);
     }

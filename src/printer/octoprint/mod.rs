@@ -31,7 +31,7 @@ pub use api::{JobCommand, OctoPrintApi, OctoPrintError};
 use crate::domain::{PrinterStatus, Timestamp};
 use crate::printer::config::ParkConfig;
 use crate::printer::hostlink::stats::Counters;
-use crate::printer::{Confirmation, PrinterConfig, PrinterError, PrinterLink};
+use crate::printer::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterLink};
 
 use run::{ReportedZ, RunOptions, Runner};
 
@@ -41,6 +41,7 @@ pub struct OctoPrintLink {
     api: OctoPrintApi,
     status: watch::Receiver<PrinterStatus>,
     zpos: watch::Receiver<Option<ReportedZ>>,
+    analysis: watch::Receiver<Option<FileAnalysis>>,
     counters: Arc<Counters>,
     command_timeout: Duration,
     park: ParkConfig,
@@ -84,6 +85,7 @@ impl OctoPrintLink {
         let api = OctoPrintApi::new(&o.url, o.api_key.as_deref(), request_timeout).map_err(connect_error)?;
         let (status_tx, status_rx) = watch::channel(PrinterStatus::disconnected(Timestamp::now()));
         let (zpos_tx, zpos_rx) = watch::channel(None);
+        let (analysis_tx, analysis_rx) = watch::channel(None);
         let counters = Arc::new(Counters::default());
         let opts = RunOptions {
             poll: Duration::from_millis(o.poll_ms),
@@ -92,12 +94,13 @@ impl OctoPrintLink {
             max_file_bytes: o.max_file_mb.saturating_mul(1 << 20),
             silence: Duration::from_secs(30),
         };
-        let runner = Runner::new(api.clone(), status_tx, zpos_tx, counters.clone(), opts, cancel);
+        let runner = Runner::new(api.clone(), status_tx, zpos_tx, analysis_tx, counters.clone(), opts, cancel);
         let link = Arc::new(OctoPrintLink {
             name: format!("octoprint {}", api.base().as_str().trim_end_matches('/')),
             api,
             status: status_rx,
             zpos: zpos_rx,
+            analysis: analysis_rx,
             counters,
             command_timeout: Duration::from_millis(cfg.command_timeout_ms),
             park: cfg.park.clone(),
@@ -136,6 +139,10 @@ impl PrinterLink for OctoPrintLink {
 
     fn status(&self) -> watch::Receiver<PrinterStatus> {
         self.status.clone()
+    }
+
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        self.analysis.clone()
     }
 
     async fn pause(&self) -> Result<Confirmation, PrinterError> {

@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{PrinterStatus, Timestamp};
+use crate::printer::FileAnalysis;
 use crate::printer::hostlink::backoff::{Backoff, LogLimiter};
-use crate::printer::hostlink::layers::{Analyzed, LayerCache, Lookup, spawn_analysis};
+use crate::printer::hostlink::layers::{Analyzed, LayerCache, Lookup, publish_analysis, spawn_analysis};
 use crate::printer::hostlink::stats::Counters;
 
 use super::api::{OctoPrintApi, OctoPrintError};
@@ -45,6 +46,8 @@ pub(crate) struct Runner {
     pub api: OctoPrintApi,
     pub status: watch::Sender<PrinterStatus>,
     pub zpos: watch::Sender<Option<ReportedZ>>,
+    /// The selected file's analysis, when it is ready.
+    pub analysis: watch::Sender<Option<FileAnalysis>>,
     pub counters: Arc<Counters>,
     pub opts: RunOptions,
     pub cancel: CancellationToken,
@@ -67,6 +70,7 @@ impl Runner {
         api: OctoPrintApi,
         status: watch::Sender<PrinterStatus>,
         zpos: watch::Sender<Option<ReportedZ>>,
+        analysis: watch::Sender<Option<FileAnalysis>>,
         counters: Arc<Counters>,
         opts: RunOptions,
         cancel: CancellationToken,
@@ -76,6 +80,7 @@ impl Runner {
             api,
             status,
             zpos,
+            analysis,
             counters,
             opts,
             cancel,
@@ -294,7 +299,9 @@ impl Runner {
     }
 
     fn publish(&mut self) {
-        let map = self.tracker.file_key().and_then(|k| self.layers.get(&k));
+        let key = self.tracker.file_key();
+        let map = key.as_ref().and_then(|k| self.layers.get(k));
+        publish_analysis(&self.analysis, key.as_ref().zip(map.as_deref()).map(|(k, m)| (k.path.as_str(), k.size, m)));
         let next = self.tracker.status(map.as_deref(), Timestamp::now());
         let prev = self.status.borrow().state.name();
         if prev != next.state.name() {
