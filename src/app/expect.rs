@@ -26,9 +26,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::decision::{FeatureMix, LayerExpectation};
+pub use crate::decision::feature_mix;
+use crate::decision::LayerExpectation;
 use crate::domain::PrintJob;
-use crate::gcode::{Analysis, Feature, Footprint};
+use crate::gcode::Analysis;
 use crate::printer::FileAnalysis;
 
 /// Every layer's expectation, indexed by 0-based layer.
@@ -39,29 +40,7 @@ pub struct LayerPlan {
 
 impl LayerPlan {
     pub fn from_analysis(a: &Analysis) -> LayerPlan {
-        let count = u32::try_from(a.layers.len()).ok();
-        let mut cumulative_mm = 0.0f32;
-        let mut footprint = Footprint::default();
-        let layers = a
-            .layers
-            .iter()
-            .map(|l| {
-                cumulative_mm += l.extruded_mm.max(0.0);
-                footprint.merge(&l.footprint);
-                let area = a.grid.as_ref().map_or(0.0, |g| footprint.occupied_area_mm2(g));
-                LayerExpectation {
-                    layer: l.index,
-                    layer_count: count,
-                    z: l.z,
-                    layer_height: l.height,
-                    extruded_mm_in_layer: l.extruded_mm,
-                    cumulative_extruded_mm: cumulative_mm,
-                    footprint_area_mm2: area,
-                    feature_mix: feature_mix(&l.features),
-                }
-            })
-            .collect();
-        LayerPlan { layers }
+        LayerPlan { layers: crate::decision::layer_expectations(a) }
     }
 
     /// The expectation for a 0-based layer; past the end, the last layer's.
@@ -72,36 +51,6 @@ impl LayerPlan {
     pub fn layer_count(&self) -> u32 {
         self.layers.len() as u32
     }
-}
-
-/// Shares of a layer's extrusion per decision feature group.
-pub fn feature_mix(features: &[(Feature, f32)]) -> FeatureMix {
-    let mut m = FeatureMix::default();
-    let total: f32 = features.iter().map(|(_, mm)| mm.max(0.0)).sum();
-    if total <= 0.0 {
-        return m;
-    }
-    for (f, mm) in features {
-        let share = mm.max(0.0) / total;
-        let slot = match f {
-            Feature::OuterWall | Feature::InnerWall | Feature::OverhangWall => &mut m.perimeter,
-            Feature::Infill
-            | Feature::SolidInfill
-            | Feature::TopSurface
-            | Feature::BottomSurface
-            | Feature::GapFill => &mut m.infill,
-            Feature::Support | Feature::SupportInterface => &mut m.support,
-            Feature::Bridge => &mut m.bridge,
-            Feature::Ironing
-            | Feature::Skirt
-            | Feature::Brim
-            | Feature::PrimeTower
-            | Feature::Custom
-            | Feature::Other(_) => &mut m.other,
-        };
-        *slot += share;
-    }
-    m
 }
 
 /// A file's identity: same path, size and modification time mean the same bytes.
@@ -351,6 +300,7 @@ fn locate(c: &Candidate, size_hint: Option<u64>) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gcode::Feature;
 
     const TWO_LAYERS: &str = "\
 M83

@@ -117,6 +117,7 @@ mod calibration;
 mod config;
 mod decider;
 mod fake;
+mod gcode_plan;
 mod health;
 mod inputs;
 mod params;
@@ -131,6 +132,7 @@ pub use calibration::{
 pub use config::{ClassOverride, ClassOverrides, DecisionConfig, HealthConfig};
 pub use decider::Decider;
 pub use fake::ThresholdJudge;
+pub use gcode_plan::{feature_mix, layer_expectations};
 pub use inputs::{FeatureMix, Feedback, LayerExpectation};
 pub use params::{ClassParams, DecisionParams, KINDS, MAX_LEVEL, kind_index, scale_level, sensitize};
 pub use step::{Context, DecisionStats, Gate, Step, confidence};
