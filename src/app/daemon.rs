@@ -202,7 +202,7 @@ impl Daemon {
             let commands = Arc::new(DaemonCommands::new(web_engines, board.clone()));
             let state = WebState::new(board.clone(), Some(store.clone()))
                 .with_commands(commands)
-                .with_config(&cfg)
+                .with_config(cfg.redacted_json(), cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]), &cfg.web)
                 .with_data_dir(cfg.general.data_dir.clone());
             let (bind, board2, stop) = (cfg.web.bind.clone(), board.clone(), root.clone());
             sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board2.clone(), stop.clone()));
