@@ -1,12 +1,10 @@
 //! The HTTP client shared by the alert channels, and how their answers map to
 //! retryable or permanent failures.
 //!
-//! reqwest is built with `rustls-no-provider`: `install_crypto_provider` puts
-//! rustls' `ring` provider in place once per process, before any client is
-//! built. Every client has a request and a connect timeout. Error texts drop
+//! reqwest is built with `rustls-no-provider`: `net::install_tls_provider`
+//! puts rustls' `ring` provider in place before any client is built. Every client has a request and a connect timeout. Error texts drop
 //! the request URL (a Telegram URL carries the bot token).
 
-use std::sync::Once;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -14,21 +12,9 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use super::alerts::NotifyError;
 
-/// Installs rustls' `ring` crypto provider as the process default. Idempotent;
-/// if another provider was installed first, that one stays.
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Err means another thread installed one in between: fine either way.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-    });
-}
-
 /// A client with `timeout` for the whole request and at most 5 s to connect.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, NotifyError> {
-    install_crypto_provider();
+    crate::net::install_tls_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -124,10 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn provider_install_is_idempotent() {
-        install_crypto_provider();
-        install_crypto_provider();
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    fn a_client_builds_without_any_set_up() {
         assert!(client(Duration::from_secs(1)).is_ok());
     }
 }

@@ -92,8 +92,7 @@ impl Daemon {
     /// Opens the store, loads the operating point and starts every stage.
     /// Fails only on what no restart could fix (database, calibration file).
     pub async fn start(cfg: Config, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<Daemon> {
-        crate::actions::http::install_crypto_provider();
-        crate::capture::http::ensure_tls_provider();
+        crate::net::install_tls_provider();
         let cfg = Arc::new(cfg);
         let store = Store::open(&cfg.store, &cfg.general.data_dir)
             .await

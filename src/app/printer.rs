@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::supervisor::StageExit;
-use crate::capture::{Backoff, LogLimiter};
 use crate::domain::{PrinterState, PrinterStatus, Timestamp};
+use crate::net::{Backoff, LogLimiter};
 use crate::printer::marlin::MarlinLink;
 use crate::printer::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterKind, PrinterLink, SerialMode};
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::status::StatusBoard;
-use crate::capture::Backoff;
+use crate::net::Backoff;
 
 /// The daemon's stages: a closed set, named in logs, the API and restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

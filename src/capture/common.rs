@@ -1,13 +1,15 @@
 //! What every source shares: its name, its counters, the per-source frame
-//! sequence, and rate-limited logging of bad frames.
+//! sequence, and rate-limited logging of bad frames. `FrameSource::core`
+//! hands it out, so `name` and `stats` are written once, in the trait.
 
 use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::backoff::{LOUD_EVERY, LogLimiter};
+use super::reconnect::LOUD_EVERY;
 use super::stats::CaptureStats;
 use crate::domain::{Frame, FrameImage, Timestamp};
+use crate::net::LogLimiter;
 
 /// Name, counters and sequence numbering of one source.
 #[derive(Debug)]

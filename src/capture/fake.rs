@@ -13,14 +13,12 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::common::SourceCore;
-use super::stats::CaptureStats;
 use super::{CaptureError, FrameSource};
 use crate::domain::{Frame, FrameImage, Timestamp};
 
@@ -126,12 +124,8 @@ impl FakeSource {
 
 #[async_trait]
 impl FrameSource for FakeSource {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn stats(&self) -> Arc<CaptureStats> {
-        self.core.stats()
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::common::SourceCore;
-use super::stats::CaptureStats;
 use super::{CameraConfig, CaptureError, FrameSource, cv, jpeg};
 use crate::domain::{Frame, FrameImage, Timestamp};
 
@@ -137,12 +136,8 @@ impl FolderSource {
 
 #[async_trait]
 impl FrameSource for FolderSource {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn stats(&self) -> Arc<CaptureStats> {
-        self.core.stats()
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {

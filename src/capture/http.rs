@@ -6,21 +6,11 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-/// Installs the `ring` TLS provider as the process default if none is installed.
-/// reqwest is built without a default provider (`rustls-no-provider`) and would
-/// panic when building a client otherwise. Idempotent.
-pub fn ensure_tls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another thread installing one is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 /// A client for camera URLs: connect timeout `timeout`, no overall timeout (streams
 /// run for days), no proxy (cameras live on the LAN; a proxy from the environment
 /// would break them), no redirects beyond a few.
 pub fn camera_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    ensure_tls_provider();
+    crate::net::install_tls_provider();
     reqwest::Client::builder()
         .connect_timeout(timeout)
         .no_proxy()

@@ -22,7 +22,6 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
 mod common;
 mod config;
 pub mod cv;
@@ -35,6 +34,7 @@ pub mod opencv_video;
 pub mod pixels;
 mod pump;
 mod queue;
+mod reconnect;
 pub mod snapshot;
 mod stats;
 pub mod v4l2;
@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use backoff::{Backoff, LogLimiter};
+pub use common::SourceCore;
 pub use config::{CameraConfig, SourceKind, V4l2Format};
 pub use folder::{FolderOptions, FolderSource};
 pub use mjpeg::MjpegSource;
@@ -78,10 +78,17 @@ pub enum CaptureError {
 /// does so when shutting down.
 #[async_trait]
 pub trait FrameSource: Send {
-    fn name(&self) -> &str;
+    /// The source's name, counters and frame numbering, which every source keeps
+    /// the same way.
+    fn core(&self) -> &SourceCore;
+    fn name(&self) -> &str {
+        self.core().name()
+    }
     /// The counters this source updates (bad frames, reconnects, last error); the
     /// pump adds frames, drops, fps and state to the same struct.
-    fn stats(&self) -> Arc<CaptureStats>;
+    fn stats(&self) -> Arc<CaptureStats> {
+        self.core().stats()
+    }
     async fn next_frame(&mut self) -> Result<Frame, CaptureError>;
 }
 

@@ -22,8 +22,8 @@ use opencv::videoio::{self, VideoCapture};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::backoff::Reconnector;
 use super::common::SourceCore;
+use super::reconnect::Reconnector;
 use super::stats::CaptureStats;
 use super::{CameraConfig, CaptureError, FrameSource, cv, http};
 use crate::domain::{Frame, FrameImage, RgbImage, Timestamp};
@@ -173,12 +173,8 @@ impl OpenCvSource {
 
 #[async_trait]
 impl FrameSource for OpenCvSource {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn stats(&self) -> Arc<CaptureStats> {
-        self.core.stats()
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {

@@ -5,7 +5,6 @@
 //! A bad image is counted and the next poll comes at the normal interval; a
 //! failed request backs off like a lost stream.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,12 +14,11 @@ use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::time::Instant;
 
-use super::backoff::Reconnector;
 use super::common::SourceCore;
 use super::http;
 use super::jpeg;
 use super::mjpeg::content_type::{self, ResponseKind};
-use super::stats::CaptureStats;
+use super::reconnect::Reconnector;
 use super::{CameraConfig, CaptureError, FrameSource};
 use crate::domain::{Frame, FrameImage, Timestamp};
 
@@ -133,12 +131,8 @@ impl SnapshotSource {
 
 #[async_trait]
 impl FrameSource for SnapshotSource {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn stats(&self) -> Arc<CaptureStats> {
-        self.core.stats()
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {

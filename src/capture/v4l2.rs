@@ -23,8 +23,8 @@ use nokhwa::utils::{
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::backoff::Reconnector;
 use super::common::SourceCore;
+use super::reconnect::Reconnector;
 use super::stats::CaptureStats;
 use super::{CameraConfig, CaptureError, FrameSource, V4l2Format, jpeg, pixels};
 use crate::domain::{Frame, FrameImage, Timestamp};
@@ -335,12 +335,8 @@ fn camera_thread(spec: &Spec, tx: &mpsc::Sender<Msg>, stats: &CaptureStats) {
 
 #[async_trait]
 impl FrameSource for V4l2Source {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn stats(&self) -> Arc<CaptureStats> {
-        self.core.stats()
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {

@@ -145,7 +145,7 @@ struct Server {
 }
 
 async fn start_with(store: Option<Store>, token: Option<&str>, data_dir: Option<std::path::PathBuf>) -> Server {
-    crate::actions::http::install_crypto_provider();
+    crate::net::install_tls_provider();
     let fixed = Arc::new(Fixed::new());
     let sink = Arc::new(Recorder::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

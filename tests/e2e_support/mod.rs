@@ -332,7 +332,7 @@ impl Drop for Daemon {
 // --- HTTP and waiting -------------------------------------------------------------
 
 pub fn http() -> reqwest::Client {
-    layerwatch::actions::http::install_crypto_provider();
+    layerwatch::net::install_tls_provider();
     reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().expect("client")
 }
 

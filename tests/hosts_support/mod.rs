@@ -49,7 +49,7 @@ pub fn init_logs() {
 
 /// A plain HTTP client for driving the peers (installs the rustls provider reqwest needs).
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    layerwatch::net::install_tls_provider();
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("http client")
 }
 

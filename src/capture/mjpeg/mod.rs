@@ -21,10 +21,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
 use self::content_type::ResponseKind;
 use self::parser::{Event, MultipartParser};
-use super::backoff::Reconnector;
 use super::common::SourceCore;
 use super::http;
-use super::stats::CaptureStats;
+use super::reconnect::Reconnector;
 use super::{CameraConfig, CaptureError, FrameSource};
 use crate::domain::{Frame, FrameImage, Timestamp};
 
@@ -208,12 +207,8 @@ fn plausible_wall_clock(secs: f64, now: Timestamp) -> Option<Timestamp> {
 
 #[async_trait]
 impl FrameSource for MjpegSource {
-    fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    fn stats(&self) -> Arc<CaptureStats> {
-        self.core.stats()
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {

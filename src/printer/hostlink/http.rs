@@ -69,8 +69,7 @@ pub(crate) fn ws_url(base: &Url, path: &str) -> Result<Url, String> {
 /// A client for one host. Installs the process-wide rustls provider (ring)
 /// first, as reqwest requires with `rustls-no-provider`.
 pub(crate) fn client(request_timeout: Duration) -> Result<reqwest::Client, String> {
-    // An Err means another part of the process installed one already: fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::net::install_tls_provider();
     reqwest::Client::builder()
         .timeout(request_timeout)
         .connect_timeout(request_timeout.min(Duration::from_secs(5)))

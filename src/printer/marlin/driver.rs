@@ -21,7 +21,11 @@ use super::quirks::Quirks;
 use super::transport::Transport;
 use super::{Request, Settings};
 use crate::domain::{Heater, PrinterState, PrinterStatus, Temperatures, Timestamp};
+use crate::net::Backoff;
 use crate::printer::{FileAnalysis, PrinterError};
+
+/// First wait before reconnecting; doubled per failure up to `Settings::reconnect_max`.
+const RECONNECT_INITIAL: Duration = Duration::from_millis(200);
 
 /// Results of background work a mode started (file analysis).
 pub enum ModeEvent {
@@ -161,8 +165,7 @@ impl Driver {
             last: Instant::now(),
             min_interval: Duration::from_millis(250),
         };
-        let mut backoff = Duration::from_millis(200);
-        let mut failures: u32 = 0;
+        let mut backoff = Backoff::new(RECONNECT_INITIAL, self.settings.reconnect_max);
         loop {
             publisher.publish(self.mode.state(), cx.temps, Instant::now());
             let connected = tokio::select! {
@@ -171,12 +174,12 @@ impl Driver {
             };
             let (mut conn, handshake) = match connected {
                 Ok(c) => {
-                    failures = 0;
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                     c
                 }
                 Err(e) => {
-                    failures += 1;
+                    let delay = backoff.next_plain();
+                    let failures = backoff.failures();
                     // Rate-limited: the first failure, then every tenth.
                     if failures == 1 || failures % 10 == 0 {
                         warn!(printer = %printer, error = %e, failures, "cannot connect to the printer; retrying");
@@ -193,8 +196,7 @@ impl Driver {
                         cx.out.clear();
                     }
                     publisher.publish(self.mode.state(), cx.temps, Instant::now());
-                    let until = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(self.settings.reconnect_max);
+                    let until = Instant::now() + delay;
                     loop {
                         tokio::select! {
                             _ = self.cancel.cancelled() => return,

@@ -19,7 +19,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,8 +30,8 @@ pub use crate::printer::hostlink::stats::LinkStats;
 pub use rpc::RpcError;
 
 use crate::domain::{PrinterStatus, Timestamp};
-use crate::printer::config::ParkConfig;
 use crate::printer::hostlink::http::{self, Secret};
+use crate::printer::hostlink::commands::Commands;
 use crate::printer::hostlink::stats::Counters;
 use crate::printer::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterLink};
 
@@ -45,12 +45,8 @@ pub struct MoonrakerLink {
     status: watch::Receiver<PrinterStatus>,
     analysis: watch::Receiver<Option<FileAnalysis>>,
     counters: Arc<Counters>,
-    command_timeout: Duration,
-    park: ParkConfig,
-    /// The park move made during the current pause, undone before resuming.
-    parked: Mutex<Option<crate::printer::hostlink::park::ParkMove>>,
-    /// One command at a time: idempotency checks must not race each other.
-    command_lock: tokio::sync::Mutex<()>,
+    /// Pause, resume, cancel, heaters and park: the flow both hosts share.
+    commands: Commands,
 }
 
 impl MoonrakerLink {
@@ -109,16 +105,16 @@ impl MoonrakerLink {
             opts,
             cancel,
         );
+        let name = format!("moonraker {}", base.as_str().trim_end_matches('/'));
+        let timeout = Duration::from_millis(cfg.command_timeout_ms);
+        let commands = Commands::new(name.clone(), status_rx.clone(), timeout, cfg.park.clone());
         let link = Arc::new(MoonrakerLink {
-            name: format!("moonraker {}", base.as_str().trim_end_matches('/')),
+            name,
             rpc,
             status: status_rx,
             analysis: analysis_rx,
             counters,
-            command_timeout: Duration::from_millis(cfg.command_timeout_ms),
-            park: cfg.park.clone(),
-            parked: Mutex::new(None),
-            command_lock: tokio::sync::Mutex::new(()),
+            commands,
         });
         Ok((link, runner))
     }

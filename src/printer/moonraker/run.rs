@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{PrinterStatus, Timestamp};
+use crate::net::{Backoff, LogLimiter};
 use crate::printer::FileAnalysis;
-use crate::printer::hostlink::backoff::{Backoff, LogLimiter};
 use crate::printer::hostlink::http::{self, Secret};
 use crate::printer::hostlink::layers::{Analyzed, FileKey, LayerCache, Lookup, publish_analysis, spawn_analysis};
 use crate::printer::hostlink::stats::Counters;
@@ -142,7 +142,7 @@ impl Runner {
                     SessionEnd::Cancelled => return,
                     SessionEnd::Dropped(why) => {
                         Counters::bump(&self.counters.socket_drops);
-                        if let Some(suppressed) = self.drop_log.allow(Instant::now()) {
+                        if let Some(suppressed) = self.drop_log.check(Instant::now()) {
                             tracing::warn!(
                                 url = %self.base,
                                 reason = %why,
@@ -155,7 +155,7 @@ impl Runner {
                     }
                 }
             }
-            let delay = if std::mem::take(&mut immediate) { Duration::ZERO } else { backoff.next_delay() };
+            let delay = if std::mem::take(&mut immediate) { Duration::ZERO } else { backoff.next_plain() };
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
@@ -182,7 +182,7 @@ impl Runner {
 
     fn connect_failed(&mut self, error: &str, backoff: &Backoff) {
         Counters::bump(&self.counters.connect_failures);
-        if let Some(suppressed) = self.log_limit.allow(Instant::now()) {
+        if let Some(suppressed) = self.log_limit.check(Instant::now()) {
             let attempts = backoff.failures();
             let lower = error.to_ascii_lowercase();
             if lower.contains("unauthorized") || lower.contains("invalid api key") {

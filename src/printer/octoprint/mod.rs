@@ -18,7 +18,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ pub use crate::printer::hostlink::stats::LinkStats;
 pub use api::{JobCommand, OctoPrintApi, OctoPrintError};
 
 use crate::domain::{PrinterStatus, Timestamp};
-use crate::printer::config::ParkConfig;
+use crate::printer::hostlink::commands::Commands;
 use crate::printer::hostlink::stats::Counters;
 use crate::printer::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterLink};
 
@@ -43,12 +43,8 @@ pub struct OctoPrintLink {
     zpos: watch::Receiver<Option<ReportedZ>>,
     analysis: watch::Receiver<Option<FileAnalysis>>,
     counters: Arc<Counters>,
-    command_timeout: Duration,
-    park: ParkConfig,
-    /// The park move made during the current pause, undone before resuming.
-    parked: Mutex<Option<crate::printer::hostlink::park::ParkMove>>,
-    /// One command at a time: idempotency checks must not race each other.
-    command_lock: tokio::sync::Mutex<()>,
+    /// Pause, resume, cancel, heaters and park: the flow both hosts share.
+    commands: Commands,
 }
 
 impl OctoPrintLink {
@@ -95,17 +91,17 @@ impl OctoPrintLink {
             silence: Duration::from_secs(30),
         };
         let runner = Runner::new(api.clone(), status_tx, zpos_tx, analysis_tx, counters.clone(), opts, cancel);
+        let name = format!("octoprint {}", api.base().as_str().trim_end_matches('/'));
+        let timeout = Duration::from_millis(cfg.command_timeout_ms);
+        let commands = Commands::new(name.clone(), status_rx.clone(), timeout, cfg.park.clone());
         let link = Arc::new(OctoPrintLink {
-            name: format!("octoprint {}", api.base().as_str().trim_end_matches('/')),
+            name,
             api,
             status: status_rx,
             zpos: zpos_rx,
             analysis: analysis_rx,
             counters,
-            command_timeout: Duration::from_millis(cfg.command_timeout_ms),
-            park: cfg.park.clone(),
-            parked: Mutex::new(None),
-            command_lock: tokio::sync::Mutex::new(()),
+            commands,
         });
         Ok((link, runner))
     }

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{PrinterStatus, Timestamp};
+use crate::net::{Backoff, LogLimiter};
 use crate::printer::FileAnalysis;
-use crate::printer::hostlink::backoff::{Backoff, LogLimiter};
 use crate::printer::hostlink::layers::{Analyzed, LayerCache, Lookup, publish_analysis, spawn_analysis};
 use crate::printer::hostlink::stats::Counters;
 
@@ -144,7 +144,7 @@ impl Runner {
                         SessionEnd::Cancelled => break,
                         SessionEnd::Dropped(why) => {
                             Counters::bump(&self.counters.socket_drops);
-                            if let Some(suppressed) = self.drop_log.allow(Instant::now()) {
+                            if let Some(suppressed) = self.drop_log.check(Instant::now()) {
                                 tracing::warn!(
                                     url = %self.api.base(),
                                     reason = why,
@@ -157,7 +157,7 @@ impl Runner {
                 }
                 Err(e) => {
                     Counters::bump(&self.counters.connect_failures);
-                    if let Some(suppressed) = self.log_limit.allow(Instant::now()) {
+                    if let Some(suppressed) = self.log_limit.check(Instant::now()) {
                         let (url, attempts) = (self.api.base(), backoff.failures() + 1);
                         tracing::warn!(
                             url = %url,
@@ -170,10 +170,10 @@ impl Runner {
                 }
             }
             // Poll until the next reconnect attempt is due.
-            let until = tokio::time::Instant::now() + backoff.next_delay();
+            let until = tokio::time::Instant::now() + backoff.next_plain();
             loop {
                 if let Err(e) = self.poll_once().await
-                    && let Some(suppressed) = self.log_limit.allow(Instant::now())
+                    && let Some(suppressed) = self.log_limit.check(Instant::now())
                 {
                     if matches!(e, OctoPrintError::Auth { .. }) {
                         // Nothing will change until someone fixes the key.
