@@ -27,10 +27,11 @@ use tokio_util::task::TaskTracker;
 use super::commands::DaemonCommands;
 use super::printer::{self, PrinterSlot};
 use super::stages::decision::DecisionInputs;
-use super::stages::vision::{ClassifierFactory, VisionPool, onnx_factory};
+use super::stages::vision::{ClassifierFactory, Scored, VisionPool, onnx_factory};
 use super::stages::{actions, capture, decision, vision, watchdog, web};
 use super::status::StatusBoard;
 use super::supervisor::{Policy, Stage, Supervisor};
+use crate::actions::ActionEngine;
 use crate::capture::{CaptureStats, FrameQueue};
 use crate::config::Config;
 use crate::decision::{Calibration, DecisionParams};
@@ -94,19 +95,7 @@ impl Daemon {
     pub async fn start(cfg: Config, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<Daemon> {
         crate::net::install_tls_provider();
         let cfg = Arc::new(cfg);
-        let store = Store::open(&cfg.store, &cfg.general.data_dir)
-            .await
-            .with_context(|| format!("cannot open the store in {}", cfg.general.data_dir.display()))?;
-        let params = decision_params(&cfg).await?;
-        tracing::info!(
-            printer = %cfg.general.name,
-            camera = %cfg.camera.name,
-            db = %store.db_path().display(),
-            sensitivity = params.sensitivity,
-            pause_level = params.pause_level,
-            "layerwatch starting"
-        );
-
+        let (store, params) = open(&cfg).await?;
         let has_printer = cfg.printer.kind != PrinterKind::None;
         let board = Arc::new(StatusBoard::new(&cfg.general.name, &cfg.camera.name, has_printer));
         let root = cancel;
@@ -114,96 +103,31 @@ impl Daemon {
         let (actions_stop, actions) = (CancellationToken::new(), TaskTracker::new());
         let (printer_stop, printer_tracker) = (CancellationToken::new(), TaskTracker::new());
         let sup = Supervisor::new(root.clone(), front.clone(), board.clone(), opts.policy);
+        let w = Wiring { cfg: &cfg, sup: &sup, board: &board, root: &root, front: &front };
 
-        // The printer, or a stand-in that always says "printing" so the camera is still judged.
-        let (slot, link, printer_status, no_printer) = if has_printer {
-            let slot = PrinterSlot::new(&cfg.printer);
-            board.set_printer(slot.name(), slot.status());
-            let (s, pcfg, stop) = (slot.clone(), cfg.printer.clone(), printer_stop.clone());
-            sup.group(printer_stop.clone(), printer_tracker.clone())
-                .spawn(Stage::Printer, move || printer::run_stage(s.clone(), pcfg.clone(), stop.clone()));
-            let status = slot.status();
-            front.spawn(super::status::count_reconnects(board.clone(), slot.status(), root.clone()));
-            (Some(slot.clone()), Some(slot as Arc<dyn PrinterLink>), status, None)
-        } else {
-            tracing::warn!("printer.kind = \"none\": watching and alerting only, the printer is never paused");
-            board.stage_unused(Stage::Printer);
-            let (tx, rx) = watch::channel(always_printing());
-            board.set_printer("none", rx.clone());
-            (None, None, rx, Some(tx))
-        };
+        let printer_side = w.printer(&printer_stop, &printer_tracker);
         if let Some(path) = opts.print.clone() {
-            let Some(slot) = slot.clone() else {
+            let Some(slot) = printer_side.slot.clone() else {
                 anyhow::bail!("--print needs a printer (printer.kind = \"marlin\" with serial.mode = \"host\")");
             };
             printer_tracker.spawn(printer::print_when_ready(slot, path, root.clone()));
         }
-
         // The link's analysis of the printing file, for the decision stage (none without a printer).
-        let linked_analysis = link.as_ref().map_or_else(|| watch::channel(None).1, |l| l.analysis());
-
-        // Actions: the engine and its outbox.
-        let engines = Arc::new(watch::channel(None).0);
-        let engines_rx = engines.subscribe();
-        let web_engines = engines.subscribe();
-        {
-            let (cfg, store, board, stop) = (cfg.clone(), store.clone(), board.clone(), actions_stop.clone());
-            sup.group(actions_stop.clone(), actions.clone()).spawn(Stage::Actions, move || {
-                actions::run(cfg.clone(), store.clone(), link.clone(), engines.clone(), board.clone(), stop.clone())
-            });
-        }
-
-        // Decision.
+        let linked_analysis = printer_side.link.as_ref().map_or_else(|| watch::channel(None).1, |l| l.analysis());
+        let [decision_engines, web_engines] = w.actions(&store, printer_side.link.clone(), &actions_stop, &actions);
         let (scored_tx, scored_rx) = mpsc::channel(SCORED);
-        let inputs = Arc::new(DecisionInputs {
+        w.decision(DecisionInputs {
             params,
             scored: tokio::sync::Mutex::new(scored_rx),
-            printer: printer_status,
+            printer: printer_side.status,
             analysis: linked_analysis,
-            engines: engines_rx,
+            engines: decision_engines,
             board: board.clone(),
             tick: DECISION_TICK,
             actions_stopped: actions_stop.clone(),
         });
-        {
-            let stop = root.clone();
-            sup.spawn(Stage::Decision, move || decision::run(inputs.clone(), stop.clone()));
-        }
-
-        // Vision and capture, joined by the lossy hand-off queue.
-        let factory = opts.classifier.clone().unwrap_or_else(|| onnx_factory(cfg.vision.clone()));
-        let pool = VisionPool::new(factory, root.child_token());
-        let handoff_stats = Arc::new(CaptureStats::new());
-        let handoff = Arc::new(FrameQueue::new(HANDOFF, handoff_stats.clone()));
-        {
-            let (pool, handoff, board, stop) = (pool.clone(), handoff.clone(), board.clone(), root.clone());
-            sup.spawn(Stage::Vision, move || {
-                vision::run(pool.clone(), handoff.clone(), scored_tx.clone(), board.clone(), stop.clone())
-            });
-        }
-        {
-            let (camera, board, stop) = (cfg.camera.clone(), board.clone(), root.clone());
-            sup.spawn(Stage::Capture, move || {
-                capture::run(camera.clone(), handoff.clone(), handoff_stats.clone(), board.clone(), stop.clone())
-            });
-        }
-        {
-            let (pool, board, stop) = (pool.clone(), board.clone(), root.clone());
-            sup.spawn(Stage::Watchdog, move || watchdog::run(pool.clone(), board.clone(), stop.clone()));
-        }
-
-        // The API.
-        if cfg.web.enabled {
-            let commands = Arc::new(DaemonCommands::new(web_engines, board.clone()));
-            let state = WebState::new(board.clone(), Some(store.clone()))
-                .with_commands(commands)
-                .with_config(cfg.redacted_json(), cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]), &cfg.web)
-                .with_data_dir(cfg.general.data_dir.clone());
-            let (bind, board2, stop) = (cfg.web.bind.clone(), board.clone(), root.clone());
-            sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board2.clone(), stop.clone()));
-        } else {
-            board.stage_unused(Stage::Web);
-        }
+        let pool = w.vision_and_capture(&opts, scored_tx);
+        w.web(&store, web_engines);
 
         Ok(Daemon {
             board,
@@ -216,8 +140,8 @@ impl Daemon {
             printer_stop,
             printer: printer_tracker,
             pool,
-            slot,
-            _no_printer: no_printer,
+            slot: printer_side.slot,
+            _no_printer: printer_side.no_printer,
         })
     }
 
@@ -259,6 +183,132 @@ impl Daemon {
             Some(f) => Err(anyhow::anyhow!("{f}")),
             None => Ok(()),
         }
+    }
+}
+
+/// The store and the operating point, logged as the daemon starts.
+async fn open(cfg: &Config) -> anyhow::Result<(Store, DecisionParams)> {
+    let store = Store::open(&cfg.store, &cfg.general.data_dir)
+        .await
+        .with_context(|| format!("cannot open the store in {}", cfg.general.data_dir.display()))?;
+    let params = decision_params(cfg).await?;
+    tracing::info!(
+        printer = %cfg.general.name,
+        camera = %cfg.camera.name,
+        db = %store.db_path().display(),
+        sensitivity = params.sensitivity,
+        pause_level = params.pause_level,
+        "layerwatch starting"
+    );
+    Ok((store, params))
+}
+
+/// The printer as the other stages see it.
+struct PrinterWiring {
+    slot: Option<Arc<PrinterSlot>>,
+    link: Option<Arc<dyn PrinterLink>>,
+    status: watch::Receiver<PrinterStatus>,
+    /// Keeps the stand-in status alive with `printer.kind = "none"`.
+    no_printer: Option<watch::Sender<PrinterStatus>>,
+}
+
+/// What every stage is started with: one step per stage, in start order.
+struct Wiring<'a> {
+    cfg: &'a Arc<Config>,
+    sup: &'a Supervisor,
+    board: &'a Arc<StatusBoard>,
+    root: &'a CancellationToken,
+    front: &'a TaskTracker,
+}
+
+impl Wiring<'_> {
+    /// The printer stage behind its slot, or a stand-in that always says
+    /// "printing" so the camera is still judged.
+    fn printer(&self, stop: &CancellationToken, tracker: &TaskTracker) -> PrinterWiring {
+        let (cfg, board) = (self.cfg, self.board);
+        if cfg.printer.kind == PrinterKind::None {
+            tracing::warn!("printer.kind = \"none\": watching and alerting only, the printer is never paused");
+            board.stage_unused(Stage::Printer);
+            let (tx, rx) = watch::channel(always_printing());
+            board.set_printer("none", rx.clone());
+            return PrinterWiring { slot: None, link: None, status: rx, no_printer: Some(tx) };
+        }
+        let slot = PrinterSlot::new(&cfg.printer);
+        board.set_printer(slot.name(), slot.status());
+        let (s, pcfg, stop2) = (slot.clone(), cfg.printer.clone(), stop.clone());
+        self.sup
+            .group(stop.clone(), tracker.clone())
+            .spawn(Stage::Printer, move || printer::run_stage(s.clone(), pcfg.clone(), stop2.clone()));
+        self.front.spawn(super::status::count_reconnects(board.clone(), slot.status(), self.root.clone()));
+        let status = slot.status();
+        PrinterWiring { slot: Some(slot.clone()), link: Some(slot as Arc<dyn PrinterLink>), status, no_printer: None }
+    }
+
+    /// The action engine and its outbox, under their own token; returns two
+    /// subscriptions (decision's, web's) to the running engine's handle.
+    fn actions(
+        &self,
+        store: &Store,
+        link: Option<Arc<dyn PrinterLink>>,
+        stop: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> [watch::Receiver<Option<ActionEngine>>; 2] {
+        let engines = Arc::new(watch::channel(None).0);
+        let subscribers = [engines.subscribe(), engines.subscribe()];
+        let (cfg, store, board, stop2, engines2) =
+            (self.cfg.clone(), store.clone(), self.board.clone(), stop.clone(), engines.clone());
+        self.sup.group(stop.clone(), tracker.clone()).spawn(Stage::Actions, move || {
+            actions::run(cfg.clone(), store.clone(), link.clone(), engines2.clone(), board.clone(), stop2.clone())
+        });
+        subscribers
+    }
+
+    fn decision(&self, inputs: DecisionInputs) {
+        let (inputs, stop) = (Arc::new(inputs), self.root.clone());
+        self.sup.spawn(Stage::Decision, move || decision::run(inputs.clone(), stop.clone()));
+    }
+
+    /// Vision (its thread pool and watchdog) and capture, joined by the lossy
+    /// hand-off queue.
+    fn vision_and_capture(&self, opts: &RunOptions, scored: mpsc::Sender<Scored>) -> Arc<VisionPool> {
+        let (cfg, root) = (self.cfg, self.root);
+        let factory = opts.classifier.clone().unwrap_or_else(|| onnx_factory(cfg.vision.clone()));
+        let pool = VisionPool::new(factory, root.child_token());
+        let handoff_stats = Arc::new(CaptureStats::new());
+        let handoff = Arc::new(FrameQueue::new(HANDOFF, handoff_stats.clone()));
+        {
+            let (pool, handoff, board, stop) = (pool.clone(), handoff.clone(), self.board.clone(), root.clone());
+            self.sup.spawn(Stage::Vision, move || {
+                vision::run(pool.clone(), handoff.clone(), scored.clone(), board.clone(), stop.clone())
+            });
+        }
+        {
+            let (camera, board, stop) = (cfg.camera.clone(), self.board.clone(), root.clone());
+            self.sup.spawn(Stage::Capture, move || {
+                capture::run(camera.clone(), handoff.clone(), handoff_stats.clone(), board.clone(), stop.clone())
+            });
+        }
+        {
+            let (pool, board, stop) = (pool.clone(), self.board.clone(), root.clone());
+            self.sup.spawn(Stage::Watchdog, move || watchdog::run(pool.clone(), board.clone(), stop.clone()));
+        }
+        pool
+    }
+
+    /// The API, with the redacted configuration (`web` never sees `Config`).
+    fn web(&self, store: &Store, engines: watch::Receiver<Option<ActionEngine>>) {
+        let (cfg, board) = (self.cfg, self.board);
+        if !cfg.web.enabled {
+            board.stage_unused(Stage::Web);
+            return;
+        }
+        let commands = Arc::new(DaemonCommands::new(engines, board.clone()));
+        let state = WebState::new(board.clone(), Some(store.clone()))
+            .with_commands(commands)
+            .with_config(cfg.redacted_json(), cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]), &cfg.web)
+            .with_data_dir(cfg.general.data_dir.clone());
+        let (bind, board, stop) = (cfg.web.bind.clone(), board.clone(), self.root.clone());
+        self.sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board.clone(), stop.clone()));
     }
 }
 

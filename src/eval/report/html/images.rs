@@ -12,6 +12,17 @@ use crate::eval::report::svg::{Axis, Chart, esc, heatmap};
 
 /// The image-metrics section of one run.
 pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: RunIds) {
+    operating_points(h, im, run, ids);
+    summary_metrics(h, im);
+    let plots = [roc(im), precision_recall(im), reliability(im), histogram(im)];
+    let _ = write!(h, "<div class=\"plots\">{}</div>", plots.concat());
+    confusion_and_classes(h, im);
+    breakdowns(h, im);
+    worst(h, im);
+}
+
+/// The heading, the operating point and its confusion counts (and the warning level's).
+fn operating_points(h: &mut String, im: &ImageReport, run: usize, ids: RunIds) {
     let _ = write!(
         h,
         "<h3 id=\"images{run}\">Images: {} ({} failures, {} normal)</h3>",
@@ -52,6 +63,10 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
             f3(c.fpr)
         );
     }
+}
+
+/// AUROC, AUPRC, recall at fixed false-positive rates, calibration and accuracy.
+fn summary_metrics(h: &mut String, im: &ImageReport) {
     h.push_str("</table><table><tr><th class=\"l\">metric</th><th>value</th></tr>");
     let _ = write!(
         h,
@@ -81,7 +96,10 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
         f3(im.accuracy),
         f3(im.macro_f1)
     );
-    // Curves.
+}
+
+/// The ROC curve with the operating point.
+fn roc(im: &ImageReport) -> String {
     let mut roc = Chart::new(
         380.0,
         340.0,
@@ -95,6 +113,11 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
         roc.dots(&[(fpr, rec)], RED, 4.5).text(fpr, rec, &format!("t = {:.2}", im.threshold.value), RED);
     }
     roc.legend(&format!("AUROC {}", f3(im.auroc)), BLUE);
+    roc.render()
+}
+
+/// Precision against recall, with the share of failures as the baseline.
+fn precision_recall(im: &ImageReport) -> String {
     let mut pr =
         Chart::new(380.0, 340.0, "Precision–recall", Axis::new(0.0, 1.0, "recall"), Axis::new(0.0, 1.0, "precision"));
     pr.line(&curve(&im.pr), BLUE, 2.0, None);
@@ -106,6 +129,11 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
         pr.hline(base, GREY, Some("4 3"), &format!("share of failures {base:.2}"));
     }
     pr.legend(&format!("AUPRC {}", f3(im.auprc)), BLUE);
+    pr.render()
+}
+
+/// Reliability of the failure score, bars weighted by their share of images.
+fn reliability(im: &ImageReport) -> String {
     let mut rel = Chart::new(
         380.0,
         340.0,
@@ -122,7 +150,11 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
     }
     let pts: Vec<(f64, f64)> = im.reliability.iter().filter_map(|b| Some((b.confidence?, b.accuracy?))).collect();
     rel.line(&pts, ORANGE, 1.5, None).dots(&pts, ORANGE, 3.0).legend(&format!("ECE {}", f3(im.ece)), ORANGE);
-    // Score histogram by truth.
+    rel.render()
+}
+
+/// The failure score by true label.
+fn histogram(im: &ImageReport) -> String {
     let bins = 20;
     let mut hf = vec![0u64; bins];
     let mut hn = vec![0u64; bins];
@@ -145,8 +177,11 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
     hist.vline(f64::from(im.threshold.value), "#000", Some("5 3"), "threshold")
         .legend("normal", GREEN)
         .legend("failure", RED);
-    let _ = write!(h, "<div class=\"plots\">{}{}{}{}</div>", roc.render(), pr.render(), rel.render(), hist.render());
-    // Confusion and per-class.
+    hist.render()
+}
+
+/// The confusion heat-map, per-class metrics and the label map.
+fn confusion_and_classes(h: &mut String, im: &ImageReport) {
     let hm = heatmap(
         "Confusion: true class (dataset label mapped) vs model's top class",
         &im.confusion.rows,
@@ -177,6 +212,10 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
         let _ = write!(h, "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>", esc(a), esc(b));
     }
     h.push_str("</table></div></div>");
+}
+
+/// One table per label column the dataset breaks down by.
+fn breakdowns(h: &mut String, im: &ImageReport) {
     for b in &im.breakdowns {
         let _ = write!(
             h,
@@ -205,7 +244,10 @@ pub(super) fn render_images(h: &mut String, im: &ImageReport, run: usize, ids: R
         }
         h.push_str("</table>");
     }
-    // Worst misses.
+}
+
+/// The worst misses and false alarms (25 of each at most).
+fn worst(h: &mut String, im: &ImageReport) {
     let mut misses: Vec<_> = im.rows.iter().filter(|r| r.failure && r.score < im.threshold.value).collect();
     misses.sort_by(|a, b| a.score.total_cmp(&b.score));
     let mut false_alarms: Vec<_> = im.rows.iter().filter(|r| !r.failure && r.score >= im.threshold.value).collect();

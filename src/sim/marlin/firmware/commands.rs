@@ -8,7 +8,15 @@ use tokio::time::Instant;
 use super::{Blocked, Firmware};
 use crate::printer::marlin::protocol::framing::{command_word, param};
 
+/// Commands the simulator accepts and ignores (an `ok` and nothing else).
+const IGNORED: &[&str] = &[
+    "M110", "M84", "M18", "M117", "M118", "M220", "M221", "M201", "M203", "M204", "M205", "G21", "M900", "M125", "T0",
+    "M300", "M862.3", "M555",
+];
+
 impl Firmware {
+    /// Runs one command: each group of commands has its step, which answers
+    /// `false` for a command that is not its own.
     pub(super) fn execute(&mut self, cmd: &str, from_sd: bool, now: Instant) {
         if from_sd {
             self.sd_executed.push(cmd.to_string());
@@ -16,13 +24,33 @@ impl Firmware {
             self.executed.push(cmd.to_string());
         }
         let word = command_word(cmd).to_ascii_uppercase();
-        let p = |c| param(cmd, c);
-        let done = |fw: &mut Firmware| {
-            if !from_sd {
-                fw.ok();
+        let run = Run { word: &word, cmd, from_sd, now };
+        let handled = self.motion(&run)
+            || self.heaters(&run)
+            || self.report_commands(&run)
+            || self.sd_card(&run)
+            || self.user(&run)
+            || self.settings(&run);
+        if !handled {
+            if !IGNORED.contains(&word.as_str()) {
+                self.say(format!("echo:Unknown command: \"{cmd}\""));
             }
-        };
-        match word.as_str() {
+            self.done(&run);
+        }
+    }
+
+    /// The `ok` of a host command (SD-card lines get none).
+    fn done(&mut self, run: &Run<'_>) {
+        if !run.from_sd {
+            self.ok();
+        }
+    }
+
+    /// Moves, dwell, homing, positioning modes and `G92`.
+    fn motion(&mut self, run: &Run<'_>) -> bool {
+        let (word, from_sd, now) = (run.word, run.from_sd, run.now);
+        let p = |c| run.param(c);
+        match word {
             "G0" | "G1" | "G2" | "G3" => {
                 let target = [p('X'), p('Y'), p('Z'), p('E')];
                 self.block(Blocked::Move { target, feed: p('F') }, from_sd, now)
@@ -40,11 +68,11 @@ impl Firmware {
             "G90" | "G91" => {
                 self.axes.absolute = word == "G90";
                 self.axes.absolute_e = word == "G90";
-                done(self)
+                self.done(run)
             }
             "M82" | "M83" => {
                 self.axes.absolute_e = word == "M82";
-                done(self)
+                self.done(run)
             }
             "G92" => {
                 let any = ['X', 'Y', 'Z', 'E'].iter().any(|c| p(*c).is_some());
@@ -55,40 +83,58 @@ impl Firmware {
                         self.axes.pos[i] = 0.0;
                     }
                 }
-                done(self)
+                self.done(run)
             }
-            "M104" | "M109" | "M140" | "M190" => {
-                let bed = word == "M140" || word == "M190";
-                if let Some(t) = p('S').or(p('R')) {
-                    if bed {
-                        self.bed.target = t
-                    } else {
-                        self.hotend.target = t
-                    }
-                }
-                if word == "M109" || word == "M190" {
-                    self.block(Blocked::Heat { bed }, from_sd, now)
-                } else {
-                    done(self)
-                }
+            "M400" => self.block(Blocked::Sync, from_sd, now),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Heater targets, and the waits of `M109`/`M190`.
+    fn heaters(&mut self, run: &Run<'_>) -> bool {
+        let word = run.word;
+        if !matches!(word, "M104" | "M109" | "M140" | "M190") {
+            return false;
+        }
+        let bed = word == "M140" || word == "M190";
+        if let Some(t) = run.param('S').or(run.param('R')) {
+            if bed {
+                self.bed.target = t
+            } else {
+                self.hotend.target = t
             }
-            "M105" if !from_sd => {
+        }
+        if word == "M109" || word == "M190" {
+            self.block(Blocked::Heat { bed }, run.from_sd, run.now)
+        } else {
+            self.done(run)
+        }
+        true
+    }
+
+    /// Reports on request (`M105`, `M114`, `M115`; not from SD) and the
+    /// auto-report intervals (`M155`, `M154`, `M27`).
+    fn report_commands(&mut self, run: &Run<'_>) -> bool {
+        let (word, cmd, now) = (run.word, run.cmd, run.now);
+        match word {
+            "M105" if !run.from_sd => {
                 let t = self.temp_line();
                 self.say(format!("ok {t}"))
             }
-            "M114" if !from_sd => {
+            "M114" if !run.from_sd => {
                 let line = self.pos_line();
                 self.say(line);
                 self.ok()
             }
-            "M115" if !from_sd => {
+            "M115" if !run.from_sd => {
                 self.identify();
                 self.ok()
             }
             "M155" | "M154" | "M27" => {
-                let every = p('S').filter(|s| *s > 0.0).map(|s| Duration::from_secs_f32(s));
-                let has_s = p('S').is_some();
-                match word.as_str() {
+                let every = run.param('S').filter(|s| *s > 0.0).map(|s| Duration::from_secs_f32(s));
+                let has_s = run.param('S').is_some();
+                match word {
                     "M155" if has_s => (self.temp_every, self.next_temp) = (every, now),
                     "M154" if has_s => (self.pos_every, self.next_pos) = (every, now),
                     "M27" if has_s => (self.sd_every, self.next_sd) = (every, now),
@@ -102,8 +148,16 @@ impl Firmware {
                     }
                     _ => {}
                 }
-                done(self)
+                self.done(run)
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The SD card: list, mount, select, start, pause, abort.
+    fn sd_card(&mut self, run: &Run<'_>) -> bool {
+        match run.word {
             "M20" => {
                 self.say("Begin file list");
                 let list: Vec<String> = self
@@ -116,14 +170,10 @@ impl Firmware {
                     self.say(l);
                 }
                 self.say("End file list");
-                done(self)
             }
-            "M21" => {
-                self.say("echo:SD card ok");
-                done(self)
-            }
+            "M21" => self.say("echo:SD card ok"),
             "M23" => {
-                let name = cmd[3..].trim().trim_start_matches('/').to_ascii_lowercase();
+                let name = run.cmd[3..].trim().trim_start_matches('/').to_ascii_lowercase();
                 match self.sd.files.get(&name).map(Vec::len) {
                     Some(size) => {
                         self.sd.selected = Some(name.clone());
@@ -135,18 +185,13 @@ impl Firmware {
                     }
                     None => self.say(format!("echo:open failed, File: {name}.")),
                 }
-                done(self)
             }
             "M24" => {
                 if self.sd.selected.is_some() {
                     self.sd.printing = true;
                 }
-                done(self)
             }
-            "M25" => {
-                self.sd.printing = false;
-                done(self)
-            }
+            "M25" => self.sd.printing = false,
             "M524" => {
                 if self.sd.printing || self.sd.selected.is_some() {
                     self.sd.printing = false;
@@ -154,48 +199,52 @@ impl Firmware {
                     self.sd.pos = 0;
                     self.say("echo:Print aborted");
                 }
-                done(self)
             }
-            "M73" => {
-                self.progress = p('P');
-                done(self)
-            }
-            "M400" => self.block(Blocked::Sync, from_sd, now),
+            _ => return false,
+        }
+        self.done(run);
+        true
+    }
+
+    /// Waiting for the user (`M0`, `M1`, `M600` with host prompts), the
+    /// answers that release it, and kill.
+    fn user(&mut self, run: &Run<'_>) -> bool {
+        match run.word {
             "M0" | "M1" | "M600" => {
                 if self.cfg.caps.host_action_commands {
                     self.say("//action:paused");
                 }
                 if self.cfg.caps.prompt_support {
-                    let title = if word == "M600" { "Filament Change" } else { "Paused" };
+                    let title = if run.word == "M600" { "Filament Change" } else { "Paused" };
                     self.say(format!("//action:prompt_begin {title}"));
                     self.say("//action:prompt_button Continue");
                     self.say("//action:prompt_show");
                 }
                 self.say("echo:busy: paused for user");
-                self.block(Blocked::User, from_sd, now)
+                self.block(Blocked::User, run.from_sd, run.now)
             }
             "M108" | "M876" => {
                 if !self.cfg.caps.emergency_parser {
                     self.release();
                 }
-                done(self)
+                self.done(run)
             }
             "M112" => self.kill(),
-            "M106" => {
-                self.fan = p('S').unwrap_or(255.0);
-                done(self)
-            }
-            "M107" => {
-                self.fan = 0.0;
-                done(self)
-            }
-            "M110" | "M84" | "M18" | "M117" | "M118" | "M220" | "M221" | "M201" | "M203" | "M204" | "M205" | "G21"
-            | "M900" | "M125" | "T0" | "M300" | "M862.3" | "M555" => done(self),
-            _ => {
-                self.say(format!("echo:Unknown command: \"{cmd}\""));
-                done(self)
-            }
+            _ => return false,
         }
+        true
+    }
+
+    /// Progress and the fan.
+    fn settings(&mut self, run: &Run<'_>) -> bool {
+        match run.word {
+            "M73" => self.progress = run.param('P'),
+            "M106" => self.fan = run.param('S').unwrap_or(255.0),
+            "M107" => self.fan = 0.0,
+            _ => return false,
+        }
+        self.done(run);
+        true
     }
 
     pub(super) fn identify(&mut self) {
@@ -224,5 +273,20 @@ impl Firmware {
             let vol = format!("{{min:{{x:0,y:0,z:0}},max:{{x:220,y:220,z:{z}}}}}");
             self.say(format!("area:{{full:{vol},work:{vol}}}"));
         }
+    }
+}
+
+/// One command being run.
+struct Run<'a> {
+    /// The command word, upper case (`G1`, `M862.3`).
+    word: &'a str,
+    cmd: &'a str,
+    from_sd: bool,
+    now: Instant,
+}
+
+impl Run<'_> {
+    fn param(&self, c: char) -> Option<f32> {
+        param(self.cmd, c)
     }
 }
