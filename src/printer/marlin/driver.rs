@@ -181,7 +181,7 @@ impl Driver {
                     let delay = backoff.next_plain();
                     let failures = backoff.failures();
                     // Rate-limited: the first failure, then every tenth.
-                    if failures == 1 || failures % 10 == 0 {
+                    if failures == 1 || failures.is_multiple_of(10) {
                         warn!(printer = %printer, error = %e, failures, "cannot connect to the printer; retrying");
                     }
                     if let LinkError::Halted { message, .. } = &e {

@@ -132,7 +132,7 @@ impl Firmware {
                 self.ok()
             }
             "M155" | "M154" | "M27" => {
-                let every = run.param('S').filter(|s| *s > 0.0).map(|s| Duration::from_secs_f32(s));
+                let every = run.param('S').filter(|s| *s > 0.0).map(Duration::from_secs_f32);
                 let has_s = run.param('S').is_some();
                 match word {
                     "M155" if has_s => (self.temp_every, self.next_temp) = (every, now),
