@@ -237,7 +237,8 @@ fn render_frame(
 
 /// `printer.jsonl`: one status every interval, half an interval before each
 /// frame, from the print plan on a time scale that fits the print into the
-/// sequence. Returns that scale.
+/// sequence, and one after the last frame (`finished` when the print fills the
+/// sequence, so a replay sees the print end). Returns that scale.
 fn write_printer_stream(
     opts: &SynthOptions,
     dir: &Path,
@@ -253,8 +254,12 @@ fn write_printer_stream(
     let mut jsonl = String::new();
     let last = times.last().copied().unwrap_or(opts.start_ms);
     let mut st = opts.start_ms - opts.interval_ms as i64 / 2;
-    while st <= last {
-        let print_t = (st - print_start) as f64 / 1000.0 * if st >= print_start { scale } else { 1.0 };
+    // One status more after the last frame: `finished` when the print fills the sequence.
+    while st <= last + opts.interval_ms as i64 {
+        let mut print_t = (st - print_start) as f64 / 1000.0 * if st >= print_start { scale } else { 1.0 };
+        if st > last && opts.time_scale.is_none() {
+            print_t = print_t.max(plan.total_s);
+        }
         let status =
             plan.status(print_t, heat as f64 * interval_s + opts.interval_ms as f64 / 2000.0, Timestamp(st), rng);
         let line = serde_json::to_string(&status).map_err(|e| EvalError::invalid("synth", e.to_string()))?;
