@@ -39,11 +39,12 @@ def session(path, threads):
 
 
 class Embedder:
-    def __init__(self, threads, size=224, batch=32):
+    def __init__(self, threads, size=224, batch=32, spatial=False):
         CACHE.mkdir(exist_ok=True)
-        onnx_path = CACHE / f"features{size}.onnx"
+        onnx_path = CACHE / f"features{size}{'_spatial' if spatial else ''}.onnx"
         if not onnx_path.exists():
-            export_features_onnx(onnx_path, size)
+            export_features_onnx(onnx_path, size, spatial)
+        self.spatial = spatial
         self.sess, self.size, self.batch = session(onnx_path, threads), size, batch
         self.pending, self.out = [], []
 
@@ -61,7 +62,7 @@ class Embedder:
     def result(self, views):
         self.flush()
         f = np.concatenate(self.out) if self.out else np.zeros((0, FEATURE_DIM), np.float16)
-        return f.reshape(-1, views, FEATURE_DIM)
+        return f.reshape(-1, views, *f.shape[1:]) if self.spatial else f.reshape(-1, views, FEATURE_DIM)
 
 
 def views_of(img, n_views, seed, key, size):
@@ -126,19 +127,22 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=20261207)
+    ap.add_argument("--spatial", action="store_true",
+                    help="store the 7x7x1280 head-conv map per view instead of pooled vectors (<part>_spatial.npz)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     import torch
 
     torch.set_num_threads(args.threads)
-    emb = Embedder(args.threads, args.size)
+    emb = Embedder(args.threads, args.size, spatial=args.spatial)
     t0 = time.time()
     meta, views = {"real": run_real, "synth_train": run_synth_train, "synth_eval": run_synth_eval}[args.part](
         args, emb)
     feats = emb.result(views)
     assert len(feats) == len(meta), (feats.shape, len(meta))
-    np.savez(CACHE / f"{args.part}.npz", feats=feats, meta=json.dumps(meta))
-    print(f"{args.part}: {feats.shape} in {time.time() - t0:.0f}s -> {CACHE / (args.part + '.npz')}")
+    name = args.part + ("_spatial" if args.spatial else "")
+    np.savez(CACHE / f"{name}.npz", feats=feats, meta=json.dumps(meta))
+    print(f"{name}: {feats.shape} in {time.time() - t0:.0f}s -> {CACHE / (name + '.npz')}")
 
 
 if __name__ == "__main__":

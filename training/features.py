@@ -56,6 +56,18 @@ class Features(nn.Module):
         return torch.cat(outs, 1)
 
 
+class SpatialFeatures(Features):
+    """The 1280-channel head-conv map (7x7 at 224 px), flattened to [N, 49, 1280]: one vector per cell."""
+
+    def forward(self, x):
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem((x - self.mean) / self.std)))
+        for block in net._blocks:
+            x = block(x)
+        x = net._swish(net._bn1(net._conv_head(x)))
+        return x.flatten(2).transpose(1, 2)
+
+
 class V2Classifier(nn.Module):
     """Frozen features -> (selected dims, standardised) -> linear or one-hidden-layer head -> softmax(z / T)."""
 
@@ -87,7 +99,33 @@ class V2Classifier(nn.Module):
         return torch.softmax(self.logits(x) / self.temperature, dim=1)
 
 
-def export_features_onnx(path, size=224):
-    m = Features().eval()
+class V2SpatialClassifier(nn.Module):
+    """SpatialFeatures -> per-cell linear classifier (standardisation folded in) -> pooled (loco.pool_cells)
+    -> softmax(z / T): normal = mean of the cells' normal logits, failure classes = log-mean-exp(r l) / r."""
+
+    def __init__(self, head_state, temperature=1.0):
+        super().__init__()
+        self.features = SpatialFeatures()
+        W, b = (torch.as_tensor(a, dtype=torch.float32) for a in head_state["layers"][0])
+        mu = torch.as_tensor(head_state["mu"], dtype=torch.float32)
+        sd = torch.as_tensor(head_state["sd"], dtype=torch.float32)
+        self.cell = nn.Linear(W.shape[1], W.shape[0])
+        self.cell.weight.data = W / sd
+        self.cell.bias.data = b - (W / sd) @ mu
+        self.r = float(head_state["r"])
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
+
+    def logits(self, x):
+        lc = self.cell(self.features(x))  # [N, cells, 5]
+        normal = lc[:, :, :1].mean(1)
+        fail = (torch.logsumexp(self.r * lc[:, :, 1:], dim=1) - float(np.log(lc.shape[1]))) / self.r
+        return torch.cat([normal, fail], 1)
+
+    def forward(self, x):
+        return torch.softmax(self.logits(x) / self.temperature, dim=1)
+
+
+def export_features_onnx(path, size=224, spatial=False):
+    m = (SpatialFeatures() if spatial else Features()).eval()
     torch.onnx.export(m, (torch.rand(2, 3, size, size),), str(path), input_names=["image"], output_names=["f"],
                       dynamic_axes={"image": {0: "N"}, "f": {0: "N"}}, opset_version=17, dynamo=False)

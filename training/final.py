@@ -16,7 +16,7 @@ import torch
 import loco
 from common import CLASSES, DEFAULT_DATA, REPO_ROOT
 from export import check_against_torch, export, write_toml
-from features import V2Classifier, feature_index
+from features import V2Classifier, V2SpatialClassifier, feature_index
 
 MODEL_NAME = "layerwatch-effnet-lite0-v2"
 
@@ -26,18 +26,34 @@ def main():
     ap.add_argument("--config", required=True, help="name prefix (letter) of a loco.ablation_configs() entry")
     ap.add_argument("--out-dir", default=str(REPO_ROOT / "models"))
     ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--rerun-loco", action="store_true",
+                    help="run the configuration's LOCO again (saves the fold heads for loco.py refeature)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     name, cfg = next((n, c) for n, c in loco.ablation_configs() if n.startswith(args.config))
-    data = loco.Data()
-    res, _, real_logits, syn_logits = loco.run_loco(data, cfg, return_logits=True)
+    spatial = bool(cfg.get("spatial"))
+    data = loco.Data(spatial=spatial)
+    abl = loco.OUT / "ablation.json"
+    done = json.loads(abl.read_text()).get(name) if abl.exists() else None
+    if done and not args.rerun_loco:  # the ablation already ran this configuration's LOCO: reuse its temperature
+        res = done
+        print("LOCO (and temperature) from", abl)
+    else:
+        res, heads, _, _ = loco.run_loco(data, cfg, return_logits=True)
+        import pickle
+
+        with open(loco.OUT / "fold_heads.pkl", "wb") as f:  # for loco.py refeature (LOCO of the int8 backbone)
+            pickle.dump({"config": cfg, "temperature": res["temperature"], "heads": heads}, f)
     T = res["temperature"]
     print(loco.summary_line(name, res))
     X, y, w = data.train_set(cfg, held=None, all_splits=True)
     st = loco.fit_head(X, y, w, cfg)
-    st["index"] = feature_index(cfg["features"])
-    model = V2Classifier(st, temperature=T).eval()
+    if spatial:
+        model = V2SpatialClassifier(st, temperature=T).eval()
+    else:
+        st["index"] = feature_index(cfg["features"])
+        model = V2Classifier(st, temperature=T).eval()
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, "classifier.onnx")
     meta = {"temperature": T, "variant": f"v2 frozen-backbone head: {name}", "labels": ",".join(CLASSES),
@@ -47,9 +63,8 @@ def main():
     digest = write_toml(onnx_path, 224, os.path.join(args.out_dir, "classifier.toml"), MODEL_NAME)
     diff, diff1, shape = check_against_torch(model, onnx_path, 224, args.data)
     # the exported graph must reproduce the cached-feature head (same features, same head)
-    idx = st["index"]
     probe = [i for i, r in enumerate(data.real_m) if r["split"] == "val"][::70][:8]
-    ref = loco.softmax(loco.head_logits(st, data.real_f[probe][:, 0][:, idx].astype(np.float32)) / T)
+    ref = loco.softmax(loco.head_logits(st, loco.pick(data.real_f, probe, 1, cfg)) / T)
     from common import load_rgb, stretch_resize
     from evaluate import run, session
 

@@ -55,6 +55,8 @@ def load(part):
 # ---------------------------------------------------------------- heads
 def fit_head(X, y, w, cfg, seed=0):
     """Softmax regression (or one hidden layer) on standardised features; returns a head_state dict."""
+    if cfg.get("spatial"):
+        return fit_spatial(X, y, w, cfg, seed)
     torch.manual_seed(seed)
     X = torch.as_tensor(X, dtype=torch.float32)
     mu, sd = X.mean(0), X.std(0) + 1e-3
@@ -96,7 +98,58 @@ def fit_head(X, y, w, cfg, seed=0):
             "layers": [(l.weight.detach().numpy(), l.bias.detach().numpy()) for l in layers]}
 
 
+def pool_cells(l, r):
+    """Per-cell logits [B,C,5] -> image logits [B,5]: normal = mean over cells (every cell must look normal),
+    failure classes = log-mean-exp with sharpness r (a soft max: one failing cell is enough)."""
+    normal = l[:, :, :1].mean(1)
+    fail = (torch.logsumexp(r * l[:, :, 1:], dim=1) - math.log(l.shape[1])) / r
+    return torch.cat([normal, fail], 1)
+
+
+def fit_spatial(X, y, w, cfg, seed=0):
+    """Multiple-instance head on the 7x7 head-conv map: one linear classifier per cell, pooled (pool_cells)."""
+    torch.manual_seed(seed)
+    n, c, d = X.shape
+    acc, acc2 = np.zeros(d), np.zeros(d)
+    for i in range(0, n, 512):
+        b = X[i : i + 512].astype(np.float32).reshape(-1, d)
+        acc += b.sum(0)
+        acc2 += (b.astype(np.float64) ** 2).sum(0)
+    mu = acc / (n * c)
+    sd = np.sqrt(np.maximum(acc2 / (n * c) - mu ** 2, 0)) + 1e-3
+    mu_t, sd_t = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(sd, dtype=torch.float32)
+    lin = torch.nn.Linear(d, 5)
+    yt, wt = torch.as_tensor(y), torch.as_tensor(w, dtype=torch.float32)
+    r, wd, ls, lr0 = cfg.get("r", 5.0), cfg.get("wd", 1e-3), cfg.get("label_smoothing", 0.05), cfg.get("lr", 1e-3)
+    opt = torch.optim.Adam(lin.parameters(), lr=lr0)
+    g = torch.Generator().manual_seed(seed)
+    steps, bs = cfg.get("steps", 600), min(256, n)
+    for step in range(steps):
+        idx = torch.randint(0, n, (bs,), generator=g)
+        xb = (torch.from_numpy(X[idx.numpy()].astype(np.float32)) - mu_t) / sd_t
+        if cfg.get("dropout"):
+            xb = F.dropout(xb, cfg["dropout"], training=True)
+        for group in opt.param_groups:
+            group["lr"] = lr0 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        z = pool_cells(lin(xb), r)
+        loss = (F.cross_entropy(z, yt[idx], reduction="none", label_smoothing=ls) * wt[idx]).sum() / wt[idx].sum()
+        loss = loss + wd * (lin.weight ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"spatial": True, "r": r, "index": None, "mu": mu.astype(np.float32), "sd": sd.astype(np.float32),
+            "layers": [(lin.weight.detach().numpy(), lin.bias.detach().numpy())]}
+
+
 def head_logits(state, X):
+    if state.get("spatial"):
+        W, b = state["layers"][0]
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(X), 256):
+                x = (np.asarray(X[i : i + 256], np.float32) - state["mu"]) / state["sd"]
+                out.append(pool_cells(torch.from_numpy(x @ W.T + b), state["r"]).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 5), np.float32)
     x = (np.asarray(X, np.float32) - state["mu"]) / state["sd"]
     for i, (W, b) in enumerate(state["layers"]):
         x = x @ W.T + b
@@ -118,24 +171,33 @@ def fit_temperature(logits, y):
 
 
 # ---------------------------------------------------------------- data selection
+def pick(Fe, rows, views, cfg):
+    """Features of `rows`, views 0..views-1, flattened to one sample per view (spatial: [n, cells, d])."""
+    x = Fe[rows][:, :views]
+    if cfg.get("spatial"):
+        return x.reshape(-1, *x.shape[2:])
+    idx = feature_index(cfg["features"])
+    return x[:, :, idx].reshape(-1, len(idx))
+
+
 class Data:
-    def __init__(self):
-        self.real_f, self.real_m = load("real")
-        if (CACHE / "synth_train.npz").exists():
-            self.st_f, self.st_m = load("synth_train")
+    def __init__(self, spatial=False):
+        sfx = "_spatial" if spatial else ""
+        self.real_f, self.real_m = load("real" + sfx)
+        self.se_f, self.se_m = load("synth_eval" + sfx)
+        if (CACHE / f"synth_train{sfx}.npz").exists():
+            self.st_f, self.st_m = load("synth_train" + sfx)
         else:  # configurations without synthetic training composites can run before embed.py synth_train
-            self.st_f, self.st_m = np.zeros((0, 1, self.real_f.shape[2]), np.float16), []
-        self.se_f, self.se_m = load("synth_eval")
+            self.st_f, self.st_m = np.zeros((0, *self.real_f.shape[1:]), np.float16), []
 
     def train_set(self, cfg, held=None, all_splits=False):
         """Rows (features, label, weight) for a fold (held = the held-out source) or for the final model."""
-        idx = feature_index(cfg["features"])
         views = cfg.get("views", 3)
         Xs, ys, ws = [], [], []
         real = [i for i, r in enumerate(self.real_m)
                 if r["source"] != held and (all_splits or r["split"] == "train")]
         yr = np.array([self.real_m[i]["y"] for i in real])
-        Xs.append(self.real_f[real][:, :views][:, :, idx].reshape(-1, len(idx)))
+        Xs.append(pick(self.real_f, real, views, cfg))
         ys.append(np.repeat(yr, views))
         ws.append(np.ones(len(real) * views))
         if cfg.get("synth", True):
@@ -143,13 +205,18 @@ class Data:
             syn = [i for i, r in enumerate(self.st_m)
                    if r["kind"] in kinds and r["source"] != held and held not in DONOR_SOURCES.get(r["kind"], ())]
             sv = min(views, self.st_f.shape[1])
-            Xs.append(self.st_f[syn][:, :sv][:, :, idx].reshape(-1, len(idx)))
+            Xs.append(pick(self.st_f, syn, sv, cfg))
             ys.append(np.repeat(np.array([self.st_m[i]["y"] for i in syn], dtype=np.int64), sv))
             ws.append(np.full(len(syn) * sv, cfg.get("synth_weight", 1.0)))
-        X, y, w = np.concatenate(Xs).astype(np.float32), np.concatenate(ys).astype(np.int64), np.concatenate(ws)
+        X = np.concatenate(Xs)
+        X = X if cfg.get("spatial") else X.astype(np.float32)
+        y, w = np.concatenate(ys).astype(np.int64), np.concatenate(ws)
         if cfg.get("class_weights", True):  # inverse class frequency (by weight), mean 1
             cw = np.array([w[y == c].sum() for c in range(5)])
-            cw = np.where(cw > 0, w.sum() / (5 * np.maximum(cw, 1e-9)), 0)
+            share = np.full(5, 0.2)
+            if cfg.get("normal_half"):  # normal carries half of the total weight, the four failure classes the rest
+                share = np.array([0.5, 0.125, 0.125, 0.125, 0.125])
+            cw = np.where(cw > 0, w.sum() * share / np.maximum(cw, 1e-9), 0)
             w = w * cw[y]
         return X, y, w
 
@@ -205,7 +272,6 @@ def metrics(real_meta, real_p, syn_meta, syn_p):
 
 
 def run_loco(data, cfg, return_logits=False):
-    idx = feature_index(cfg["features"])
     real_logits = np.zeros((len(data.real_m), 5), np.float32)
     syn_logits = np.zeros((len(data.se_m), 5), np.float32)
     heads = {}
@@ -214,9 +280,9 @@ def run_loco(data, cfg, return_logits=False):
         st = fit_head(X, y, w, cfg)
         heads[s] = st
         real, syn = data.eval_rows(s)
-        real_logits[real] = head_logits(st, data.real_f[real][:, 0][:, idx])
+        real_logits[real] = head_logits(st, pick(data.real_f, real, 1, cfg))
         if syn:
-            syn_logits[syn] = head_logits(st, data.se_f[syn][:, 0][:, idx])
+            syn_logits[syn] = head_logits(st, pick(data.se_f, syn, 1, cfg))
     T = fit_temperature(real_logits, np.array([r["y"] for r in data.real_m]))
     res = metrics(data.real_m, softmax(real_logits / T), data.se_m, softmax(syn_logits / T))
     res["temperature"] = T
@@ -243,6 +309,14 @@ def ablation_configs():
          {**BASE, "views": 3, "features": allf, "synth": True, "hidden": 512, "dropout": 0.2, "steps": 1500}),
         ("H F with stronger L2 (wd 1e-2)", {**BASE, "views": 3, "features": allf, "synth": True, "wd": 1e-2}),
         ("I F with synthetic weight 2", {**BASE, "views": 3, "features": allf, "synth": True, "synth_weight": 2.0}),
+        ("K spatial MIL head on the 7x7 head map (clean view, synthetic + control)",
+         {"spatial": True, "features": ["head_map"], "views": 1, "synth": True, "wd": 1e-3, "steps": 800, "r": 5.0}),
+        ("L K with r = 10", {"spatial": True, "features": ["head_map"], "views": 1, "synth": True, "wd": 1e-3,
+                             "steps": 800, "r": 10.0}),
+        ("M K without synthetic", {"spatial": True, "features": ["head_map"], "views": 1, "synth": False,
+                                   "wd": 1e-3, "steps": 800, "r": 5.0}),
+        ("J F with normal = half the class weight", {**BASE, "views": 3, "features": allf, "synth": True,
+                                                     "normal_half": True}),
     ]
     return steps
 
@@ -265,27 +339,36 @@ def main():
     sc.add_argument("--data", default=None)
     rp = sub.add_parser("report")
     rp.add_argument("--tag", required=True)
+    rq = sub.add_parser("refeature", help="LOCO of the saved fold heads (final.py) on another feature ONNX, "
+                        "e.g. the int8-quantised backbone: re-extracts view-0 features of every image")
+    rq.add_argument("--features-onnx", required=True)
+    rq.add_argument("--tag", required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
     if args.cmd == "ablate":
-        data = Data()
-        results = {}
+        data = {}
         path = OUT / "ablation.json"
-        if path.exists():
-            results = json.loads(path.read_text())
         for name, cfg in ablation_configs():
             if args.only and name[0] not in args.only:
                 continue
             t0 = time.time()
-            r = run_loco(data, cfg)
+            sp = bool(cfg.get("spatial"))
+            if sp not in data:
+                data = {sp: Data(spatial=sp)}
+            r = run_loco(data[sp], cfg)
             r["config"] = cfg
             r["seconds"] = time.time() - t0
+            results = json.loads(path.read_text()) if path.exists() else {}  # merge: other runs may write too
             results[name] = r
             print(summary_line(name, r), f"({r['seconds']:.0f}s)", flush=True)
             path.write_text(json.dumps(results, indent=1))
     elif args.cmd == "score":
         score_fixed(args.onnx, args.tag, args.data)
+    elif args.cmd == "refeature":
+        r = refeature(args.features_onnx, args.tag)
+        print(summary_line(args.tag, r))
+        print(json.dumps(r["kinds"], indent=1))
     elif args.cmd == "report":
         r = report_fixed(args.tag)
         print(summary_line(args.tag, r))
@@ -316,6 +399,45 @@ def score_fixed(onnx_path, tag, data_dir=None):
         out[name] = np.concatenate(probs)
     np.savez(CACHE / f"scores_{tag}.npz", real=out["real"], synth_eval=out["synth_eval"])
     print(f"scored {tag}: real {out['real'].shape}, synth_eval {out['synth_eval'].shape}")
+
+
+def refeature(features_onnx, tag, data_dir=None):
+    """The fold heads saved by final.py applied to features from another backbone graph (same layout)."""
+    import pickle
+
+    import cv2
+
+    from common import DEFAULT_DATA, load_rgb, stretch_resize
+    from embed import session
+
+    data_dir = data_dir or DEFAULT_DATA
+    saved = pickle.loads((OUT / "fold_heads.pkl").read_bytes())
+    cfg, T, heads = saved["config"], saved["temperature"], saved["heads"]
+    sess = session(features_onnx, 1)
+    _, real_m = load("real")
+    _, se_m = load("synth_eval")
+
+    def feats(meta, reader):
+        out = []
+        for i in range(0, len(meta), 32):
+            x = np.stack([stretch_resize(reader(r), 224) for r in meta[i : i + 32]]).astype(np.float32)
+            out.append(sess.run(["f"], {"image": x.transpose(0, 3, 1, 2) / 255.0})[0])
+        return np.concatenate(out)[:, None]  # one view
+
+    fr = feats(real_m, lambda r: load_rgb(data_dir, r["path"]))
+    fs = feats(se_m, lambda r: cv2.cvtColor(cv2.imread(str(CACHE / r["path"])), cv2.COLOR_BGR2RGB))
+    real_logits = np.zeros((len(real_m), 5), np.float32)
+    syn_logits = np.zeros((len(se_m), 5), np.float32)
+    for s in SOURCES:
+        rr = [i for i, r in enumerate(real_m) if r["source"] == s]
+        ss = [i for i, r in enumerate(se_m) if r["source"] == s]
+        real_logits[rr] = head_logits(heads[s], pick(fr, rr, 1, cfg))
+        if ss:
+            syn_logits[ss] = head_logits(heads[s], pick(fs, ss, 1, cfg))
+    r = metrics(real_m, softmax(real_logits / T), se_m, softmax(syn_logits / T))
+    (OUT / f"refeature_{tag}.json").write_text(json.dumps(r, indent=1))
+    np.savez(CACHE / f"loco_logits_{tag}.npz", real=real_logits, synth_eval=syn_logits)
+    return r
 
 
 def report_fixed(tag):

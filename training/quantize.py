@@ -16,6 +16,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 import synth
 from common import DEFAULT_DATA, REPO_ROOT, load_rgb, stretch_resize
+from export import write_toml
 
 
 class CameraFrames(CalibrationDataReader):
@@ -68,7 +69,13 @@ def main():
     ap.add_argument("--n-synth", type=int, default=200)
     args = ap.parse_args()
     n = quantize(args.fp32, args.out, args.data, args.n_synth, args.method)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB), calibrated on {n} frames")
+    # the description beside it, named after the fp32 model's (classifier.toml beside --fp32)
+    fp32_toml = os.path.splitext(args.fp32)[0] + ".toml"
+    name = "layerwatch-classifier"
+    if os.path.exists(fp32_toml):
+        name = next(l.split('"')[1] for l in open(fp32_toml) if l.startswith("name"))
+    digest = write_toml(args.out, 224, os.path.splitext(args.out)[0] + ".toml", f"{name}-int8")
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, sha256 {digest}), calibrated on {n} frames")
 
 
 if __name__ == "__main__":
