@@ -39,11 +39,11 @@ def export(model, size, out_path, opset, metadata):
     onnx.save(m, out_path)
 
 
-def write_toml(onnx_path, size, toml_path):
+def write_toml(onnx_path, size, toml_path, name=MODEL_NAME):
     digest = hashlib.sha256(open(onnx_path, "rb").read()).hexdigest()
     labels = ", ".join(f'"{c}"' for c in CLASSES)
     text = (
-        f'name = "{MODEL_NAME}"\n'
+        f'name = "{name}"\n'
         f'onnx = "{os.path.basename(onnx_path)}"\n'
         f'sha256 = "{digest}"\n'
         f'input_name = "image"\n'

@@ -16,12 +16,26 @@ pub struct Roi {
     pub h: f32,
 }
 
+/// Which of the two built-in models runs (`vision.precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The trained float32 network (`models/classifier.onnx`).
+    #[default]
+    Fp32,
+    /// Its static int8 quantisation (`models/classifier-int8.onnx`), for small CPUs; see the model card
+    /// for its fidelity and speed against fp32.
+    Int8,
+}
+
 /// `[vision]`: which model, which runtime, which part of the picture.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VisionConfig {
     /// Model description (`classifier.toml`); unset means the model built into the binary.
     pub model: Option<PathBuf>,
+    /// Which built-in model runs when `model` is unset.
+    pub precision: Precision,
     /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then the
     /// checkout's `.tools/ort/`, then the system library folders (see `vision::runtime`).
     pub ort_library: Option<PathBuf>,
@@ -35,6 +49,7 @@ impl Default for VisionConfig {
     fn default() -> Self {
         VisionConfig {
             model: None,
+            precision: Precision::default(),
             ort_library: None,
             threads: 1,
             roi: None,
@@ -45,6 +60,13 @@ impl Default for VisionConfig {
 impl VisionConfig {
     pub fn validate(&self, p: &str, out: &mut Issues) {
         out.range(format!("{p}.threads"), self.threads, 1, 64);
+        if self.model.is_some() && self.precision != Precision::default() {
+            out.push(
+                format!("{p}.precision"),
+                self.precision,
+                "chooses between the built-in models; with vision.model set, name that model's own file instead",
+            );
+        }
         if let Some(r) = self.roi {
             let ok = [r.x, r.y, r.w, r.h].iter().all(|v| (0.0..=1.0).contains(v))
                 && r.w > 0.01

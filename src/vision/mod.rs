@@ -28,7 +28,7 @@ pub mod preprocess;
 pub mod runtime;
 pub mod worker;
 
-pub use config::{Roi, VisionConfig};
+pub use config::{Precision, Roi, VisionConfig};
 pub use fake::{FakeClassifier, FakeStep};
 pub use model::{Model, ModelSource, ModelSpec};
 pub use onnx::{ClassifierOptions, OnnxClassifier};

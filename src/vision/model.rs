@@ -13,10 +13,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::config::Precision;
 use super::VisionError;
 
 const BUILTIN_TOML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/classifier.toml"));
 static BUILTIN_ONNX: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/classifier.onnx"));
+const BUILTIN_INT8_TOML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/classifier-int8.toml"));
+static BUILTIN_INT8_ONNX: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/classifier-int8.onnx"));
 
 /// How a frame is fitted to the model's input size. Only what the training side does is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -132,10 +136,19 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// The model compiled into this binary (from `models/` at build time), sha256-checked.
+    /// The default model compiled into this binary (from `models/` at build time), sha256-checked.
     pub fn built_in() -> Result<Model, VisionError> {
-        let spec = ModelSpec::parse(BUILTIN_TOML, "built-in classifier.toml")?;
-        Model::new(spec, Cow::Borrowed(BUILTIN_ONNX), ModelSource::BuiltIn)
+        Model::built_in_precision(Precision::default())
+    }
+
+    /// One of the two built-in models: the float32 network or its int8 quantisation.
+    pub fn built_in_precision(precision: Precision) -> Result<Model, VisionError> {
+        let (toml, origin, onnx) = match precision {
+            Precision::Fp32 => (BUILTIN_TOML, "built-in classifier.toml", BUILTIN_ONNX),
+            Precision::Int8 => (BUILTIN_INT8_TOML, "built-in classifier-int8.toml", BUILTIN_INT8_ONNX),
+        };
+        let spec = ModelSpec::parse(toml, origin)?;
+        Model::new(spec, Cow::Borrowed(onnx), ModelSource::BuiltIn)
     }
 
     /// Loads a description file and the ONNX file it names (relative to the description).
@@ -172,9 +185,14 @@ impl Model {
 
     /// The built-in model when `path` is `None`, else [`Model::from_file`].
     pub fn load(path: Option<&Path>) -> Result<Model, VisionError> {
+        Model::load_with(path, Precision::default())
+    }
+
+    /// As [`Model::load`], with the built-in model of the given precision when `path` is `None`.
+    pub fn load_with(path: Option<&Path>, precision: Precision) -> Result<Model, VisionError> {
         match path {
             Some(p) => Model::from_file(p),
-            None => Model::built_in(),
+            None => Model::built_in_precision(precision),
         }
     }
 

@@ -88,9 +88,13 @@ impl std::fmt::Debug for OnnxClassifier {
 }
 
 impl OnnxClassifier {
-    /// Loads the configured model (built-in when `vision.model` is unset) on the discovered runtime.
+    /// Loads the configured model (the built-in one of `vision.precision` when `vision.model` is unset) on the
+    /// discovered runtime.
     pub fn from_config(cfg: &VisionConfig) -> Result<OnnxClassifier, VisionError> {
-        OnnxClassifier::new(Model::load(cfg.model.as_deref())?, &ClassifierOptions::from(cfg))
+        OnnxClassifier::new(
+            Model::load_with(cfg.model.as_deref(), cfg.precision)?,
+            &ClassifierOptions::from(cfg),
+        )
     }
 
     /// Creates the session, checks it against the description and warms it up.

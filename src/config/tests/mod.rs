@@ -57,3 +57,18 @@ fn unknown_enum_value_is_named() {
         expect![[r#"camera.source: line 2: unknown variant `webcam`, expected one of `v4l2`, `mjpeg`, `snapshot`, `rtsp`, `video`, `folder`"#]],
     );
 }
+
+#[test]
+fn vision_precision_is_checked() {
+    check("[vision]\nprecision = \"int8\"\n", expect![["ok"]]);
+    check(
+        "[vision]\nprecision = \"int4\"\n",
+        expect![[r#"vision.precision: line 2: unknown variant `int4`, expected `fp32` or `int8`"#]],
+    );
+    check(
+        "[vision]\nmodel = \"m/classifier.toml\"\nprecision = \"int8\"\n",
+        expect![[r#"
+            invalid configuration:
+              - vision.precision = Int8: chooses between the built-in models; with vision.model set, name that model's own file instead"#]],
+    );
+}
