@@ -14,6 +14,7 @@ pub mod decision;
 pub mod domain;
 pub mod eval;
 pub mod gcode;
+pub mod images;
 pub mod printer;
 pub mod sim;
 pub mod store;

@@ -20,7 +20,7 @@ fn empty_file_is_all_defaults() {
 fn unknown_key_names_the_key() {
     check(
         "[camera]\nfsp = 10\n",
-        expect!["camera.fsp: line 2: unknown field `fsp`, expected one of `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`"],
+        expect!["camera.fsp: line 2: unknown field `fsp`, expected one of `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`"],
     );
 }
 
