@@ -1,9 +1,11 @@
-//! `layerwatch validate-config [FILE]`.
+//! `layerwatch validate-config [FILE]`: the file's own problems, then what
+//! `run` would fail on in this machine (`app::preflight`: model, ONNX Runtime,
+//! calibration, data folder, serial port, camera files), all at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +22,11 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     };
     match Config::load(&path) {
         Ok(cfg) => {
+            let issues = crate::app::preflight::check(&cfg);
+            if !issues.is_empty() {
+                eprintln!("{}", ConfigError::Invalid { file: Some(path), issues });
+                return Ok(ExitCode::from(1));
+            }
             println!("{}: ok", path.display());
             if args.print {
                 println!("{}", toml::to_string_pretty(&cfg)?);
