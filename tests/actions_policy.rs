@@ -11,7 +11,7 @@ use actions_support::{Answer, DoublePrinter, Harness, eventually, jpeg_frame, ve
 use layerwatch::actions::alerts::fake::RecordingNotifier;
 use layerwatch::actions::alerts::{Alert, Notifier};
 use layerwatch::actions::{ActionsConfig, Clock, Policy, UserCommand};
-use layerwatch::domain::{HealthFinding, Level, PrinterState, Timestamp};
+use layerwatch::domain::{HealthFinding, Level, PrinterState, Timestamp, Verdict};
 use layerwatch::store::{Actor, AlertKind, AuditCommand, Channel, CloseReason, CommandResult, OutboxState};
 
 fn channel() -> (RecordingNotifier, Vec<Arc<dyn Notifier>>) {
@@ -457,10 +457,12 @@ async fn mute_is_bounded_published_alerted_and_ends_with_its_print() {
     assert!(printer.commands().is_empty(), "muted: no pause");
 
     // Past the mute's end the same failure pauses again.
+    // (Verdict times are wall-clock stamps: the muted incident clears after 120 s of `ok`.)
     tokio::time::sleep(Duration::from_secs(31 * 60)).await;
-    h.engine.verdict(verdict(Level::Ok, 0.1, 7), None).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(200)).await;
-    h.engine.verdict(verdict(Level::Ok, 0.1, 8), None).await.unwrap();
+    let ok = verdict(Level::Ok, 0.1, 7);
+    let later = Verdict { at: ok.at.add(Duration::from_secs(200)), ..verdict(Level::Ok, 0.1, 8) };
+    h.engine.verdict(ok, None).await.unwrap();
+    h.engine.verdict(later, None).await.unwrap();
     h.engine.verdict(verdict(Level::Failure, 0.9, 9), None).await.unwrap();
     h.engine.sync().await.unwrap();
     assert_eq!(printer.commands(), ["pause", "park"], "the mute ran out");

@@ -139,7 +139,7 @@ fn broken_files_are_reported_counted_and_survived() {
     expect_test::expect![[r#"
         empty.jpg: empty - empty input (0 bytes)
         garbled.jpg: corrupt - corrupt jpeg at byte 6223: invalid byte pair ff 12 in image data
-        text.jpg: unsupported - unsupported image format (opencv cannot read it; starts with 74 68 69 73)
+        text.jpg: unsupported - not an image this program reads (JPEG, PNG, BMP, WebP, TIFF): starts with bytes 74 68 69 73 20 69 73 20
         truncated.jpg: truncated - truncated jpeg: image data runs to the end of the file (3579 bytes) without an end-of-image marker"#]].assert_eq(&failed.join("\n"));
     let scored: Vec<&Value> = images.iter().filter(|l| l["ok"] == true).collect();
     assert_eq!(scored.len(), 7, "{out}");
