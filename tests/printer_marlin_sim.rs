@@ -29,6 +29,10 @@ impl Drop for Rig {
 }
 
 async fn rig(mode: SerialMode, cfg: SimConfig) -> Rig {
+    rig_with(mode, cfg, |_| {}).await
+}
+
+async fn rig_with(mode: SerialMode, cfg: SimConfig, tweak: impl FnOnce(&mut Settings)) -> Rig {
     if std::env::var("LW_TRACE").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("layerwatch=trace")
@@ -48,6 +52,7 @@ async fn rig(mode: SerialMode, cfg: SimConfig) -> Rig {
     settings.command_timeout = Duration::from_secs(10);
     settings.poll = Duration::from_millis(300);
     settings.autoreport_secs = 1;
+    tweak(&mut settings);
     let transport = Arc::new(SerialTransport { path, baud: 250_000 });
     let link = MarlinLink::spawn(settings, transport, HandshakeTiming::default(), cancel.child_token());
     link.wait_connected(Duration::from_secs(10))
@@ -105,6 +110,11 @@ async fn every_line_runs_exactly_once_through_resends_lost_oks_and_noise() {
         "{mid:?}"
     );
     assert!(mid.feature.is_some(), "{mid:?}");
+    // The link publishes the analysis it streams by, for the daemon's layer plan.
+    let published = r.link.analysis().borrow().clone().expect("the link's analysis of the file it streams");
+    assert!(published.matches(&mid), "{published:?} is not of {mid:?}");
+    assert_eq!((published.file.as_str(), published.size), ("print.gcode", Some(text.len() as u64)));
+    assert_eq!(published.analysis.layers.len(), 40);
     r.sim.inject(Fault::DropNextOk);
     r.sim.inject(Fault::CorruptNextLine);
     r.sim
@@ -369,4 +379,41 @@ async fn monitor_mode_follows_an_sd_print_to_the_end() {
         sent.iter().all(|c| !c.starts_with("G1")),
         "monitor mode never moves the machine itself: {sent:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_mode_publishes_the_analysis_of_the_local_copy() {
+    let copies = tempfile::tempdir().unwrap();
+    let text = gcode::generate(&Spec {
+        layers: 12,
+        moves_per_layer: 20,
+        feedrate: 3_000,
+        ..Spec::default()
+    });
+    std::fs::write(copies.path().join("cube.gcode"), &text).unwrap();
+    let dir = copies.path().to_path_buf();
+    let r = rig_with(SerialMode::Monitor, SimConfig::default(), move |s| s.local_gcode = Some(dir)).await;
+    r.sim.put_sd_file("cube.gco", text.clone().into_bytes());
+    let mut analysis = r.link.analysis();
+    assert!(analysis.borrow().is_none(), "no analysis before a print");
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| {
+        matches!(s, PrinterState::Idle)
+    })
+    .await;
+    r.sim.start_sd_print("cube.gco");
+    let published = tokio::time::timeout(Duration::from_secs(10), analysis.wait_for(|a| a.is_some()))
+        .await
+        .expect("the analysis of the local copy is published")
+        .expect("the link is alive")
+        .clone()
+        .unwrap();
+    let printing = wait_for(&mut rx, "printing with layers", Duration::from_secs(10), |s| {
+        s.job().is_some_and(|j| j.layer_count.is_some())
+    })
+    .await;
+    let job = printing.state.job().unwrap();
+    assert!(published.matches(job), "{published:?} is not of {job:?}");
+    assert_eq!((published.file.as_str(), published.size), ("cube.gco", Some(text.len() as u64)));
+    assert_eq!((published.analysis.layers.len(), job.layer_count), (12, Some(12)));
 }

@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::commands::DaemonCommands;
-use super::expect::Registered;
 use super::printer::{self, PrinterSlot};
 use super::stages::decision::DecisionInputs;
 use super::stages::vision::{ClassifierFactory, VisionPool, onnx_factory};
@@ -118,9 +117,8 @@ impl Daemon {
         let sup = Supervisor::new(root.clone(), front.clone(), board.clone(), opts.policy);
 
         // The printer, or a stand-in that always says "printing" so the camera is still judged.
-        let registered = Registered::default();
         let (slot, link, printer_status, no_printer) = if has_printer {
-            let slot = PrinterSlot::new(&cfg.printer, registered.clone());
+            let slot = PrinterSlot::new(&cfg.printer);
             board.set_printer(slot.name(), slot.status());
             let (s, pcfg, stop) = (slot.clone(), cfg.printer.clone(), printer_stop.clone());
             sup.group(printer_stop.clone(), printer_tracker.clone())
@@ -164,8 +162,6 @@ impl Daemon {
             printer: printer_status,
             analysis: linked_analysis,
             engines: engines_rx,
-            registered,
-            gcode_dir: cfg.printer.serial.gcode_dir.clone(),
             board: board.clone(),
             tick: DECISION_TICK,
             actions_stopped: actions_stop.clone(),
@@ -202,7 +198,7 @@ impl Daemon {
             let commands = Arc::new(DaemonCommands::new(web_engines, board.clone()));
             let state = WebState::new(board.clone(), Some(store.clone()))
                 .with_commands(commands)
-                .with_config(&cfg)
+                .with_config(cfg.redacted_json(), cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]), &cfg.web)
                 .with_data_dir(cfg.general.data_dir.clone());
             let (bind, board2, stop) = (cfg.web.bind.clone(), board.clone(), root.clone());
             sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board2.clone(), stop.clone()));

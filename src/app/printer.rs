@@ -6,7 +6,7 @@
 //! The slot is itself a `PrinterLink`: its status mirrors the current link's
 //! (`Disconnected` while there is none) and its commands go to the current
 //! link (`NotConnected` while there is none); its `analysis` mirrors the
-//! link's analysis of the printing file (print hosts). So a restart of the printer
+//! link's analysis of the printing file. So a restart of the printer
 //! stage never leaves another stage holding a dead link.
 
 use std::path::Path;
@@ -18,7 +18,6 @@ use rand::RngExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::expect::Registered;
 use super::supervisor::StageExit;
 use crate::capture::{Backoff, LogLimiter};
 use crate::domain::{PrinterState, PrinterStatus, Timestamp};
@@ -33,7 +32,6 @@ pub struct PrinterSlot {
     current: Mutex<Option<Arc<dyn PrinterLink>>>,
     /// The same link when it is Marlin in host mode: it can stream files.
     host: Mutex<Option<Arc<MarlinLink>>>,
-    registered: Registered,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,14 +39,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PrinterSlot {
-    pub fn new(cfg: &PrinterConfig, registered: Registered) -> Arc<PrinterSlot> {
+    pub fn new(cfg: &PrinterConfig) -> Arc<PrinterSlot> {
         Arc::new(PrinterSlot {
             name: describe(cfg),
             status_tx: watch::channel(PrinterStatus::disconnected(Timestamp::now())).0,
             analysis_tx: watch::channel(None).0,
             current: Mutex::new(None),
             host: Mutex::new(None),
-            registered,
         })
     }
 
@@ -62,7 +59,6 @@ impl PrinterSlot {
         let Some(host) = host else {
             return Err(PrinterError::InvalidState { command: "print", state: "not a serial printer in host mode" });
         };
-        self.registered.insert(path);
         host.print(path).await
     }
 

@@ -6,14 +6,19 @@
 //! `deny_unknown_fields` and defaults on the fields; semantic checks live in each
 //! section's `validate` and are collected here, so `validate-config` reports every
 //! problem at once.
+//!
+//! The arrows run one way: `config` imports the stages' sections, and the
+//! stages import only the leaf `config_issues`, never `config`. No stage
+//! receives the whole `Config`; `app` hands each its own section, and `web`
+//! gets the view from [`Config::redacted_json`].
 
-mod issues;
+mod redact;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use issues::{ConfigError, ConfigIssue, Issues};
+pub use crate::config_issues::{ConfigError, ConfigIssue, Issues};
 
 use crate::{actions, capture, decision, printer, store, vision, web};
 

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigIssue, Issues};
+use crate::config_issues::{ConfigIssue, Issues};
 use crate::domain::FailureKind;
 
 /// The only file format version this build reads and writes.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{ClassAction, WINDOW_CAPACITY};
-use crate::config::Issues;
+use crate::config_issues::Issues;
 
 /// `[decision]`: how eager the daemon is to call a failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

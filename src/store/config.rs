@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Issues;
+use crate::config_issues::Issues;
 
 /// `[store]`: the database file, the verdict timeline's resolution and retention.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,33 +77,5 @@ impl StoreConfig {
     /// The database file for a given data directory.
     pub fn db_path(&self, data_dir: &Path) -> PathBuf {
         self.path.clone().unwrap_or_else(|| data_dir.join("layerwatch.db"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use expect_test::expect;
-
-    use crate::config::Config;
-
-    #[test]
-    fn bad_values_name_key_and_value() {
-        let err = Config::from_toml_str(
-            "[store]\ntimeline_interval_s = 0\npath = \"\"\n[store.snapshots]\nmax_count = 0\nmax_mb = 2000000\n",
-        )
-        .unwrap_err();
-        expect![[r#"
-            invalid configuration:
-              - store.timeline_interval_s = 0: must be between 1 and 3600
-              - store.snapshots.max_count = 0: must be between 1 and 1000000
-              - store.snapshots.max_mb = 2000000: must be between 1 and 1000000
-              - store.path = "": must name a database file, not a directory"#]]
-        .assert_eq(&err.to_string());
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        let err = Config::from_toml_str("[store.snapshots]\nmax_files = 3\n").unwrap_err();
-        assert!(err.to_string().contains("store.snapshots.max_files"), "{err}");
     }
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Issues;
+use crate::config_issues::Issues;
 
 /// Region of interest as fractions of the frame (0..=1), origin top-left.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

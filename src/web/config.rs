@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Issues;
+use crate::config_issues::Issues;
 
 /// `[web]`: the dashboard's address and access control.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,8 +11,11 @@
 //! - `auth`: token, sessions, CSRF and origin checks (a middleware);
 //! - `pages`: the embedded page (`assets/`), sign-in, the OpenAPI file;
 //! - `read`, `events`, `metrics`: reads, `/api/events`, `/metrics`;
-//! - `control`, `dataset`: commands, and the "not a failure" dataset;
-//! - `redact`: the configuration with its secrets removed.
+//! - `control`, `dataset`: commands, and the "not a failure" dataset.
+//!
+//! The configuration arrives already redacted (`config::Config::redacted_json`,
+//! handed over by `app`), with `web`'s own `WebConfig`: `web` never sees the
+//! whole `Config`.
 
 mod api;
 pub mod auth;
@@ -24,7 +27,6 @@ mod events;
 pub mod metrics;
 mod pages;
 mod read;
-pub mod redact;
 mod server;
 
 pub use api::{

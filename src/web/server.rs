@@ -19,8 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, Auth};
-use super::{CommandSink, StatusSource, control, events, metrics, pages, read};
-use crate::config::Config;
+use super::{CommandSink, StatusSource, WebConfig, control, events, metrics, pages, read};
 use crate::store::Store;
 
 /// What the handlers can reach. Cheap to clone.
@@ -72,11 +71,13 @@ impl WebState {
         self
     }
 
-    /// Takes the redacted configuration, the region of interest and `[web] token`.
-    pub fn with_config(mut self, cfg: &Config) -> Self {
-        self.config = Arc::new(super::redact::redacted(cfg));
-        self.roi = cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]);
-        self.auth = Arc::new(Auth::new(cfg.web.token.clone()));
+    /// Takes the configuration to show (secrets already masked by the caller:
+    /// `Config::redacted_json`), the region of interest from `[vision] roi`
+    /// (fractions x, y, w, h) and `[web] token`.
+    pub fn with_config(mut self, redacted: serde_json::Value, roi: Option<[f32; 4]>, web: &WebConfig) -> Self {
+        self.config = Arc::new(redacted);
+        self.roi = roi;
+        self.auth = Arc::new(Auth::new(web.token.clone()));
         self
     }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Secret;
 use crate::actions::config::is_http_url;
-use crate::config::Issues;
+use crate::config_issues::Issues;
 use crate::domain::Level;
 
 pub const ENV_WEBHOOK_SECRET: &str = "LAYERWATCH_WEBHOOK_SECRET";
@@ -222,59 +222,5 @@ impl TelegramConfig {
 fn check_level(out: &mut Issues, p: &str, level: Level) {
     if level == Level::Ok {
         out.push(format!("{p}.min_level"), "ok", "must be \"warning\" or \"failure\"");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use expect_test::expect;
-
-    use crate::config::Config;
-
-    #[test]
-    fn channel_errors_name_key_and_value() {
-        let toml = r#"
-[alerts.webhook]
-url = "ftp://x"
-snapshot = "url"
-headers = { "Bad Header" = "v" }
-[alerts.sms]
-account_sid = "AC123"
-auth_token = "tok"
-from = "5551234"
-to = "+1555123456789012"
-[alerts.ntfy]
-topic = "my topic"
-[alerts.telegram]
-bot_token = "1:abc"
-chat_id = "me"
-min_level = "ok"
-"#;
-        let err = Config::from_toml_str(toml).unwrap_err();
-        expect![[r#"
-            invalid configuration:
-              - alerts.webhook.url = "ftp://x": must be an http:// or https:// URL
-              - alerts.webhook.snapshot = "url": needs alerts.public_url (or use "embed")
-              - alerts.webhook.headers = "Bad Header": is not a valid header name
-              - alerts.sms.from = "5551234": must be a phone number in E.164 form, like +15551234567
-              - alerts.sms.to = "+1555123456789012": must be a phone number in E.164 form, like +15551234567
-              - alerts.ntfy.topic = "my topic": must be 1-64 characters of A-Z, a-z, 0-9, - and _
-              - alerts.telegram.chat_id = "me": must be a numeric chat id or @channelname
-              - alerts.telegram.min_level = "ok": must be "warning" or "failure""#]]
-        .assert_eq(&err.to_string());
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let toml = "[alerts.telegram]\nbot_token = \"123456:very-secret\"\nchat_id = \"42\"\n\
-                    [alerts.webhook]\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"s3cr3t-key\"\n\
-                    headers = { Authorization = \"Bearer zzz-top\" }\n";
-        let cfg = Config::from_toml_str(toml).unwrap();
-        let printed = toml::to_string_pretty(&cfg).unwrap();
-        let debug = format!("{cfg:?}");
-        for s in ["very-secret", "s3cr3t-key", "zzz-top"] {
-            assert!(!printed.contains(s), "{s} in --print output:\n{printed}");
-            assert!(!debug.contains(s), "{s} in Debug output");
-        }
     }
 }

@@ -47,17 +47,19 @@ impl EngineDeps {
     /// Everything from the config file: `[general].name`, `[actions]`, `[alerts]`
     /// (one notifier per configured channel), the system clock.
     pub fn from_config(
-        cfg: &crate::config::Config,
+        printer_name: &str,
+        actions: &ActionsConfig,
+        alerts: &AlertsConfig,
         store: Store,
         printer: Option<Arc<dyn PrinterLink>>,
     ) -> Result<EngineDeps, ActionError> {
         Ok(EngineDeps {
-            printer_name: cfg.general.name.clone(),
-            actions: cfg.actions.clone(),
-            alerts: cfg.alerts.clone(),
+            printer_name: printer_name.to_string(),
+            actions: actions.clone(),
+            alerts: alerts.clone(),
             store,
             printer,
-            notifiers: super::alerts::build_notifiers(&cfg.alerts)?,
+            notifiers: super::alerts::build_notifiers(alerts)?,
             clock: Clock::System,
         })
     }

@@ -32,7 +32,7 @@ pub async fn run(
     board: Arc<StatusBoard>,
     cancel: CancellationToken,
 ) -> anyhow::Result<StageExit> {
-    let deps = EngineDeps::from_config(&cfg, store, printer)?;
+    let deps = EngineDeps::from_config(&cfg.general.name, &cfg.actions, &cfg.alerts, store, printer)?;
     let inner = cancel.child_token();
     let _stop_inner = inner.clone().drop_guard();
     let tracker = TaskTracker::new();

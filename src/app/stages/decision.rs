@@ -1,6 +1,6 @@
 //! The decision stage: the `Decider` fed by scored frames, the printer's
-//! `watch` and the G-code plan of the current file (from the link's own
-//! analysis for print hosts, else from the file on this machine), plus a periodic `tick`
+//! `watch` and the G-code plan of the current file (from the printer link's
+//! own analysis of it, `PrinterLink::analysis`), plus a periodic `tick`
 //! for the checks that need no frame (camera silent, printer stalled).
 //!
 //! Every step's verdict goes to the action engine on its bounded **lossless**
@@ -9,7 +9,6 @@
 //! Health findings travel the same way. Shutdown takes effect between frames,
 //! so a frame being handled is always delivered.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::vision::Scored;
 use crate::actions::{ActionEngine, ActionError};
-use crate::app::expect::{GcodeCatalog, LayerPlan, Registered};
+use crate::app::expect::{GcodeCatalog, LayerPlan};
 use crate::app::journal::StepRecord;
 use crate::app::status::{GcodeSource, StatusBoard};
 use crate::app::supervisor::StageExit;
@@ -33,11 +32,9 @@ pub struct DecisionInputs {
     /// Held by one run of the stage at a time (a restart takes it over).
     pub scored: tokio::sync::Mutex<mpsc::Receiver<Scored>>,
     pub printer: watch::Receiver<PrinterStatus>,
-    /// The printer link's analysis of the printing file (print hosts).
+    /// The printer link's analysis of the printing file.
     pub analysis: watch::Receiver<Option<FileAnalysis>>,
     pub engines: watch::Receiver<Option<ActionEngine>>,
-    pub registered: Registered,
-    pub gcode_dir: Option<PathBuf>,
     pub board: Arc<StatusBoard>,
     pub tick: Duration,
     /// Fires when the action engine stops for good: nothing can be delivered after it.
@@ -50,7 +47,7 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
     let mut printer = inputs.printer.clone();
     let mut engines = inputs.engines.clone();
     let (atx, mut analysed) = mpsc::unbounded_channel();
-    let mut catalog = GcodeCatalog::new(inputs.registered.clone(), inputs.gcode_dir.clone(), atx);
+    let mut catalog = GcodeCatalog::new(atx);
     let mut tick = tokio::time::interval(inputs.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

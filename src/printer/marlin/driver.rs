@@ -21,12 +21,12 @@ use super::quirks::Quirks;
 use super::transport::Transport;
 use super::{Request, Settings};
 use crate::domain::{Heater, PrinterState, PrinterStatus, Temperatures, Timestamp};
-use crate::printer::PrinterError;
+use crate::printer::{FileAnalysis, PrinterError};
 
 /// Results of background work a mode started (file analysis).
 pub enum ModeEvent {
-    /// The layer index of job `id` (or `None` when the file could not be analysed).
-    Analysis(u64, Option<Arc<dyn super::job::LayerIndex>>),
+    /// The analysis of job `id`'s file (or `None` when it could not be analysed).
+    Analysis(u64, Option<Arc<crate::gcode::Analysis>>),
 }
 
 /// What a mode can see and do during one event.
@@ -76,13 +76,17 @@ pub trait Mode: Send + Sync {
         request.reply(Err(PrinterError::NotConnected));
     }
     fn state(&self) -> PrinterState;
+    /// The analysis of the current job's file, as `PrinterLink::analysis` publishes it.
+    fn analysis(&self) -> Option<FileAnalysis>;
     /// Command answers decided since the last call (sent after the status is published).
     fn take_replies(&mut self) -> Vec<(super::Reply, Result<crate::printer::Confirmation, PrinterError>)>;
 }
 
-/// Publishes status: state changes at once, progress and temperatures at most every `min_interval`.
+/// Publishes status: state changes at once, progress and temperatures at most
+/// every `min_interval`; and the analysis of the job's file whenever it changes.
 struct Publisher {
     tx: watch::Sender<PrinterStatus>,
+    analysis: watch::Sender<Option<FileAnalysis>>,
     last: Instant,
     min_interval: Duration,
 }
@@ -93,7 +97,10 @@ impl Publisher {
     }
 
     /// Publishes, then delivers the answers the mode decided (in that order).
+    /// The analysis goes first, so a reader that sees a new job also sees its
+    /// file's analysis once there is one.
     fn publish_and_reply(&mut self, mode: &mut dyn Mode, temps: Temperatures, now: Instant) {
+        FileAnalysis::publish(&self.analysis, mode.analysis());
         let replies = mode.take_replies();
         self.publish_inner(mode.state(), temps, now, !replies.is_empty());
         for (reply, result) in replies {
@@ -126,6 +133,7 @@ pub struct Driver {
     pub numbered: bool,
     pub requests: mpsc::Receiver<Request>,
     pub status: watch::Sender<PrinterStatus>,
+    pub analysis: watch::Sender<Option<FileAnalysis>>,
     pub counters: Arc<Counters>,
     pub cancel: CancellationToken,
     pub timing: HandshakeTiming,
@@ -149,6 +157,7 @@ impl Driver {
         };
         let mut publisher = Publisher {
             tx: self.status.clone(),
+            analysis: self.analysis.clone(),
             last: Instant::now(),
             min_interval: Duration::from_millis(250),
         };

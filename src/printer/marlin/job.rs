@@ -4,6 +4,8 @@
 //!
 //! Layer lookups go through `LayerIndex`, implemented by the G-code analyzer's
 //! `Analysis`; without an index the job still reports offsets and progress.
+//! The same analysis is what the link publishes as `PrinterLink::analysis`
+//! ([`Job::file_analysis`]), so the daemon never parses the file again.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -16,6 +18,8 @@ use tokio::time::Instant;
 use super::modal::Modal;
 use super::protocol::clean_line;
 use crate::domain::PrintJob;
+use crate::gcode::Analysis;
+use crate::printer::FileAnalysis;
 
 /// Position → layer lookups over one analysed G-code file.
 pub trait LayerIndex: Send + Sync {
@@ -48,7 +52,7 @@ impl LayerIndex for crate::gcode::Analysis {
 }
 
 /// Analyses a file for layer lookups (blocking; run it off the async runtime).
-pub fn analyze(path: &Path) -> Option<Arc<dyn LayerIndex>> {
+pub fn analyze(path: &Path) -> Option<Arc<Analysis>> {
     match crate::gcode::analyze_file(path) {
         Ok(a) => Some(Arc::new(a)),
         Err(e) => {
@@ -110,6 +114,8 @@ pub struct Job {
     pub file: Option<JobFile>,
     pub modal: Modal,
     pub index: Option<Arc<dyn LayerIndex>>,
+    /// The analysis behind `index`, published to the daemon.
+    analysis: Option<Arc<Analysis>>,
     /// Start offset of the line the printer is executing (last acknowledged).
     pub position: Option<u64>,
     /// Nozzle height reported by the printer (monitor mode).
@@ -131,6 +137,7 @@ impl Job {
             file,
             modal: Modal::default(),
             index: None,
+            analysis: None,
             position: None,
             reported_z: None,
             reported_progress: None,
@@ -139,6 +146,20 @@ impl Job {
             paused_total: Duration::ZERO,
             ended: None,
         }
+    }
+
+    /// Takes the analysis of this job's file: layer lookups from now on, and
+    /// what the link publishes.
+    pub fn set_analysis(&mut self, analysis: Arc<Analysis>) {
+        self.index = Some(analysis.clone());
+        self.analysis = Some(analysis);
+    }
+
+    /// The analysis of this job's file as `PrinterLink::analysis` publishes it
+    /// (named and sized as the job's snapshot is, so the two match).
+    pub fn file_analysis(&self) -> Option<FileAnalysis> {
+        let analysis = self.analysis.clone()?;
+        Some(FileAnalysis { file: self.name.clone(), size: self.size, analysis })
     }
 
     pub fn set_paused(&mut self, paused: bool, now: Instant) {

@@ -37,7 +37,7 @@ pub use counters::CounterSnapshot;
 pub use transport::{SerialTransport, Transport};
 
 use super::config::{ParkConfig, SerialMode};
-use super::{Confirmation, PrinterConfig, PrinterError, PrinterLink};
+use super::{Confirmation, FileAnalysis, PrinterConfig, PrinterError, PrinterLink};
 use crate::domain::{PrinterState, PrinterStatus, Timestamp};
 
 /// Behaviour knobs, derived from `[printer]` and `[printer.serial]`.
@@ -136,6 +136,8 @@ pub struct MarlinLink {
     mode: SerialMode,
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<PrinterStatus>,
+    /// The analysis of the printing file (the link analyses it for its own layer lookups).
+    analysis: watch::Receiver<Option<FileAnalysis>>,
     counters: Arc<counters::Counters>,
     command_timeout: Duration,
 }
@@ -166,6 +168,7 @@ impl MarlinLink {
         let name = transport.describe();
         let (req_tx, req_rx) = mpsc::channel(32);
         let (status_tx, status_rx) = watch::channel(PrinterStatus::disconnected(Timestamp::now()));
+        let (analysis_tx, analysis_rx) = watch::channel(None);
         let counters = Arc::new(counters::Counters::default());
         let mode_impl: Box<dyn driver::Mode> = match settings.mode {
             SerialMode::Host => Box::new(host::HostMode::new(settings.clone())),
@@ -178,6 +181,7 @@ impl MarlinLink {
             numbered: settings.mode == SerialMode::Host,
             requests: req_rx,
             status: status_tx,
+            analysis: analysis_tx,
             counters: counters.clone(),
             cancel,
             timing,
@@ -188,6 +192,7 @@ impl MarlinLink {
             mode: settings.mode,
             requests: req_tx,
             status: status_rx,
+            analysis: analysis_rx,
             counters,
             command_timeout: settings.command_timeout,
         })
@@ -258,6 +263,12 @@ impl PrinterLink for MarlinLink {
 
     fn status(&self) -> watch::Receiver<PrinterStatus> {
         self.status.clone()
+    }
+
+    /// The analysis the link made of the file it streams (host mode) or of the
+    /// local copy of the SD file (monitor mode, `[printer.serial] gcode_dir`).
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        self.analysis.clone()
     }
 
     async fn pause(&self) -> Result<Confirmation, PrinterError> {

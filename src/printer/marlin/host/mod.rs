@@ -25,7 +25,7 @@ use super::protocol::{Action, Position, Response};
 use super::window::{OkOutcome, ResendOutcome, Window};
 use super::{Reply, Request, Settings};
 use crate::domain::{PrintJob, PrinterState};
-use crate::printer::{Confirmation, PrinterError};
+use crate::printer::{Confirmation, FileAnalysis, PrinterError};
 
 /// Accepted lines kept for resend requests.
 const HISTORY: usize = 256;
@@ -493,9 +493,9 @@ impl Mode for HostMode {
     fn on_event(&mut self, cx: &mut Cx, event: ModeEvent) {
         match event {
             ModeEvent::Analysis(id, index) if id == self.job_id => {
-                if let (Some(j), Some(ix)) = (self.job.as_mut(), index) {
-                    debug!(printer = %cx.printer, layers = ix.layer_count(), "G-code analysed");
-                    j.index = Some(ix);
+                if let (Some(j), Some(a)) = (self.job.as_mut(), index) {
+                    debug!(printer = %cx.printer, layers = a.layers.len(), "G-code analysed");
+                    j.set_analysis(a);
                 }
             }
             ModeEvent::Analysis(..) => {}
@@ -555,6 +555,10 @@ impl Mode for HostMode {
 
     fn take_replies(&mut self) -> Vec<(Reply, Result<Confirmation, PrinterError>)> {
         self.flow.take_ready()
+    }
+
+    fn analysis(&self) -> Option<FileAnalysis> {
+        self.job.as_ref().and_then(Job::file_analysis)
     }
 
     fn state(&self) -> PrinterState {

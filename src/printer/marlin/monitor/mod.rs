@@ -21,7 +21,7 @@ use super::job::{self, Job};
 use super::protocol::{Action, ErrorKind, Response};
 use super::{Reply, Request, Settings};
 use crate::domain::{PrintJob, PrinterState};
-use crate::printer::{Confirmation, PrinterError};
+use crate::printer::{Confirmation, FileAnalysis, PrinterError};
 
 /// An unanswered command is given up after this long (its `ok` may have been someone else's).
 const COMMAND_PATIENCE: Duration = Duration::from_secs(2);
@@ -471,9 +471,9 @@ impl Mode for MonitorMode {
     fn on_event(&mut self, cx: &mut Cx, event: ModeEvent) {
         let ModeEvent::Analysis(id, index) = event;
         if id == self.job_id {
-            if let (Some(j), Some(ix)) = (self.job.as_mut(), index) {
-                debug!(printer = %cx.printer, layers = ix.layer_count(), "local G-code analysed");
-                j.index = Some(ix);
+            if let (Some(j), Some(a)) = (self.job.as_mut(), index) {
+                debug!(printer = %cx.printer, layers = a.layers.len(), "local G-code analysed");
+                j.set_analysis(a);
             }
         }
     }
@@ -527,6 +527,10 @@ impl Mode for MonitorMode {
 
     fn take_replies(&mut self) -> Vec<(Reply, Result<Confirmation, PrinterError>)> {
         self.flow.take_ready()
+    }
+
+    fn analysis(&self) -> Option<FileAnalysis> {
+        self.job.as_ref().and_then(Job::file_analysis)
     }
 
     fn state(&self) -> PrinterState {

@@ -1,4 +1,9 @@
 //! Config errors that name the key path, the offending value and what is wrong.
+//!
+//! A leaf: every stage's `config.rs` reports into [`Issues`] from here, and
+//! `config` (which aggregates the sections) builds [`ConfigError`]. It imports
+//! nothing from the crate, so the arrows between `config` and the stages run
+//! one way.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -71,13 +76,13 @@ fn file_prefix(file: &Option<PathBuf>) -> String {
 }
 
 impl ConfigError {
-    pub(super) fn from_toml(text: &str, e: toml::de::Error, key: Option<String>) -> Self {
+    pub(crate) fn from_toml(text: &str, e: toml::de::Error, key: Option<String>) -> Self {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let key = key.filter(|k| !k.is_empty() && k != ".");
         ConfigError::Parse { file: None, key, line, message: e.message().trim_end_matches('\n').to_string() }
     }
 
-    pub(super) fn with_file(self, path: &Path) -> Self {
+    pub(crate) fn with_file(self, path: &Path) -> Self {
         match self {
             ConfigError::Parse { key, line, message, .. } => {
                 ConfigError::Parse { file: Some(path.to_path_buf()), key, line, message }

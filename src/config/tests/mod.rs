@@ -1,3 +1,12 @@
+//! Whole-file parsing and validation: every error names the key path, the
+//! line or the value. One file per section whose checks reach across keys.
+
+mod actions;
+mod alerts;
+mod decision;
+mod redact;
+mod store;
+
 use expect_test::{Expect, expect};
 
 use super::*;

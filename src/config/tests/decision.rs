@@ -1,0 +1,43 @@
+//! `[decision]`: the calibration path and the overrides' ranges and order.
+
+use expect_test::{Expect, expect};
+
+use crate::config::Config;
+
+fn wrap(message: String) -> String {
+    message.replace(", expected one of", ",\n  expected one of")
+}
+
+fn check_config(toml: &str, expected: Expect) {
+    let actual = match Config::from_toml_str(toml) {
+        Ok(c) => format!("ok {:?}", c.decision.calibration),
+        Err(e) => wrap(e.to_string()),
+    };
+    expected.assert_eq(&actual);
+}
+
+#[test]
+fn decision_config_points_at_a_calibration_and_checks_overrides() {
+    check_config(
+        "[decision]\ncalibration = \"calibration/mk4.toml\"\n",
+        expect![[r#"ok Some("calibration/mk4.toml")"#]],
+    );
+    check_config(
+        concat!(
+            "[decision]\nsensitivity = 1.5\npause_level = 0.4\nwarning_level = 0.5\nwindow_n = 40\n",
+            "[decision.health]\ndark_brightness = 300\n",
+        ),
+        expect![[r#"
+            invalid configuration:
+              - decision.sensitivity = 1.5: must be between 0 and 1
+              - decision.warning_level = 0.5: must be below decision.pause_level (0.4)
+              - decision.window_n = 40: must be between 1 and 32
+              - decision.health.dark_brightness = 300.0: must be between 0 and 255"#]],
+    );
+    check_config(
+        "[decision.classes.stringing]\naction = \"pause\"\nlevel = 3\n",
+        expect![[r#"
+            decision.classes.stringing.level: line 3: unknown field `level`,
+              expected one of `action`, `warning_scale`, `pause_scale`"#]],
+    );
+}

@@ -1,0 +1,35 @@
+//! `Config::redacted_json`: what the dashboard shows never holds a secret.
+
+use crate::config::Config;
+
+#[test]
+fn secrets_never_reach_the_json() {
+    let toml = r#"
+[printer]
+kind = "octoprint"
+[printer.octoprint]
+url = "http://pi:secretpw@octopi.local/"
+api_key = "OCTO-KEY-1234567890"
+[alerts.webhook]
+url = "https://hooks.example/x"
+secret = "hook-secret-value"
+[alerts.sms]
+account_sid = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+auth_token = "twilio-token-value"
+from = "+15550000001"
+to = "+15550000002"
+[web]
+bind = "0.0.0.0:8484"
+token = "web-token-0123456789"
+"#;
+    let cfg = Config::from_toml_str(toml).unwrap();
+    let v = cfg.redacted_json();
+    let text = serde_json::to_string(&v).unwrap();
+    for secret in ["OCTO-KEY-1234567890", "hook-secret-value", "twilio-token-value", "web-token-0123456789", "secretpw"]
+    {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    assert_eq!(v["web"]["token"], "***");
+    assert_eq!(v["web"]["bind"], "0.0.0.0:8484");
+    assert_eq!(v["printer"]["octoprint"]["url"], "http://***@octopi.local/");
+}
