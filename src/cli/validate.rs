@@ -29,7 +29,10 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
             }
             println!("{}: ok", path.display());
             if args.print {
-                println!("{}", toml::to_string_pretty(&cfg)?);
+                // The same masked view the dashboard serves: secrets never reach a terminal or a pasted bug report.
+                let mut view = cfg.redacted_json();
+                drop_nulls(&mut view);
+                println!("{}", toml::to_string_pretty(&view)?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -37,5 +40,17 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
             eprintln!("{e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// TOML has no null: unset options are left out, as they would be in a file.
+fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }

@@ -96,7 +96,7 @@ impl OctoPrintLink {
         };
         let runner = Runner::new(api.clone(), status_tx, zpos_tx, analysis_tx, counters.clone(), opts, cancel);
         let link = Arc::new(OctoPrintLink {
-            name: format!("octoprint {}", api.base().as_str().trim_end_matches('/')),
+            name: format!("octoprint {}", crate::secret::redact_text(api.base().as_str().trim_end_matches('/'))),
             api,
             status: status_rx,
             zpos: zpos_rx,
