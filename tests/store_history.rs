@@ -95,11 +95,12 @@ async fn migrates_from_every_older_version_keeping_the_data() {
         }
     }
     expect![[r#"
-        v0 -> v4: prints=0 incidents=0 closed=[] carried=[] timeline=0 audit=0 requeued=0
-        v1 -> v4: prints=1 incidents=2 closed=[1] carried=[2] timeline=0 audit=1 requeued=0
-        v2 -> v4: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=0
-        v3 -> v4: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=1
-        v4 -> v4: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=1"#]]
+        v0 -> v5: prints=0 incidents=0 closed=[] carried=[] timeline=0 audit=0 requeued=0
+        v1 -> v5: prints=1 incidents=2 closed=[1] carried=[2] timeline=0 audit=1 requeued=0
+        v2 -> v5: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=0
+        v3 -> v5: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=1
+        v4 -> v5: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=1
+        v5 -> v5: prints=1 incidents=2 closed=[1] carried=[2] timeline=1 audit=1 requeued=1"#]]
     .assert_eq(&report.join("\n"));
 }
 
@@ -132,6 +133,7 @@ async fn the_schema_is_what_the_code_reads() {
     out.push_str(&format!("journal_mode: {mode}"));
     expect![[r#"
         audit_log: id, at, actor, who, command, reason, incident_id, attempt, result, error, duration_ms
+        camera_memory: camera, scores, prints, corrections, updated_at, reset_at
         feedback: id, at, kind, incident_id, who, until_at, print_id, note
         incidents: id, print_id, opened_at, closed_at, level, cause, confidence, layer, layer_count, snapshot_id, actions, holds_printer, feedback, closed_reason, note, cool_due_at
         outbox: id, alert_id, incident_id, kind, channel, state, payload, snapshot_id, created_at, next_attempt_at, attempts, last_attempt_at, last_status, last_error, sent_at, remote_id, suppressed_reason, summarized
@@ -149,7 +151,8 @@ async fn a_database_from_a_newer_build_is_refused() {
     Connection::open(db(dir.path())).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let err = Store::open(&StoreConfig::default(), dir.path()).await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("has schema version 99, newer than this build understands (4)"), "{msg}");
+    let want = format!("has schema version 99, newer than this build understands ({})", current_version());
+    assert!(msg.contains(&want), "{msg}");
 }
 
 fn incident(print: i64, holds: bool) -> NewIncident {

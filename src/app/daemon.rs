@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use super::commands::DaemonCommands;
 use super::printer::{self, PrinterSlot};
-use super::stages::decision::DecisionInputs;
+use super::stages::decision::{DecisionInputs, MemorySlot};
 use super::stages::vision::{ClassifierFactory, VisionPool, onnx_factory};
 use super::stages::{actions, capture, decision, vision, watchdog, web};
 use super::status::StatusBoard;
@@ -165,6 +165,7 @@ impl Daemon {
             board: board.clone(),
             tick: DECISION_TICK,
             actions_stopped: actions_stop.clone(),
+            memory: Some(MemorySlot { store: store.clone(), camera: cfg.camera.name.clone() }),
         });
         {
             let stop = root.clone();

@@ -1,9 +1,8 @@
 //! G-code awareness for the decision loop: what should be on the bed at the
 //! layer the printer reports.
 //!
-//! - [`LayerPlan`] turns a `gcode::Analysis` into one `LayerExpectation` per
-//!   layer (cumulative extrusion and footprint area, the layer's feature mix),
-//!   computed once per file.
+//! - The plan itself, [`LayerPlan`], and the rule that finds the current
+//!   layer's expectation live in `decision` (shared with `eval`).
 //! - [`GcodeCatalog`] takes the analysis the printer link made of the
 //!   printing file (`PrinterLink::analysis`: print hosts download and analyse
 //!   it; the Marlin link analyses the file it streams, or the local copy of
@@ -18,32 +17,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-pub use crate::decision::feature_mix;
-use crate::decision::LayerExpectation;
+pub use crate::decision::LayerPlan;
 use crate::domain::PrintJob;
 use crate::gcode::Analysis;
 use crate::printer::FileAnalysis;
-
-/// Every layer's expectation, indexed by 0-based layer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LayerPlan {
-    pub layers: Vec<LayerExpectation>,
-}
-
-impl LayerPlan {
-    pub fn from_analysis(a: &Analysis) -> LayerPlan {
-        LayerPlan { layers: crate::decision::layer_expectations(a) }
-    }
-
-    /// The expectation for a 0-based layer; past the end, the last layer's.
-    pub fn at(&self, layer: u32) -> Option<&LayerExpectation> {
-        self.layers.get(layer as usize).or_else(|| self.layers.last().filter(|l| layer > l.layer))
-    }
-
-    pub fn layer_count(&self) -> u32 {
-        self.layers.len() as u32
-    }
-}
 
 /// What an analysis task sends back.
 #[derive(Debug)]
@@ -116,7 +93,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::gcode::Feature;
 
     const TWO_LAYERS: &str = "\
 M83
@@ -136,30 +112,6 @@ G1 X0 Y0 E1
 ;TYPE:External perimeter
 G1 X10 Y0 E1
 ";
-
-    #[test]
-    fn plan_accumulates_extrusion_and_area_and_mixes_features() {
-        let a = crate::gcode::analyze(TWO_LAYERS.as_bytes());
-        let plan = LayerPlan::from_analysis(&a);
-        assert_eq!(plan.layer_count(), 2, "{:?}", a.layers);
-        let (l0, l1) = (&plan.layers[0], &plan.layers[1]);
-        assert_eq!((l0.layer, l1.layer), (0, 1));
-        assert_eq!(l1.layer_count, Some(2));
-        assert!((l0.cumulative_extruded_mm - l0.extruded_mm_in_layer).abs() < 1e-4);
-        assert!(l1.cumulative_extruded_mm > l0.cumulative_extruded_mm);
-        assert!(l1.footprint_area_mm2 >= l0.footprint_area_mm2 && l0.footprint_area_mm2 > 0.0);
-        assert!((l0.feature_mix.perimeter - 0.5).abs() < 0.01, "{:?}", l0.feature_mix);
-        assert!((l0.feature_mix.infill - 0.5).abs() < 0.01, "{:?}", l0.feature_mix);
-        assert!((l1.feature_mix.support - 0.5).abs() < 0.01, "{:?}", l1.feature_mix);
-        assert_eq!(plan.at(7).map(|l| l.layer), Some(1), "past the end: the last layer");
-    }
-
-    #[test]
-    fn unknown_features_leave_the_mix_unknown() {
-        assert!(!feature_mix(&[]).is_known());
-        let m = feature_mix(&[(Feature::Bridge, 1.0), (Feature::Brim, 3.0)]);
-        assert!((m.bridge - 0.25).abs() < 1e-6 && (m.other - 0.75).abs() < 1e-6);
-    }
 
     #[tokio::test]
     async fn catalog_takes_the_links_analysis_of_the_printing_file_only() {

@@ -54,6 +54,10 @@ pub struct Args {
     /// Overrides [decision] calibration (a calibration/<name>.toml file).
     #[arg(long)]
     pub calibration: Option<PathBuf>,
+    /// Overrides [decision.adapt]: read scores relative to the print's first frames (`print`), the camera's
+    /// memory of normal frames shared by the sequences of one camera (`camera`), both (`on`) or neither (`off`).
+    #[arg(long, value_enum)]
+    pub adapt: Option<AdaptMode>,
     /// Sweep the decision settings over the sequences (sensitivity 0.05..0.95 by default).
     #[arg(long)]
     pub sweep: bool,
@@ -126,6 +130,15 @@ fn read_calibration(path: Option<&Path>) -> anyhow::Result<(Calibration, String)
     }
 }
 
+/// `--adapt`: which camera-relative baselines `eval` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdaptMode {
+    On,
+    Off,
+    Print,
+    Camera,
+}
+
 /// A `--compare` operand: `builtin`, a model description / .onnx, or a config file.
 fn side(spec: &str, base: &Config, label: &str) -> anyhow::Result<Side> {
     if spec == "builtin" || spec == "built-in" {
@@ -179,6 +192,10 @@ pub async fn run(a: Args, g: &Global) -> anyhow::Result<ExitCode> {
         if let Some(sens) = a.sensitivity {
             anyhow::ensure!((0.0..=1.0).contains(&sens), "--sensitivity {sens}: must be between 0 and 1");
             params = params.with_sensitivity(sens);
+        }
+        if let Some(mode) = a.adapt {
+            params.adapt.print_baseline = matches!(mode, AdaptMode::On | AdaptMode::Print);
+            params.adapt.camera_memory = matches!(mode, AdaptMode::On | AdaptMode::Camera);
         }
         let threshold = a.threshold.map(|v| Threshold { value: v, source: "--threshold".into() });
         variants.push(Variant { label: s.label, scorer, params, calibration, calibration_source, threshold });

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::adapt::AdaptParams;
 use super::calibration::{ClassAction, WINDOW_CAPACITY};
 use crate::config_issues::Issues;
 
@@ -53,6 +54,8 @@ pub struct DecisionConfig {
     /// What each failure kind may do, over the calibration's choice.
     pub classes: ClassOverrides,
     pub health: HealthConfig,
+    /// Reading scores relative to the camera and the print (`[decision.adapt]`).
+    pub adapt: AdaptParams,
 }
 
 impl Default for DecisionConfig {
@@ -76,6 +79,7 @@ impl Default for DecisionConfig {
             max_offset: 0.8,
             classes: ClassOverrides::default(),
             health: HealthConfig::default(),
+            adapt: AdaptParams::default(),
         }
     }
 }
@@ -191,6 +195,14 @@ impl DecisionConfig {
                 out.range(format!("{p}.classes.{name}.pause_scale"), v, 0.1, 3.0);
             }
         }
+        let a = &self.adapt;
+        let ap = format!("{p}.adapt");
+        out.range(format!("{ap}.print_frames"), a.print_frames, 1, 64);
+        out.range(format!("{ap}.camera_min_scores"), a.camera_min_scores, 1, super::adapt::MEMORY_CAPACITY as u32);
+        out.range(format!("{ap}.quantile"), a.quantile, 0.0, 1.0);
+        out.range(format!("{ap}.reference"), a.reference, 0.01, 0.9);
+        out.range(format!("{ap}.max_shift"), a.max_shift, 0.0, 8.0);
+        out.range(format!("{ap}.camera_tolerance"), a.camera_tolerance, 0.0, 8.0);
         let h = &self.health;
         let hp = format!("{p}.health");
         out.range(format!("{hp}.dark_brightness"), h.dark_brightness, 0.0, 255.0);

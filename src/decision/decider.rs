@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::domain::{FailureKind, FrameScore, HealthFinding, Level, PrinterStatus, Timestamp};
 
+use super::adapt::{Adapter, CameraMemory, apply_shift};
 use super::calibration::ClassAction;
 use super::health::Health;
 use super::inputs::{Feedback, LayerExpectation};
@@ -47,6 +48,13 @@ pub struct Decider {
     /// The previous usable frame was not judged (warm-up, quiet, muted).
     unjudged: bool,
     stats: DecisionStats,
+    /// This camera's memory of normal frames (kept across prints; stored by the daemon).
+    memory: CameraMemory,
+    /// The memory changed since [`Decider::take_memory_update`] last looked.
+    memory_changed: bool,
+    /// The memory's shift, recomputed when the memory changes (not per frame).
+    camera_shift: Option<f32>,
+    adapter: Adapter,
 }
 
 impl Decider {
@@ -78,7 +86,34 @@ impl Decider {
             last_frame_ms: None,
             unjudged: false,
             stats: DecisionStats::default(),
+            memory: CameraMemory::default(),
+            memory_changed: false,
+            camera_shift: None,
+            adapter: Adapter::default(),
         }
+    }
+
+    /// This decider with a camera memory loaded from the store.
+    pub fn with_memory(mut self, memory: CameraMemory) -> Decider {
+        self.memory = memory;
+        self.memory_updated(false);
+        self
+    }
+
+    /// Recomputes the camera's shift after the memory changed; `store`: it must be stored.
+    fn memory_updated(&mut self, store: bool) {
+        self.camera_shift = self.params.adapt.camera_shift(&self.memory);
+        self.memory_changed |= store;
+    }
+
+    /// This camera's memory of normal frames.
+    pub fn camera_memory(&self) -> &CameraMemory {
+        &self.memory
+    }
+
+    /// The camera memory, when it changed since the last call (to be stored).
+    pub fn take_memory_update(&mut self) -> Option<CameraMemory> {
+        std::mem::take(&mut self.memory_changed).then(|| self.memory.clone())
     }
 
     pub fn params(&self) -> &DecisionParams {
@@ -149,8 +184,15 @@ impl Decider {
         self.unjudged = gate != Gate::Judged;
 
         let raw = raw.clamp(0.0, 1.0);
+        let shift = self.adapter.shift(&self.params.adapt, self.camera_shift);
+        // Frames while muted or quiet teach nothing: the owner is looking at something.
+        let ok = self.level == Level::Ok && !matches!(gate, Gate::Muted | Gate::Quiet);
+        let early = self.print.schedule(now, &self.params) != Schedule::Normal;
+        self.adapter.observe(raw, ok, early, &self.params.adapt);
+        let shifted = apply_shift(raw, shift);
         let offset = self.print.offset();
-        let adjusted = if offset > 0.0 { ((raw - offset) / (1.0 - offset)).max(0.0) } else { raw };
+        let adjusted = if offset > 0.0 { ((shifted - offset) / (1.0 - offset)).max(0.0) } else { shifted };
+        out.shift = shift;
         let kinds = self.kind_probabilities(frame);
         let sp = SmoothingParams {
             half_life_s: self.params.half_life_s,
@@ -188,19 +230,32 @@ impl Decider {
         match feedback {
             Feedback::Resumed => self.rebaseline(now),
             Feedback::NotAFailure => {
+                let n = self.params.window().1;
                 if self.params.learn_offset
-                    && let Some(median) = self.smoother.median_raw(self.params.window().1)
+                    && let Some(median) = self.smoother.median_raw(n)
                 {
                     self.print.learn_offset(median, &self.params);
                 }
+                if self.params.adapt.camera_memory {
+                    self.memory.add_correction(&self.smoother.recent_raw(n));
+                    self.memory_updated(true);
+                }
+                self.adapter.failure_withdrawn();
                 self.rebaseline(now);
             }
             Feedback::MuteForPrint => {
+                // A print the owner muted teaches the camera memory nothing.
+                self.adapter.failure_called();
                 self.print.mute();
                 self.release();
             }
+            Feedback::ForgetCamera => {
+                self.memory = CameraMemory::default();
+                self.memory_updated(true);
+            }
             Feedback::NewPrint => {
                 self.print.start(None, now);
+                self.adapter.new_print();
                 self.smoother.reset();
                 self.health.new_print(now, &mut findings);
                 self.release();
@@ -224,6 +279,7 @@ impl Decider {
     fn observe_printer(&mut self, printer: &PrinterStatus, layer: Option<u32>, now: i64, out: &mut Vec<HealthFinding>) {
         let t = self.print.observe(printer, layer, now, self.level == Level::Failure);
         if t.new_print {
+            self.adapter.new_print();
             self.smoother.reset();
             self.health.new_print(now, out);
             self.release();
@@ -234,6 +290,14 @@ impl Decider {
         }
         if t.ended {
             self.health.print_ended(now, out);
+            // Only a print that finished without a failure called teaches the camera memory.
+            let learn = t.finished && self.params.adapt.camera_memory;
+            if let Some(scores) = self.adapter.finished_normal_scores()
+                && learn
+            {
+                self.memory.add_print(scores);
+                self.memory_updated(true);
+            }
         }
         if t.entered_printing {
             // Stale averages must not fire on re-entry: start again from nothing.
@@ -323,6 +387,7 @@ impl Decider {
         let (run, span) = self.smoother.trailing_run(f);
         let fast = run >= self.params.fast_frames.max(1) && span >= self.params.fast_min_s;
         if pause || fast {
+            self.adapter.failure_called();
             self.level = Level::Failure;
             self.kind = Some(out.dominant);
             out.fast = !pause;
@@ -370,6 +435,7 @@ impl Decider {
             dominant: FailureKind::Other,
             frames: 0,
             offset: self.print.offset(),
+            shift: 0.0,
             layer: self.print.layer(),
             layer_count: job.and_then(|j| j.layer_count).or(expect.and_then(|e| e.layer_count)),
             z: job.and_then(|j| j.z).or(expect.map(|e| e.z)),

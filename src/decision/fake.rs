@@ -65,6 +65,7 @@ impl Judge for ThresholdJudge {
             dominant: top.map_or(FailureKind::Other, |c| FailureKind::from_label(&c.label)),
             frames: u32::from(level != Level::Ok),
             offset: 0.0,
+            shift: 0.0,
             layer: job.and_then(|j| j.layer),
             layer_count: job.and_then(|j| j.layer_count),
             z: job.and_then(|j| j.z),

@@ -1,8 +1,7 @@
 //! G-code analysis → one [`LayerExpectation`] per layer: what should be on
 //! the bed at each layer (cumulative extrusion and footprint area, the
-//! layer's feature mix). Pure, computed once per file; the daemon
-//! (`app::expect::LayerPlan`) and `eval` (`eval::expect::Expectations`) both
-//! build their plans here, so live and offline runs see the same expectations.
+//! layer's feature mix). Pure, computed once per file into a
+//! [`LayerPlan`](super::LayerPlan), which the daemon and `eval` share.
 
 use crate::gcode::{Analysis, Feature, Footprint};
 
@@ -61,4 +60,16 @@ pub fn feature_mix(features: &[(Feature, f32)]) -> FeatureMix {
         *slot += share;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_features_leave_the_mix_unknown() {
+        assert!(!feature_mix(&[]).is_known());
+        let m = feature_mix(&[(Feature::Bridge, 1.0), (Feature::Brim, 3.0)]);
+        assert!((m.bridge - 0.25).abs() < 1e-6 && (m.other - 0.75).abs() < 1e-6);
+    }
 }

@@ -78,6 +78,8 @@ pub enum Feedback {
     MuteForPrint,
     /// A new print starts: forget everything learned about the previous one.
     NewPrint,
+    /// The owner reset this camera's memory of normal frames (dashboard or CLI).
+    ForgetCamera,
 }
 
 impl Feedback {
@@ -88,6 +90,7 @@ impl Feedback {
             Feedback::NotAFailure => "not_a_failure",
             Feedback::MuteForPrint => "mute_for_print",
             Feedback::NewPrint => "new_print",
+            Feedback::ForgetCamera => "forget_camera",
         }
     }
 }

@@ -113,6 +113,7 @@
 //! raise it after every print). Camera findings are evaluated while printing
 //! and closed when the print ends.
 
+mod adapt;
 mod calibration;
 mod config;
 mod decider;
@@ -121,10 +122,12 @@ mod gcode_plan;
 mod health;
 mod inputs;
 mod params;
+mod plan;
 mod print;
 mod smoothing;
 mod step;
 
+pub use adapt::{AdaptParams, CameraMemory, MEMORY_CAPACITY, MEMORY_PER_PRINT, apply_shift};
 pub use calibration::{
     CALIBRATION_FORMAT, Calibration, CalibrationError, ClassAction, ClassCal, ClassesCal, ContextCal, FastCal,
     LevelsCal, SmoothingCal, WINDOW_CAPACITY, WindowCal,
@@ -134,6 +137,7 @@ pub use decider::Decider;
 pub use fake::ThresholdJudge;
 pub use gcode_plan::{feature_mix, layer_expectations};
 pub use inputs::{FeatureMix, Feedback, LayerExpectation};
+pub use plan::LayerPlan;
 pub use params::{ClassParams, DecisionParams, KINDS, MAX_LEVEL, kind_index, scale_level, sensitize};
 pub use step::{Context, DecisionStats, Gate, Step, confidence};
 

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use super::adapt::AdaptParams;
 use super::calibration::{Calibration, ClassAction, WINDOW_CAPACITY};
 use super::config::{ClassOverride, DecisionConfig, HealthConfig};
 use crate::domain::FailureKind;
@@ -72,6 +73,8 @@ pub struct DecisionParams {
     pub learn_offset: bool,
     pub max_offset: f32,
     pub health: HealthConfig,
+    /// How scores are read relative to the camera and the print.
+    pub adapt: AdaptParams,
     /// The model's label for "no failure" (`normal_label` in `classifier.toml`);
     /// its probability is not counted towards any failure kind.
     pub normal_label: Arc<str>,
@@ -132,6 +135,7 @@ impl DecisionParams {
             learn_offset: cfg.learn_offset,
             max_offset: cfg.max_offset,
             health: cfg.health,
+            adapt: cfg.adapt,
             normal_label: Arc::from("normal"),
         }
     }

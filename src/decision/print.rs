@@ -60,6 +60,8 @@ pub(crate) struct Transition {
     pub entered_printing: bool,
     pub left_printing: bool,
     pub ended: bool,
+    /// The print ended by finishing (not cancelled, not lost).
+    pub finished: bool,
     /// Back to printing after a pause that followed a failure we called.
     pub implicit_resume: bool,
 }
@@ -147,6 +149,7 @@ impl PrintTracker {
         } else if phase.ended() && self.in_print {
             self.in_print = false;
             t.ended = true;
+            t.finished = phase == Phase::Finished;
         }
         let was_printing = prev == Some(Phase::Printing);
         t.entered_printing = phase == Phase::Printing && !was_printing;

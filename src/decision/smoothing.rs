@@ -130,6 +130,13 @@ impl Smoother {
         (frames, span)
     }
 
+    /// Raw scores of the last `n` frames, oldest first.
+    pub fn recent_raw(&self, n: u32) -> Vec<f32> {
+        let mut v: Vec<f32> = self.recent(n as usize).map(|s| s.raw).collect();
+        v.reverse();
+        v
+    }
+
     /// Median raw score of the last `n` frames, if any (for learning a baseline).
     pub fn median_raw(&self, n: u32) -> Option<f32> {
         let mut buf = [0.0f32; WINDOW_CAPACITY];

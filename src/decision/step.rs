@@ -113,6 +113,8 @@ pub struct Step {
     pub frames: u32,
     /// The print's learned baseline.
     pub offset: f32,
+    /// Logits this camera's and print's baseline moved the score down (`decision::adapt`).
+    pub shift: f32,
     pub layer: Option<u32>,
     pub layer_count: Option<u32>,
     pub z: Option<f32>,
@@ -173,6 +175,9 @@ impl Step {
         }
         if self.fast {
             s.push_str(", overwhelming evidence");
+        }
+        if self.shift > 0.0 {
+            let _ = write!(s, ", read {:.1} logits lower for this camera", self.shift);
         }
         if self.gate != Gate::Judged {
             let _ = write!(s, " ({})", self.gate.name());

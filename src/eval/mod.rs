@@ -17,7 +17,6 @@
 pub mod compare;
 pub mod dataset;
 pub mod error;
-pub mod expect;
 pub mod images;
 pub mod metrics;
 pub mod progress;

@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::expect::Expectations;
-use crate::decision::{ClassAction, Decider, DecisionParams, DecisionStats, Feedback, Gate, kind_index};
+use crate::decision::{
+    CameraMemory, ClassAction, Decider, DecisionParams, DecisionStats, Feedback, Gate, LayerPlan, kind_index,
+};
 use crate::domain::{FailureKind, FrameScore, Level, PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
-use crate::gcode::Analysis;
 
 /// Data time between `tick` calls.
 pub const TICK_MS: i64 = 5000;
@@ -34,11 +34,14 @@ pub const MAX_COUNTED_GAP_MS: i64 = 120_000;
 #[derive(Debug, Clone)]
 pub struct ReplayInput {
     pub name: String,
+    /// The camera the frames come from (the manifest's `camera`): sequences of one camera share its memory.
+    pub camera: String,
     pub t0: i64,
     /// Scored frames in capture-time order.
     pub frames: Vec<FrameScore>,
     pub printer: Option<Vec<PrinterStatus>>,
-    pub gcode: Option<(Arc<Analysis>, Arc<Expectations>)>,
+    /// The plan of the sequence's G-code: the same [`LayerPlan`] and lookup as the daemon's.
+    pub gcode: Option<Arc<LayerPlan>>,
     /// Labelled failure onset, absolute ms.
     pub onset_at: Option<i64>,
     pub failure: bool,
@@ -50,7 +53,9 @@ pub struct ReplayInput {
 /// action is `pause`, a warning for `warn` kinds, nothing for `ignore` kinds.
 /// Without a kind, a pause.
 pub fn expected_level(kind: Option<&str>, params: &DecisionParams) -> Option<Level> {
-    let Some(k) = kind else { return Some(Level::Failure) };
+    let Some(k) = kind else {
+        return Some(Level::Failure);
+    };
     let k = FailureKind::from_label(&crate::eval::taxonomy::normalise(k));
     match params.classes[kind_index(k)].action {
         ClassAction::Pause => Some(Level::Failure),
@@ -132,9 +137,39 @@ fn layer_of(s: &PrinterStatus) -> Option<u32> {
     s.state.job().and_then(|j| j.layer)
 }
 
-/// Replays `input` with `params`. `timeline` keeps one point per frame (for plots).
+/// Replays `input` with `params` and no camera memory. `timeline` keeps one point per frame (for plots).
 pub fn replay(input: &ReplayInput, params: &DecisionParams, timeline: bool) -> ReplayOutcome {
-    let mut d = Decider::new(params);
+    replay_with_memory(input, params, timeline, &mut CameraMemory::default())
+}
+
+/// Replays every input, in order, as the daemon would live through them: with
+/// `adapt.camera_memory`, sequences of the same camera (`ReplayInput::camera`)
+/// share one camera memory, grown by each one that finishes without a failure
+/// called; otherwise each starts afresh.
+pub fn replay_all(inputs: &[ReplayInput], params: &DecisionParams, timeline: bool) -> Vec<ReplayOutcome> {
+    let mut memories: BTreeMap<&str, CameraMemory> = BTreeMap::new();
+    inputs
+        .iter()
+        .map(|i| {
+            if params.adapt.camera_memory {
+                let m = memories.entry(i.camera.as_str()).or_default();
+                replay_with_memory(i, params, timeline, m)
+            } else {
+                replay(i, params, timeline)
+            }
+        })
+        .collect()
+}
+
+/// Replays `input` starting from the camera memory `memory`, and leaves in it
+/// what the camera memory became (a print that finished cleanly teaches it).
+pub fn replay_with_memory(
+    input: &ReplayInput,
+    params: &DecisionParams,
+    timeline: bool,
+    memory: &mut CameraMemory,
+) -> ReplayOutcome {
+    let mut d = Decider::new(params).with_memory(std::mem::take(memory));
     let rel = |ms: i64| (ms - input.t0) as f64 / 1000.0;
     let mut out = ReplayOutcome {
         frames: 0,
@@ -200,7 +235,7 @@ pub fn replay(input: &ReplayInput, params: &DecisionParams, timeline: bool) -> R
             onset_layer = layer_of(&status).or(Some(u32::MAX));
         }
         let expect = match (&input.gcode, status.state.job()) {
-            (Some((a, e)), Some(job)) => e.for_job(job, a),
+            (Some(plan), Some(job)) => plan.for_job(job),
             _ => None,
         };
         let step = d.step(f, &status, expect);
@@ -283,7 +318,14 @@ pub fn replay(input: &ReplayInput, params: &DecisionParams, timeline: bool) -> R
             prev_level = d.level();
         }
     }
+    // What the printer reported after the last frame (the print finishing) reaches the camera memory.
+    if params.adapt.camera_memory {
+        for s in &statuses[pi.min(statuses.len())..] {
+            d.tick(s.at, s);
+        }
+    }
     out.stats = d.stats();
+    *memory = d.camera_memory().clone();
     out
 }
 

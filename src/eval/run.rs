@@ -15,17 +15,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::dataset::{self, DatasetKind, ImageSet, Selection, Sequence};
 use super::error::{EvalError, Skip, SkipKind};
-use super::expect::Expectations;
 use super::images::{self, ImageOptions, Threshold};
 use super::progress::Progress;
-use super::replay::{ReplayInput, replay};
+use super::replay::{ReplayInput, replay_all};
 use super::report::{DatasetInfo, DecisionInfo, Report, Run, SequencesReport, SweepReport, Timing};
 use super::score::Scorer;
 use super::sequences::{SequenceMeta, SequenceReport, summarize};
 use super::sweep::{ChoiceRule, SweepSpec, calibration_for, choose, sweep};
 use super::taxonomy::LabelMap;
 use crate::capture::{CaptureError, FolderOptions, FolderSource, FrameSource};
-use crate::decision::{Calibration, DecisionParams};
+use crate::decision::{Calibration, DecisionParams, LayerPlan};
 use crate::domain::{FrameScore, Scores, Timestamp};
 
 /// Frames read before they are handed to the scoring pool together.
@@ -79,6 +78,7 @@ impl Variant {
             window: (p.window_k, p.window_n),
             effective_warning_level: p.sensitized(p.warning_level),
             effective_pause_level: p.sensitized(p.pause_level),
+            adapt: p.adapt,
         }
     }
 }
@@ -249,7 +249,9 @@ pub async fn score_sequence(
         };
         match next {
             Ok(mut f) => {
-                let Some(row) = entry_row.get(f.seq as usize).copied().flatten() else { continue };
+                let Some(row) = entry_row.get(f.seq as usize).copied().flatten() else {
+                    continue;
+                };
                 f.captured_at = Timestamp(seq.frames[row].timestamp_ms);
                 seen[row] = true;
                 batch.push(f);
@@ -359,15 +361,14 @@ pub async fn run(opts: &RunOptions, variants: &[Variant], cancel: &CancellationT
     let scoring_s = t0.elapsed().as_secs_f64();
     let frames_scored: u64 = scored.iter().map(|(_, s)| s.frames).sum();
     let t1 = Instant::now();
-    let expectations: Vec<Option<(Arc<crate::gcode::Analysis>, Arc<Expectations>)>> = inputs
-        .sequences
-        .iter()
-        .map(|s| s.gcode.as_ref().map(|a| (a.clone(), Arc::new(Expectations::from_analysis(a)))))
-        .collect();
+    let expectations: Vec<Option<Arc<LayerPlan>>> =
+        inputs.sequences.iter().map(|s| s.gcode.as_ref().map(|a| Arc::new(LayerPlan::from_analysis(a)))).collect();
     let mut runs = vec![];
     let mut skipped = inputs.skipped.clone();
     for (vi, var) in variants.iter().enumerate() {
-        let Some((_, sc)) = scored.iter().find(|(s, _)| Arc::ptr_eq(s, &var.scorer)) else { continue };
+        let Some((_, sc)) = scored.iter().find(|(s, _)| Arc::ptr_eq(s, &var.scorer)) else {
+            continue;
+        };
         let is_first_of_model = variants[..vi].iter().all(|v| !Arc::ptr_eq(&v.scorer, &var.scorer));
         let info = var.scorer.info().clone();
         let images = inputs.images.as_ref().map(|set| {
@@ -392,6 +393,7 @@ pub async fn run(opts: &RunOptions, variants: &[Variant], cancel: &CancellationT
             .zip(&expectations)
             .map(|((seq, frames), gcode)| ReplayInput {
                 name: seq.manifest.name.clone(),
+                camera: seq.manifest.camera.clone(),
                 t0: seq.t0(),
                 frames: frames.clone(),
                 printer: seq.printer.clone(),
@@ -403,7 +405,7 @@ pub async fn run(opts: &RunOptions, variants: &[Variant], cancel: &CancellationT
             .collect();
         let params = var.params.clone().with_normal_label(&info.normal_label);
         let sequences = (!replay_inputs.is_empty()).then(|| {
-            let outcomes: Vec<_> = replay_inputs.iter().map(|i| replay(i, &params, true)).collect();
+            let outcomes = replay_all(&replay_inputs, &params, true);
             let summary = summarize(&replay_inputs, &outcomes);
             let reports = replay_inputs
                 .iter()

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::replay::{ReplayInput, replay};
+use super::replay::{ReplayInput, replay_all};
 use super::sequences::{SequenceSummary, summarize};
 use crate::decision::{Calibration, DecisionParams, sensitize};
 
@@ -75,7 +75,7 @@ pub fn sweep(inputs: &[ReplayInput], base: &DecisionParams, spec: &SweepSpec) ->
     grid.par_iter()
         .map(|&(s, p, h)| {
             let params = params_for(base, s, p, h);
-            let outcomes: Vec<_> = inputs.iter().map(|i| replay(i, &params, false)).collect();
+            let outcomes = replay_all(inputs, &params, false);
             SweepPoint {
                 sensitivity: s,
                 pause_level: p,

@@ -10,6 +10,7 @@
 //! Must not depend on `actions`, `printer` or `web`: they depend on it.
 
 mod audit;
+mod camera_memory;
 mod config;
 mod error;
 mod incidents;
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, params};
 
 pub use audit::{AuditEntry, AuditRow, FeedbackEntry, FeedbackRow};
+pub use camera_memory::CameraMemoryRow;
 pub use config::{SnapshotRetention, StoreConfig};
 pub use error::StoreError;
 pub use incidents::{IncidentRow, NewIncident};

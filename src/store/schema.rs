@@ -154,6 +154,20 @@ CREATE INDEX snapshots_created ON snapshots(created_at);
 ALTER TABLE incidents ADD COLUMN cool_due_at INTEGER;
 ",
     },
+    Migration {
+        version: 5,
+        name: "per-camera memory of normal frames",
+        sql: "
+CREATE TABLE camera_memory (
+    camera      TEXT PRIMARY KEY,
+    scores      TEXT NOT NULL DEFAULT '[]',
+    prints      INTEGER NOT NULL DEFAULT 0,
+    corrections INTEGER NOT NULL DEFAULT 0,
+    updated_at  INTEGER NOT NULL,
+    reset_at    INTEGER
+);
+",
+    },
 ];
 
 /// The schema version this build writes.

@@ -21,9 +21,10 @@ use crate::app::expect::{GcodeCatalog, LayerPlan};
 use crate::app::journal::StepRecord;
 use crate::app::status::{GcodeSource, StatusBoard};
 use crate::app::supervisor::StageExit;
-use crate::decision::{Decider, DecisionParams, LayerExpectation, Step};
-use crate::domain::{HealthFinding, Level, PrintJob, PrinterStatus, Timestamp};
+use crate::decision::{CameraMemory, Decider, DecisionParams, Feedback, Step};
+use crate::domain::{HealthFinding, Level, PrinterStatus, Timestamp};
 use crate::printer::FileAnalysis;
+use crate::store::Store;
 use crate::web::DecisionDto;
 
 /// What the stage reads; shared by its restarts.
@@ -39,11 +40,68 @@ pub struct DecisionInputs {
     pub tick: Duration,
     /// Fires when the action engine stops for good: nothing can be delivered after it.
     pub actions_stopped: CancellationToken,
+    /// Where this camera's memory of normal frames is kept (none: not kept across restarts).
+    pub memory: Option<MemorySlot>,
+}
+
+/// The store row of one camera's memory (`decision::CameraMemory`).
+pub struct MemorySlot {
+    pub store: Store,
+    pub camera: String,
+}
+
+impl MemorySlot {
+    async fn load(&self) -> CameraMemory {
+        match self.store.camera_memory(&self.camera).await {
+            Ok((m, _)) => {
+                tracing::info!(camera = %self.camera, scores = m.len(), prints = m.prints, "camera memory loaded");
+                m
+            }
+            Err(e) => {
+                tracing::warn!(camera = %self.camera, error = %e, "cannot read the camera memory: starting empty");
+                CameraMemory::default()
+            }
+        }
+    }
+
+    async fn save(&self, m: &CameraMemory) {
+        if let Err(e) = self.store.save_camera_memory(&self.camera, m, Timestamp::now()).await {
+            tracing::warn!(camera = %self.camera, error = %e, "cannot store the camera memory");
+        }
+    }
+
+    /// Whether the memory was reset on the database (`layerwatch camera-memory reset`) after `since`.
+    async fn reset_since(&self, since: Timestamp) -> bool {
+        match self.store.camera_memory_reset_at(&self.camera).await {
+            Ok(Some(at)) => at > since,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(camera = %self.camera, error = %e, "cannot read the camera memory reset time");
+                false
+            }
+        }
+    }
+}
+
+/// Stores the decider's camera memory when it changed.
+async fn persist_memory(decider: &mut Decider, slot: Option<&MemorySlot>, synced: &mut Timestamp) {
+    if let Some(m) = decider.take_memory_update() {
+        tracing::info!(scores = m.len(), prints = m.prints, corrections = m.corrections, "camera memory updated");
+        if let Some(slot) = slot {
+            slot.save(&m).await;
+            *synced = Timestamp::now();
+        }
+    }
 }
 
 pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyhow::Result<StageExit> {
     let mut scored = inputs.scored.lock().await;
-    let mut decider = Decider::new(&inputs.params);
+    let memory = match &inputs.memory {
+        Some(slot) => slot.load().await,
+        None => CameraMemory::default(),
+    };
+    let mut synced = Timestamp::now();
+    let mut decider = Decider::new(&inputs.params).with_memory(memory);
     let mut printer = inputs.printer.clone();
     let mut engines = inputs.engines.clone();
     let (atx, mut analysed) = mpsc::unbounded_channel();
@@ -68,6 +126,7 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
                 }
                 let frame = (step.level != Level::Ok).then(|| s.frame.clone());
                 deliver_verdict(&mut engines, &inputs.actions_stopped, &step, frame).await;
+                persist_memory(&mut decider, inputs.memory.as_ref(), &mut synced).await;
             }
             _ = inputs.board.feedback_ready().notified() => {
                 while let Some(f) = inputs.board.take_feedback() {
@@ -78,8 +137,16 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
                         deliver_finding(&mut engines, &inputs.actions_stopped, &finding).await;
                     }
                 }
+                persist_memory(&mut decider, inputs.memory.as_ref(), &mut synced).await;
             }
             _ = tick.tick() => {
+                if let Some(slot) = &inputs.memory
+                    && slot.reset_since(synced).await
+                {
+                    tracing::info!(camera = %slot.camera, "camera memory reset on the database: forgetting it");
+                    decider.feedback(Feedback::ForgetCamera, Timestamp::now());
+                }
+                persist_memory(&mut decider, inputs.memory.as_ref(), &mut synced).await;
                 let status = printer.borrow().clone();
                 for f in decider.tick(Timestamp::now(), &status) {
                     log_finding(&f);
@@ -101,7 +168,7 @@ fn judge(
 ) -> Step {
     let job = status.state.job();
     let expect = match (plan, job) {
-        (Some(p), Some(j)) => expectation(p, j),
+        (Some(p), Some(j)) => p.for_job(j).copied(),
         _ => None,
     };
     board.set_gcode(match (expect.is_some(), job.and_then(|j| j.layer)) {
@@ -143,27 +210,14 @@ fn judge(
     step
 }
 
-/// The plan's line for the job's layer (or, without one, for its Z).
-///
-/// A job that reports its file position but no layer is in the start or end
-/// code: no layer is printing, whatever the Z (start code often lifts the
-/// nozzle several millimetres, which would read as a high layer). Only a
-/// printer that reports neither is placed by its Z.
-fn expectation(plan: &LayerPlan, job: &PrintJob) -> Option<LayerExpectation> {
-    if let Some(l) = job.layer {
-        return plan.at(l).copied();
-    }
-    if job.file_position.is_some() {
-        return None;
-    }
-    let z = job.z?;
-    plan.layers.iter().find(|l| l.z + 1e-3 >= z).or(plan.layers.last()).copied()
-}
-
 fn log_finding(f: &HealthFinding) {
     match f {
-        HealthFinding::Cleared { what, .. } => tracing::info!(finding = %what, "health finding cleared"),
-        other => tracing::warn!(finding = crate::app::status::finding_name(other), detail = ?other, "health finding"),
+        HealthFinding::Cleared { what, .. } => {
+            tracing::info!(finding = %what, "health finding cleared")
+        }
+        other => {
+            tracing::warn!(finding = crate::app::status::finding_name(other), detail = ?other, "health finding")
+        }
     }
 }
 
@@ -224,27 +278,4 @@ async fn deliver_finding(
         async move { e.health(f).await }
     })
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan() -> LayerPlan {
-        let layer = |i: u32, z: f32| LayerExpectation { layer: i, z, ..Default::default() };
-        LayerPlan { layers: (0..20).map(|i| layer(i, 0.2 + 0.3 * i as f32)).collect() }
-    }
-
-    #[test]
-    fn start_code_is_no_layer_whatever_the_z() {
-        // Host mode during start code: the file position is known, no layer yet, nozzle lifted to Z 5.
-        let start = PrintJob { file_position: Some(120), z: Some(5.0), ..Default::default() };
-        assert_eq!(expectation(&plan(), &start), None);
-        // The layer the printer reports wins.
-        let printing = PrintJob { layer: Some(3), file_position: Some(9000), z: Some(5.0), ..Default::default() };
-        assert_eq!(expectation(&plan(), &printing).map(|e| e.layer), Some(3));
-        // A printer that reports only Z is placed by it.
-        let z_only = PrintJob { z: Some(1.1), ..Default::default() };
-        assert_eq!(expectation(&plan(), &z_only).map(|e| e.layer), Some(3));
-    }
 }

@@ -69,6 +69,8 @@ pub struct DecisionInfo {
     /// Levels after sensitivity, before per-kind and context scales.
     pub effective_warning_level: f32,
     pub effective_pause_level: f32,
+    /// How scores were read relative to the camera and the print (`[decision.adapt]`).
+    pub adapt: crate::decision::AdaptParams,
 }
 
 /// The sweep section.
