@@ -75,7 +75,7 @@ fn run_logs_mask_the_octoprint_password() {
     let tmp = tempfile::tempdir().unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cfg = config(tmp.path(), closed);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_layerwatch"))
+    let child = Command::new(env!("CARGO_BIN_EXE_layerwatch"))
         .args(["--config", cfg.to_str().unwrap(), "-v", "run"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
