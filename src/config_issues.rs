@@ -8,9 +8,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// One semantic problem: `camera.fps = 0: must be between 1 and 120`.
+/// One problem: `line 3: camera.fps = 0: must be between 1 and 120`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
+    /// 1-based line in the file, when the key is written there.
+    pub line: Option<usize>,
     /// Dotted key path, e.g. `printer.serial.baud`.
     pub key: String,
     /// The offending value as written (TOML-ish rendering).
@@ -20,6 +22,9 @@ pub struct ConfigIssue {
 
 impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
+        }
         write!(f, "{} = {}: {}", self.key, self.value, self.message)
     }
 }
@@ -30,7 +35,7 @@ pub struct Issues(Vec<ConfigIssue>);
 
 impl Issues {
     pub fn push(&mut self, key: impl Into<String>, value: impl fmt::Debug, message: impl Into<String>) {
-        self.0.push(ConfigIssue { key: key.into(), value: render(&value), message: message.into() });
+        self.0.push(ConfigIssue { line: None, key: key.into(), value: render(&value), message: message.into() });
     }
 
     /// Checks `lo <= v <= hi` and reports `key = v: must be between lo and hi` otherwise.

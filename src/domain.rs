@@ -320,6 +320,25 @@ pub struct Verdict {
     pub evidence: Evidence,
 }
 
+/// An active mute of pauses and alerts, as the action engine holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MuteInfo {
+    pub since: Timestamp,
+    /// When it ends by itself; unset: at the end of the current print.
+    pub until: Option<Timestamp>,
+    /// It also ends when the print it was set during ends.
+    pub for_print: bool,
+    /// Who set it (`dashboard`, a user name).
+    pub who: Option<String>,
+}
+
+impl MuteInfo {
+    /// Still in force at `now` (a print-bound mute is dropped by the engine when the print ends).
+    pub fn active(&self, now: Timestamp) -> bool {
+        self.until.is_none_or(|t| now < t)
+    }
+}
+
 /// Problems that are not print failures but need the owner: found without the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "finding", rename_all = "snake_case")]
@@ -334,8 +353,26 @@ pub enum HealthFinding {
     PrinterStalled { since: Timestamp, layer: Option<u32> },
     /// The print ended (finished/cancelled) but the picture keeps changing as if printing.
     ActivityAfterEnd { since: Timestamp },
+    /// The owner muted pauses and alerts: the monitor watches but does not act.
+    /// `until` unset: for the rest of the current print.
+    Muted { since: Timestamp, until: Option<Timestamp> },
     /// A finding above went away.
     Cleared { what: String, at: Timestamp },
+}
+
+impl HealthFinding {
+    /// The name a finding is tracked (and cleared) by; matches `IncidentCause`'s.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HealthFinding::CameraFrozen { .. } => "camera_frozen",
+            HealthFinding::CameraDark { .. } => "camera_dark",
+            HealthFinding::CameraSilent { .. } => "camera_silent",
+            HealthFinding::PrinterStalled { .. } => "printer_stalled",
+            HealthFinding::ActivityAfterEnd { .. } => "activity_after_end",
+            HealthFinding::Muted { .. } => "muted",
+            HealthFinding::Cleared { .. } => "cleared",
+        }
+    }
 }
 
 mod opt_secs {

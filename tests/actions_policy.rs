@@ -11,7 +11,7 @@ use actions_support::{Answer, DoublePrinter, Harness, eventually, jpeg_frame, ve
 use layerwatch::actions::alerts::fake::RecordingNotifier;
 use layerwatch::actions::alerts::{Alert, Notifier};
 use layerwatch::actions::{ActionsConfig, Clock, Policy, UserCommand};
-use layerwatch::domain::{HealthFinding, Level, PrinterState, Timestamp};
+use layerwatch::domain::{HealthFinding, Level, PrinterState, Timestamp, Verdict};
 use layerwatch::store::{Actor, AlertKind, AuditCommand, Channel, CloseReason, CommandResult, OutboxState};
 
 fn channel() -> (RecordingNotifier, Vec<Arc<dyn Notifier>>) {
@@ -316,6 +316,10 @@ async fn not_a_failure_resumes_and_mute_silences() {
     assert_eq!(printer.commands(), ["pause", "park", "resume"]);
     let inc = h.store.incident(id).await.unwrap().unwrap();
     assert_eq!((inc.closed_reason, inc.feedback.as_deref()), (Some(CloseReason::NotAFailure), Some("not_a_failure")));
+    // Issue 13 item 7: a second "not a failure" on the closed incident answered 200.
+    let err = h.engine.user_command(UserCommand::NotAFailure { incident: id, resume: true }, None).await.unwrap_err();
+    assert_eq!(err.to_string(), format!("incident {id} is already closed (not_a_failure): nothing to mark as not a failure"));
+    assert_eq!(printer.commands(), ["pause", "park", "resume"], "no second resume");
 
     let out = h.engine.user_command(UserCommand::Mute { minutes: None }, Some("ana".into())).await.unwrap();
     assert_eq!(out.message, "muted for the rest of this print");
@@ -412,5 +416,63 @@ async fn an_incident_paused_for_but_never_alerted_is_alerted_after_a_restart() {
     assert!(action.printer_stopped);
     assert_eq!(a.print.unwrap().file, "benchy.gcode");
     assert!(printer.commands().is_empty(), "no second pause");
+    h.stop().await;
+}
+
+/// Issue 13 item 2: `{"minutes":4294967295}` muted for ~8 000 years and `0` was accepted;
+/// a mute is now bounded (by `actions.max_mute_min` and by its print), published, alerted.
+#[tokio::test(start_paused = true)]
+async fn mute_is_bounded_published_alerted_and_ends_with_its_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let (rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    for minutes in [0, 241, u32::MAX] {
+        let err = h.engine.user_command(UserCommand::Mute { minutes: Some(minutes) }, None).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "minutes = {minutes}: give 1 to 240 minutes (actions.max_mute_min), \
+                 or no minutes to mute for the rest of this print"
+            )
+        );
+    }
+    assert_eq!(*h.engine.mute().borrow(), None, "a refused mute changes nothing");
+
+    let out = h.engine.user_command(UserCommand::Mute { minutes: Some(30) }, Some("ana".into())).await.unwrap();
+    assert!(out.message.starts_with("muted until ") && out.message.ends_with(" or the end of this print"), "{out:?}");
+    let m = h.engine.mute().borrow().clone().expect("published");
+    assert_eq!((m.for_print, m.who.as_deref()), (true, Some("ana")));
+    assert_eq!(m.until.unwrap().millis() - m.since.millis(), 30 * 60_000);
+    assert!(
+        eventually(Duration::from_secs(5), || async { rec.sent().iter().any(|s| s.alert.kind == AlertKind::Muted) })
+            .await,
+        "muting during a print alerts the owner"
+    );
+    let alert = rec.sent().into_iter().find(|s| s.alert.kind == AlertKind::Muted).unwrap().alert;
+    assert!(alert.note.contains("(by ana)"), "{}", alert.note);
+
+    h.engine.verdict(verdict(Level::Failure, 0.9, 6), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert!(printer.commands().is_empty(), "muted: no pause");
+
+    // Past the mute's end the same failure pauses again.
+    // (Verdict times are wall-clock stamps: the muted incident clears after 120 s of `ok`.)
+    tokio::time::sleep(Duration::from_secs(31 * 60)).await;
+    let ok = verdict(Level::Ok, 0.1, 7);
+    let later = Verdict { at: ok.at.add(Duration::from_secs(200)), ..verdict(Level::Ok, 0.1, 8) };
+    h.engine.verdict(ok, None).await.unwrap();
+    h.engine.verdict(later, None).await.unwrap();
+    h.engine.verdict(verdict(Level::Failure, 0.9, 9), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"], "the mute ran out");
+
+    // A print-bound mute ends with the print.
+    h.engine.user_command(UserCommand::Mute { minutes: None }, None).await.unwrap();
+    assert!(h.engine.mute().borrow().is_some());
+    printer.set_state(PrinterState::Finished { job: actions_support::job("benchy.gcode", 119) });
+    assert!(eventually(Duration::from_secs(5), || async { h.engine.mute().borrow().is_none() }).await);
+    let err = h.engine.user_command(UserCommand::Mute { minutes: None }, None).await.unwrap_err();
+    assert_eq!(err.to_string(), "nothing is printing: give a number of minutes to mute");
     h.stop().await;
 }

@@ -140,7 +140,7 @@ async fn video_through_the_pump_ends_with_ended() {
 }
 
 fn folder_opts(pace: bool) -> FolderOptions {
-    FolderOptions { pace, fps: 10.0, loop_replay: false }
+    FolderOptions::new(pace, 10.0, false)
 }
 
 #[tokio::test]
@@ -173,6 +173,29 @@ async fn folder_replays_in_natural_order_and_skips_bad_files() {
     assert!(s.last_error().unwrap().message.contains("frame_3.jpg: truncated JPEG"), "{:?}", s.last_error());
     // Without frames.csv, frames are 1/fps apart from the start of the replay.
     assert_eq!(frames[4].captured_at.millis() - frames[0].captured_at.millis(), 500);
+}
+
+/// Issue 13 item 4: the folder camera decoded any PNG, whatever its size. Now
+/// the header is read first: over `max_pixels` it is a bad frame, never decoded;
+/// BMP, WebP and TIFF go through the same check and decoder as PNG.
+#[tokio::test]
+async fn folder_refuses_oversized_images_from_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("a.png"), encode(&numbered_image(1, 64, 48), ".png")).unwrap();
+    std::fs::write(d.join("b.bmp"), encode(&numbered_image(2, 64, 48), ".bmp")).unwrap();
+    std::fs::write(d.join("c.webp"), encode(&numbered_image(3, 64, 48), ".webp")).unwrap();
+    std::fs::write(d.join("d.tif"), encode(&numbered_image(4, 64, 48), ".tiff")).unwrap();
+    std::fs::write(d.join("e.png"), encode(&numbered_image(5, 80, 60), ".png")).unwrap();
+    std::fs::write(d.join("f.jpg"), encode(&numbered_image(6, 80, 60), ".jpg")).unwrap();
+    let opts = FolderOptions { max_pixels: 64 * 48, ..folder_opts(false) };
+    let mut src = FolderSource::open("replay", d, opts).unwrap();
+    let frames = read_all(&mut src).await;
+    let got: Vec<u64> = frames.iter().map(|f| f.seq).collect();
+    assert_eq!(got, [0, 1, 2, 3], "the 80x60 PNG and JPEG are over 3072 pixels");
+    assert_eq!(src.stats().bad_frames(), 2);
+    let e = src.stats().last_error().unwrap().message;
+    assert!(e.contains("f.jpg: JPEG image is 80x60 = 4800 pixels, over the limit of 3072 pixels"), "{e}");
 }
 
 #[tokio::test]

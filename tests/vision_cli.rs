@@ -139,7 +139,7 @@ fn broken_files_are_reported_counted_and_survived() {
     expect_test::expect![[r#"
         empty.jpg: empty - empty input (0 bytes)
         garbled.jpg: corrupt - corrupt jpeg at byte 6223: invalid byte pair ff 12 in image data
-        text.jpg: unsupported - unsupported image format (opencv cannot read it; starts with 74 68 69 73)
+        text.jpg: unsupported - not an image this program reads (JPEG, PNG, BMP, WebP, TIFF): starts with bytes 74 68 69 73 20 69 73 20
         truncated.jpg: truncated - truncated jpeg: image data runs to the end of the file (3579 bytes) without an end-of-image marker"#]].assert_eq(&failed.join("\n"));
     let scored: Vec<&Value> = images.iter().filter(|l| l["ok"] == true).collect();
     assert_eq!(scored.len(), 7, "{out}");
@@ -227,5 +227,78 @@ fn setup_errors_are_clear_and_exit_2() {
         model missing: exit 2: error: model $TMP/none.toml: cannot read: No such file or directory (os error 2)
         bad roi: exit 2: error: invalid value '0.5,0.5,0.9,0.2' for '--roi <X,Y,W,H>': must be fractions with x+w <= 1, y+h <= 1 and w, h > 0.01
         no such path: exit 2: error: $TMP/nothing-here: cannot read: No such file or directory (os error 2)
-        folder without images: exit 2: error: $TMP: no images (.jpg, .jpeg, .png, .bmp, .webp, .tif) in this folder"#]].assert_eq(&out.join("\n"));
+        folder without images: exit 2: error: $TMP: no images (.jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff) in this folder"#]].assert_eq(&out.join("\n"));
+}
+
+/// CRC-32 as PNG uses it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    c ^ 0xFFFF_FFFF
+}
+
+/// A 389-byte-class PNG whose header says `w`×`h`: every chunk well formed, the
+/// pixels a few bytes of zlib (a real decoder would allocate for `w`×`h` first).
+fn png_bomb(w: u32, h: u32) -> Vec<u8> {
+    let mut d = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], body: &[u8]| {
+        d.extend((body.len() as u32).to_be_bytes());
+        let mut c = kind.to_vec();
+        c.extend(body);
+        d.extend(&c);
+        d.extend(crc32(&c).to_be_bytes());
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    d
+}
+
+/// Issue 13 items 3 and 4: two links `l1 -> .`, `l2 -> .` made `classify` hang and
+/// `sub/loop -> ..` counted each image ~41 times; a small PNG that decodes to
+/// 20000×20000 cost 1.3 GB. Now: each image once, the bomb refused from its header.
+#[cfg(unix)]
+#[test]
+fn symlink_loops_are_walked_once_and_a_png_bomb_is_refused_undecoded() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::create_dir(t.join("sub")).unwrap();
+    std::fs::copy(&samples()[0].0, t.join("a.jpg")).unwrap();
+    std::fs::copy(&samples()[1].0, t.join("sub/b.jpg")).unwrap();
+    std::fs::write(t.join("bomb.png"), png_bomb(20000, 20000)).unwrap();
+    symlink(".", t.join("l1")).unwrap();
+    symlink(".", t.join("l2")).unwrap();
+    symlink("..", t.join("sub/loop")).unwrap();
+    let mut c = layerwatch(&["classify", "--json", t.to_str().unwrap()]);
+    c.env("RUST_LOG", "error");
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(c);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert_eq!(code, 1, "stderr:\n{err}");
+    assert!(!err.contains("libpng"), "a raw decoder line reached stderr:\n{err}");
+    let lines = json_lines(&out);
+    let (summary, images) = lines.split_last().unwrap();
+    let mut names: Vec<String> =
+        images.iter().map(|l| l["path"].as_str().unwrap().replace(&t.display().to_string(), "$TMP")).collect();
+    names.sort();
+    assert_eq!(names, ["$TMP/a.jpg", "$TMP/bomb.png", "$TMP/sub/b.jpg"]);
+    let bomb = images.iter().find(|l| l["path"].as_str().unwrap().ends_with("bomb.png")).unwrap();
+    assert_eq!(bomb["error_kind"], "bad_size", "{bomb}");
+    expect_test::expect![[r#"PNG image is 20000x20000 = 400000000 pixels, over the limit of 50000000 pixels; not decoded (a larger limit is `camera.max_pixels` or `--max-pixels`)"#]]
+        .assert_eq(bomb["error"].as_str().unwrap());
+    assert_eq!((summary["images"].as_u64(), summary["decoded"].as_u64()), (Some(3), Some(2)));
+
+    // A lower limit on the command line refuses the camera-sized sample too.
+    let (code, out, _) = run(layerwatch(&["classify", "--json", "--max-pixels", "4096", t.join("a.jpg").to_str().unwrap()]));
+    assert_eq!(code, 1);
+    assert_eq!(json_lines(&out)[0]["error_kind"], "bad_size", "{out}");
 }

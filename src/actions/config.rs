@@ -79,6 +79,8 @@ pub struct ActionsConfig {
     pub annotate_snapshots: bool,
     /// JPEG quality of alert snapshots (1–100).
     pub snapshot_quality: u8,
+    /// Longest mute the dashboard may set, in minutes (a mute also ends with the print it was set during).
+    pub max_mute_min: u32,
 }
 
 impl Default for ActionsConfig {
@@ -94,6 +96,7 @@ impl Default for ActionsConfig {
             clear_after_s: 120,
             annotate_snapshots: true,
             snapshot_quality: 85,
+            max_mute_min: 240,
         }
     }
 }
@@ -103,6 +106,7 @@ impl ActionsConfig {
         out.range(format!("{p}.cool_after_min"), self.cool_after_min, 1, 1_440);
         out.range(format!("{p}.clear_after_s"), self.clear_after_s, 1, 86_400);
         out.range(format!("{p}.snapshot_quality"), self.snapshot_quality, 1, 100);
+        out.range(format!("{p}.max_mute_min"), self.max_mute_min, 1, 1_440);
         if self.warning > self.failure {
             out.push(
                 format!("{p}.warning"),

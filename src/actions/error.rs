@@ -15,4 +15,10 @@ pub enum ActionError {
     NoPrinter,
     #[error("no incident with id {0}")]
     UnknownIncident(IncidentId),
+    /// The command's arguments are refused (says which and why).
+    #[error("{0}")]
+    Invalid(String),
+    /// The command does not fit the current state (a closed incident…).
+    #[error("{0}")]
+    Conflict(String),
 }

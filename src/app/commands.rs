@@ -33,6 +33,8 @@ impl CommandSink for DaemonCommands {
         };
         engine.user_command(command, who).await.map_err(|e| match e {
             ActionError::UnknownIncident(id) => CommandError::UnknownIncident(id),
+            ActionError::Invalid(why) => CommandError::Invalid(why),
+            ActionError::Conflict(why) => CommandError::Conflict(why),
             ActionError::Stopped => CommandError::Unavailable(e.to_string()),
             other => CommandError::Failed(other.to_string()),
         })

@@ -23,6 +23,7 @@ mod daemon;
 pub mod demo;
 pub mod expect;
 pub mod journal;
+pub mod preflight;
 pub mod printer;
 pub mod stages;
 pub mod status;

@@ -77,7 +77,8 @@ impl PrinterSlot {
 
 /// `marlin /dev/ttyUSB0 (host)`, `octoprint http://…`.
 pub fn describe(cfg: &PrinterConfig) -> String {
-    match cfg.kind {
+    // Shown in /api/status (no login on loopback) and logs: URL credentials masked.
+    let text = match cfg.kind {
         PrinterKind::None => "none".into(),
         PrinterKind::Marlin => format!(
             "marlin {} @ {} ({})",
@@ -90,7 +91,8 @@ pub fn describe(cfg: &PrinterConfig) -> String {
         ),
         PrinterKind::Octoprint => format!("octoprint {}", cfg.octoprint.url),
         PrinterKind::Moonraker => format!("moonraker {}", cfg.moonraker.url),
-    }
+    };
+    crate::secret::redact_text(&text)
 }
 
 #[async_trait]

@@ -17,7 +17,7 @@ use super::journal::Journal;
 use super::supervisor::Stage;
 use crate::capture::{CaptureState, CaptureStats};
 use crate::decision::Feedback;
-use crate::domain::{Frame, FrameImage, HealthFinding, Level, PrinterStatus, Timestamp};
+use crate::domain::{Frame, FrameImage, HealthFinding, Level, MuteInfo, PrinterStatus, Timestamp};
 use crate::store::OutboxBacklog;
 use crate::web::{
     ApiStatus, CameraDto, Counters, DecisionDto, HealthReport, LiveFrame, OutboxDto, PrinterDto, StageDto,
@@ -116,6 +116,8 @@ pub struct StatusBoard {
     feedback: Mutex<VecDeque<Feedback>>,
     feedback_ready: Notify,
     counters: Mutex<Counters>,
+    /// The action engine's mute, read live.
+    mute: Mutex<Option<watch::Receiver<Option<MuteInfo>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +160,7 @@ impl StatusBoard {
             feedback: Mutex::new(VecDeque::new()),
             feedback_ready: Notify::new(),
             counters: Mutex::new(Counters::default()),
+            mute: Mutex::new(None),
         }
     }
 
@@ -293,6 +296,17 @@ impl StatusBoard {
         lock(&self.counters).printer_reconnects += 1;
     }
 
+    /// Follows the (re)started action engine's mute.
+    pub fn set_mute(&self, rx: watch::Receiver<Option<MuteInfo>>) {
+        *lock(&self.mute) = Some(rx);
+    }
+
+    /// The mute in force now, if any.
+    pub fn mute(&self) -> Option<MuteInfo> {
+        let now = Timestamp::now();
+        lock(&self.mute).as_ref().and_then(|rx| rx.borrow().clone()).filter(|m| m.active(now))
+    }
+
     pub fn set_outbox(&self, b: &OutboxBacklog) {
         *lock(&self.outbox) =
             OutboxDto { pending: b.pending, sending: b.sending, failed: b.failed, oldest_pending: b.oldest_pending };
@@ -312,8 +326,13 @@ impl StatusBoard {
     }
 
     /// Camera findings close when the print ends; the decider says so with `Cleared`.
+    /// An active mute is a finding too.
     pub fn findings(&self) -> Vec<HealthFinding> {
-        lock(&self.findings).values().cloned().collect()
+        let mut v: Vec<HealthFinding> = lock(&self.findings).values().cloned().collect();
+        if let Some(m) = self.mute() {
+            v.push(HealthFinding::Muted { since: m.since, until: m.until });
+        }
+        v
     }
 
     pub fn set_gcode(&self, s: GcodeSource) {
@@ -389,16 +408,19 @@ fn state_name(s: CaptureState) -> &'static str {
     }
 }
 
+/// `pauses and alerts muted until 14:05 (by dashboard)`.
+fn mute_words(m: &MuteInfo) -> String {
+    let until = match (m.until, m.for_print) {
+        (Some(t), true) => format!("until {} or the end of this print", crate::actions::alerts::render::clock_time(t)),
+        (Some(t), false) => format!("until {}", crate::actions::alerts::render::clock_time(t)),
+        (None, _) => "for the rest of this print".to_string(),
+    };
+    format!("pauses and alerts muted {until} (by {})", m.who.as_deref().unwrap_or("the owner"))
+}
+
 /// The name a finding is tracked (and cleared) by; matches `IncidentCause`'s.
 pub fn finding_name(f: &HealthFinding) -> &'static str {
-    match f {
-        HealthFinding::CameraFrozen { .. } => "camera_frozen",
-        HealthFinding::CameraDark { .. } => "camera_dark",
-        HealthFinding::CameraSilent { .. } => "camera_silent",
-        HealthFinding::PrinterStalled { .. } => "printer_stalled",
-        HealthFinding::ActivityAfterEnd { .. } => "activity_after_end",
-        HealthFinding::Cleared { .. } => "cleared",
-    }
+    f.name()
 }
 
 impl StatusSource for StatusBoard {
@@ -438,6 +460,7 @@ impl StatusSource for StatusBoard {
             stages,
             findings: self.findings(),
             health: self.health(),
+            mute: self.mute(),
         }
     }
 
@@ -481,7 +504,11 @@ impl StatusSource for StatusBoard {
         if v.stuck {
             problems.push(format!("inference stuck for {} ms", v.busy_for_ms));
         }
-        HealthReport { ok: problems.is_empty(), problems }
+        let mut report = HealthReport::new(problems);
+        if let Some(m) = self.mute() {
+            report.warnings.push(mute_words(&m));
+        }
+        report
     }
 
     fn updates(&self) -> Option<watch::Receiver<u64>> {

@@ -1,6 +1,7 @@
 //! What every source shares: its name, its counters, the per-source frame
-//! sequence, and rate-limited logging of bad frames. `FrameSource::core`
-//! hands it out, so `name` and `stats` are written once, in the trait.
+//! sequence, the pixel limit checked from a frame's header, and rate-limited
+//! logging of bad frames. `FrameSource::core` hands it out, so `name` and
+//! `stats` are written once, in the trait.
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub struct SourceCore {
     stats: Arc<CaptureStats>,
     next_seq: u64,
     bad_log: LogLimiter,
+    max_pixels: u64,
 }
 
 impl SourceCore {
@@ -27,6 +29,33 @@ impl SourceCore {
             stats: Arc::new(CaptureStats::new()),
             next_seq: 0,
             bad_log: LogLimiter::new(LOUD_EVERY),
+            max_pixels: crate::images::DEFAULT_MAX_PIXELS,
+        }
+    }
+
+    /// Frames with more pixels than this are bad frames (`camera.max_pixels`).
+    pub fn set_max_pixels(&mut self, max_pixels: u64) {
+        self.max_pixels = max_pixels;
+    }
+
+    /// [`frame`](Self::frame) after checking the size: a JPEG's from its header
+    /// (nothing is decoded), an RGB image's own. Over `max_pixels` or without a
+    /// readable header it is counted as a bad frame from `at` instead.
+    pub fn checked_frame(&mut self, image: FrameImage, captured_at: Timestamp, at: &dyn Display) -> Option<Frame> {
+        let checked = match &image {
+            FrameImage::Jpeg(b) => crate::images::check_header(b, self.max_pixels).map(|_| ()).map_err(|e| e.to_string()),
+            FrameImage::Rgb(i) if u64::from(i.width) * u64::from(i.height) > self.max_pixels => Err(format!(
+                "{}x{} frame is over the limit of {} pixels (camera.max_pixels)",
+                i.width, i.height, self.max_pixels
+            )),
+            FrameImage::Rgb(_) => Ok(()),
+        };
+        match checked {
+            Ok(()) => Some(self.frame(image, captured_at)),
+            Err(why) => {
+                self.bad_frame(&why, at);
+                None
+            }
         }
     }
 

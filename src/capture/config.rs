@@ -74,6 +74,9 @@ pub struct CameraConfig {
     pub max_frame_bytes: usize,
     /// Pixel format asked of a V4L2 camera.
     pub v4l2_format: V4l2Format,
+    /// Largest accepted frame in pixels, read from the image header before decoding:
+    /// bigger frames (and image files) are skipped and counted, so one cannot exhaust memory.
+    pub max_pixels: u64,
 }
 
 impl Default for CameraConfig {
@@ -95,6 +98,7 @@ impl Default for CameraConfig {
             pace: true,
             max_frame_bytes: 16 * 1024 * 1024,
             v4l2_format: V4l2Format::Auto,
+            max_pixels: crate::images::DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -112,6 +116,7 @@ impl CameraConfig {
         out.range(format!("{p}.timeout_ms"), self.timeout_ms, 100, 600_000);
         out.range(format!("{p}.reconnect_max_ms"), self.reconnect_max_ms, 100, 3_600_000);
         out.range(format!("{p}.max_frame_bytes"), self.max_frame_bytes, 64 * 1024, 256 * 1024 * 1024);
+        out.range(format!("{p}.max_pixels"), self.max_pixels, 64 * 64, crate::images::DEFAULT_MAX_PIXELS);
         match self.source {
             SourceKind::Mjpeg | SourceKind::Snapshot => {
                 if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {

@@ -1,6 +1,8 @@
 //! The little OpenCV glue capture needs: a decoded OpenCV image (`Mat`, BGR,
-//! BGRA or grey) to a packed `RgbImage`, and decoding non-JPEG image files
-//! (PNG) found in replay folders. Blocking: call from a blocking thread.
+//! BGRA or grey) to a packed `RgbImage`, and decoding image files (PNG, BMP,
+//! WebP, TIFF) after their header passed `images::check_header`, so no
+//! decoder ever allocates for an image over the pixel limit. Blocking: call
+//! from a blocking thread.
 
 use opencv::core::{CV_8UC1, CV_8UC3, CV_8UC4, Mat};
 use opencv::prelude::*;
@@ -26,9 +28,10 @@ pub fn mat_to_rgb(mat: &Mat) -> Result<RgbImage, String> {
     RgbImage::new(w as u32, h as u32, data).ok_or_else(|| format!("unexpected pixel buffer size for {w}x{h}"))
 }
 
-/// Decodes an encoded image (PNG, BMP, …) to RGB. Not for JPEG frames, which
-/// capture passes on encoded.
-pub fn decode_to_rgb(encoded: &[u8]) -> Result<RgbImage, String> {
+/// Decodes an encoded image (PNG, BMP, WebP, TIFF, JPEG) to RGB, refusing from
+/// its header alone an unknown format or more than `max_pixels` pixels.
+pub fn decode_to_rgb(encoded: &[u8], max_pixels: u64) -> Result<RgbImage, String> {
+    crate::images::check_header(encoded, max_pixels).map_err(|e| e.to_string())?;
     let mat = imgcodecs::imdecode(&encoded, imgcodecs::IMREAD_COLOR).map_err(|e| format!("cannot decode: {e}"))?;
     if mat.empty() {
         return Err("cannot decode image".into());
@@ -55,9 +58,11 @@ mod tests {
         let mat = Mat::new_rows_cols_with_default(4, 5, CV_8UC3, Scalar::new(1.0, 2.0, 3.0, 0.0)).unwrap();
         let mut png = Vector::<u8>::new();
         assert!(imgcodecs::imencode(".png", &mat, &mut png, &Vector::new()).unwrap());
-        let rgb = decode_to_rgb(png.as_slice()).unwrap();
+        let rgb = decode_to_rgb(png.as_slice(), 20).unwrap();
         assert_eq!((rgb.width, rgb.height, &rgb.data[..3]), (5, 4, &[3u8, 2, 1][..]));
-        assert!(decode_to_rgb(b"\x89PNG\r\n\x1a\nbroken").is_err());
-        assert!(decode_to_rgb(b"").is_err());
+        let e = decode_to_rgb(png.as_slice(), 19).unwrap_err();
+        assert!(e.contains("5x4 = 20 pixels, over the limit of 19"), "{e}");
+        assert!(decode_to_rgb(b"\x89PNG\r\n\x1a\nbroken", 20).is_err());
+        assert!(decode_to_rgb(b"", 20).is_err());
     }
 }

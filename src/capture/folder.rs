@@ -1,25 +1,25 @@
 //! Image folders replayed as a camera: live demos, recorded sessions, and the
 //! datasets `eval` runs on.
 //!
-//! Frames are the folder's `.jpg`/`.jpeg`/`.png` files in natural name order
-//! (`f2.jpg` before `f10.jpg`), or the rows of `frames.csv` (`file,timestamp_ms`)
+//! Frames are the folder's images (`images::IMAGE_EXTENSIONS`) in natural name
+//! order (`f2.jpg` before `f10.jpg`), or the rows of `frames.csv` (`file,timestamp_ms`)
 //! when the folder has one: then frames carry their recorded capture times.
 //! A frame's `seq` is its position in that list (plus the list length per loop),
-//! so replays number frames the same way every time. Unreadable files are
-//! counted and skipped. JPEGs stay encoded; PNGs are decoded to RGB.
+//! so replays number frames the same way every time. Unreadable files, and
+//! files over the pixel limit (checked from the header, before decoding), are
+//! counted and skipped. JPEGs stay encoded; other formats are decoded to RGB
+//! (`capture::image_file`, the rule `classify` and `eval` use too).
 
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::common::SourceCore;
-use super::{CameraConfig, CaptureError, FrameSource, cv, jpeg};
+use super::{CameraConfig, CaptureError, FrameSource, image_file};
 use crate::domain::{Frame, FrameImage, Timestamp};
+pub use crate::images::natural_cmp;
 
 /// Name of the optional manifest with recorded capture times.
 pub const FRAMES_CSV: &str = "frames.csv";
@@ -33,6 +33,15 @@ pub struct FolderOptions {
     pub fps: f64,
     /// Start again after the last frame instead of ending.
     pub loop_replay: bool,
+    /// Images with more pixels (read from the header) are skipped undecoded.
+    pub max_pixels: u64,
+}
+
+impl FolderOptions {
+    /// Options with the default pixel limit.
+    pub fn new(pace: bool, fps: f64, loop_replay: bool) -> Self {
+        FolderOptions { pace, fps, loop_replay, max_pixels: crate::images::DEFAULT_MAX_PIXELS }
+    }
 }
 
 /// One frame to replay.
@@ -76,14 +85,20 @@ impl FolderSource {
                 .collect()
         };
         if entries.is_empty() {
-            tracing::warn!(camera = name, folder = %dir.display(), "no images (.jpg, .jpeg, .png) in folder");
+            let kinds = crate::images::IMAGE_EXTENSIONS.join(", .");
+            tracing::warn!(camera = name, folder = %dir.display(), "no images (.{kinds}) in folder");
         }
         let fps = if opts.fps.is_finite() && opts.fps > 0.0 { opts.fps } else { 1.0 };
         Ok(FolderSource { core, entries, opts: FolderOptions { fps, ..opts }, pos: 0, loops: 0, start: None })
     }
 
     pub fn from_config(cfg: &CameraConfig) -> Result<Self, CaptureError> {
-        let opts = FolderOptions { pace: cfg.pace, fps: f64::from(cfg.fps), loop_replay: cfg.loop_replay };
+        let opts = FolderOptions {
+            pace: cfg.pace,
+            fps: f64::from(cfg.fps),
+            loop_replay: cfg.loop_replay,
+            max_pixels: cfg.max_pixels,
+        };
         FolderSource::open(&cfg.name, &cfg.path, opts)
     }
 
@@ -117,20 +132,12 @@ impl FolderSource {
         last + gap
     }
 
-    async fn load(path: &Path) -> Result<FrameImage, String> {
-        let data = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        if ext == "png" {
-            let rgb = tokio::task::spawn_blocking(move || cv::decode_to_rgb(&data))
-                .await
-                .map_err(|e| format!("decoder thread failed: {e}"))??;
-            Ok(FrameImage::Rgb(Arc::new(rgb)))
-        } else {
-            let n = jpeg::check(&data).map_err(|f| f.to_string())?;
-            let mut data = Bytes::from(data);
-            data.truncate(n);
-            Ok(FrameImage::Jpeg(data))
-        }
+    async fn load(path: &Path, max_pixels: u64) -> Result<FrameImage, String> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || image_file::load(&path, max_pixels))
+            .await
+            .map_err(|e| format!("decoder thread failed: {e}"))?
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -157,7 +164,7 @@ impl FrameSource for FolderSource {
                 tokio::time::sleep_until(t0 + Duration::from_millis(offset as u64)).await;
             }
             let path = self.entries[i].path.clone();
-            match Self::load(&path).await {
+            match Self::load(&path, self.opts.max_pixels).await {
                 Ok(image) => {
                     let at = match (self.entries.first().and_then(|e| e.timestamp_ms), self.entries[i].timestamp_ms) {
                         (Some(_), Some(t)) => Timestamp(t + self.loops as i64 * self.pass_ms()),
@@ -172,21 +179,9 @@ impl FrameSource for FolderSource {
     }
 }
 
-/// The images in `dir` (`.jpg`, `.jpeg`, `.png`, any case), in natural name order.
+/// The images directly in `dir` (no sub-folders, `images::IMAGE_EXTENSIONS`), in natural name order.
 pub fn list_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = vec![];
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) && path.is_file() {
-            out.push(path);
-        }
-    }
-    out.sort_by(|a, b| {
-        let (a, b) = (a.file_name().unwrap_or_default(), b.file_name().unwrap_or_default());
-        natural_cmp(&a.to_string_lossy(), &b.to_string_lossy())
-    });
-    Ok(out)
+    Ok(crate::images::walk(dir, 0)?.images())
 }
 
 /// What `frames.csv` holds: the frames, and the rows that were skipped.
@@ -244,56 +239,9 @@ pub fn read_frames_csv(path: &Path) -> Result<FramesCsv, String> {
     Ok(FramesCsv { entries, bad_rows: bad })
 }
 
-/// Compares names the way people number files: digit runs by value, the rest by
-/// text ignoring case; exact ties (`f2`/`f02`, `a`/`A`) fall back to byte order.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    natural_cmp_folded(a.as_bytes(), b.as_bytes()).then_with(|| a.cmp(b))
-}
-
-fn natural_cmp_folded(mut a: &[u8], mut b: &[u8]) -> Ordering {
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (ta, tb) = (trim_zeros(&a[..da]), trim_zeros(&b[..db]));
-                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-                a = &a[da..];
-                b = &b[db..];
-            }
-            (Some(x), Some(y)) => {
-                let ord = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
-        }
-    }
-}
-
-fn trim_zeros(d: &[u8]) -> &[u8] {
-    let z = d.iter().take_while(|c| **c == b'0').count();
-    &d[z..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn natural_order() {
-        let mut names = vec!["f10.jpg", "f2.jpg", "F1.jpg", "f02.jpg", "f1.png", "a.jpg", "f2b.jpg", "f0010.jpg"];
-        names.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(names, ["a.jpg", "F1.jpg", "f1.png", "f02.jpg", "f2.jpg", "f2b.jpg", "f0010.jpg", "f10.jpg"]);
-    }
 
     #[test]
     fn frames_csv_rows_and_errors_name_the_line() {
@@ -315,7 +263,7 @@ mod tests {
 
     #[test]
     fn missing_folder_is_fatal_and_names_it() {
-        let opts = FolderOptions { pace: false, fps: 5.0, loop_replay: false };
+        let opts = FolderOptions::new(false, 5.0, false);
         let e = FolderSource::open("cam", Path::new("/nonexistent/frames"), opts).unwrap_err();
         assert!(e.to_string().starts_with("cam: cannot list folder /nonexistent/frames:"), "{e}");
     }

@@ -31,24 +31,12 @@ pub fn parse_url(raw: &str) -> Result<Url, String> {
 
 /// The URL with its password replaced by `***`.
 pub fn redact(url: &Url) -> String {
-    if url.password().is_some() {
-        let mut u = url.clone();
-        let _ = u.set_password(Some("***"));
-        u.to_string()
-    } else {
-        url.to_string()
-    }
+    redact_str(url.as_str())
 }
 
-/// Like [`redact`] for text that may not parse as a URL.
+/// Like [`redact`] for text that may not parse as a URL (the rules of `crate::secret`).
 pub fn redact_str(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(u) => redact(&u),
-        Err(_) => match (raw.find("://"), raw.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!("{}***{}", &raw[..s + 3], &raw[at..]),
-            _ => raw.to_string(),
-        },
-    }
+    crate::secret::redact_text(raw)
 }
 
 /// A `reqwest` error as one line: the error and its causes, with the URL redacted.
@@ -81,8 +69,8 @@ mod tests {
     #[test]
     fn passwords_never_reach_the_logs() {
         let u = parse_url("http://octo:s3cret@cam.local:8080/?action=stream").unwrap();
-        assert_eq!(redact(&u), "http://octo:***@cam.local:8080/?action=stream");
-        assert_eq!(redact_str("http://a:b@h/x"), "http://a:***@h/x");
+        assert_eq!(redact(&u), "http://***@cam.local:8080/?action=stream");
+        assert_eq!(redact_str("http://a:b@h/x"), "http://***@h/x");
         assert_eq!(redact_str("http://a:b@[bad/x"), "http://***@[bad/x");
         assert!(!parse_url("http://a:pw@[bad/").unwrap_err().contains("pw"));
         assert_eq!(redact_str("http://h/x"), "http://h/x");

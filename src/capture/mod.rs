@@ -28,6 +28,7 @@ pub mod cv;
 pub mod fake;
 pub mod folder;
 pub mod http;
+pub mod image_file;
 pub mod jpeg;
 pub mod mjpeg;
 pub mod opencv_video;

@@ -82,14 +82,22 @@ impl SnapshotSource {
     }
 
     pub fn from_config(cfg: &CameraConfig) -> Result<Self, CaptureError> {
-        SnapshotSource::new(
+        let mut s = SnapshotSource::new(
             &cfg.name,
             &cfg.url,
             Duration::from_millis(cfg.interval_ms),
             Duration::from_millis(cfg.timeout_ms),
             Duration::from_millis(cfg.reconnect_max_ms),
             cfg.max_frame_bytes,
-        )
+        )?;
+        s.core.set_max_pixels(cfg.max_pixels);
+        Ok(s)
+    }
+
+    /// Images with more pixels (from the JPEG header) are skipped and counted.
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Self {
+        self.core.set_max_pixels(max_pixels);
+        self
     }
 
     async fn fetch(&self) -> Result<Bytes, PollError> {
@@ -148,7 +156,9 @@ impl FrameSource for SnapshotSource {
             match self.fetch().await {
                 Ok(jpeg) => {
                     self.reconnect.succeeded();
-                    return Ok(self.core.frame(FrameImage::Jpeg(jpeg), Timestamp::now()));
+                    if let Some(frame) = self.core.checked_frame(FrameImage::Jpeg(jpeg), Timestamp::now(), &self.shown_url) {
+                        return Ok(frame);
+                    }
                 }
                 Err(PollError::BadImage(reason)) => {
                     // The server is up: not a connection fault.

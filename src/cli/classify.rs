@@ -17,11 +17,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::domain::{Frame, FrameImage, FrameScore, Timestamp};
-use crate::vision::preprocess::{PreprocessError, decode_any_to_rgb};
+use crate::images::{HeaderError, IMAGE_EXTENSIONS};
 use crate::vision::{DecodeKind, OnnxClassifier, Roi, VisionError, VisionWorker};
 
-/// File extensions read from a folder (case-insensitive); other files are ignored.
-const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"];
+/// How deep `classify` looks into sub-folders.
+const MAX_DEPTH: usize = 32;
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = JSON_HELP)]
@@ -40,6 +40,10 @@ pub struct Args {
     /// Failure probability at or above which an image counts as a failure in the summary.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// Images with more pixels (read from the file header, before decoding) are skipped as bad_size
+    /// (default: camera.max_pixels, 50000000).
+    #[arg(long, value_name = "N")]
+    pub max_pixels: Option<u64>,
 }
 
 const JSON_HELP: &str = "\
@@ -130,6 +134,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     if let Some(r) = args.roi {
         vision.roi = Some(r);
     }
+    let max_pixels = args.max_pixels.unwrap_or(cfg.camera.max_pixels);
     let files = list_images(&args.path)?;
     let classifier = tokio::task::spawn_blocking(move || OnnxClassifier::from_config(&vision))
         .await
@@ -148,7 +153,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     for (seq, file) in files.iter().enumerate() {
         summary.images += 1;
         let shown = file.display().to_string();
-        let (result, size) = match load_frame(seq as u64, file).await {
+        let (result, size) = match load_frame(seq as u64, file, max_pixels).await {
             Ok((frame, size)) => (worker.classify(frame).await, size),
             Err(e) => (Err(e), (0, 0)),
         };
@@ -207,65 +212,60 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     })
 }
 
-/// The file itself, or every image under the folder, sorted.
+/// The file itself, or every image under the folder (`images::walk`: each real
+/// folder once, so symbolic-link loops neither hang nor count an image twice).
 fn list_images(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).with_context(|| format!("{}: cannot list", dir.display()))?;
-        for entry in entries {
-            let p = entry.with_context(|| format!("{}: cannot list", dir.display()))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
-            {
-                out.push(p);
-            }
-        }
+    let walk = crate::images::walk(path, MAX_DEPTH).with_context(|| format!("{}: cannot list", path.display()))?;
+    for s in &walk.skipped {
+        tracing::warn!(folder = %s.path.display(), why = %s.why, "folder not searched");
     }
-    out.sort();
+    let out = walk.images();
     if out.is_empty() {
-        anyhow::bail!(
-            "{}: no images (.jpg, .jpeg, .png, .bmp, .webp, .tif) in this folder",
-            path.display()
-        );
+        anyhow::bail!("{}: no images (.{}) in this folder", path.display(), IMAGE_EXTENSIONS.join(", ."));
     }
     Ok(out)
 }
 
-/// Reads a file into a frame: JPEG bytes stay encoded (the vision worker decodes
-/// and checks them); other formats are decoded here.
-async fn load_frame(seq: u64, path: &Path) -> Result<(Frame, (u32, u32)), VisionError> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| VisionError::Decode {
-        seq,
-        kind: DecodeKind::Unreadable,
-        reason: format!("cannot read: {e}"),
-    })?;
-    let decode_err = |e: PreprocessError| VisionError::Decode {
-        seq,
-        kind: e.kind(),
-        reason: e.to_string(),
+/// Reads a file into a frame. Every format's size is read from its header first
+/// and refused over `max_pixels`; JPEG bytes then stay encoded (the vision worker
+/// checks and decodes them, as for camera frames) and other formats are decoded
+/// here with `capture::cv`, the folder camera's and `eval`'s decoder.
+async fn load_frame(seq: u64, path: &Path, max_pixels: u64) -> Result<(Frame, (u32, u32)), VisionError> {
+    let fail = |kind: DecodeKind, reason: String| VisionError::Decode { seq, kind, reason };
+    let len = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
+    if len > crate::images::MAX_FILE_BYTES {
+        return Err(fail(DecodeKind::BadSize, format!("file is {len} bytes, over the limit for an image")));
+    }
+    let bytes = tokio::fs::read(path).await.map_err(|e| fail(DecodeKind::Unreadable, format!("cannot read: {e}")))?;
+    let is_jpeg = bytes.is_empty() || bytes.starts_with(&[0xFF, 0xD8]);
+    let header = match crate::images::check_header(&bytes, max_pixels) {
+        Ok(h) => Some(h),
+        // A broken JPEG is the vision worker's to describe (empty, truncated, corrupt).
+        Err(HeaderError::Empty | HeaderError::Corrupt { .. }) if is_jpeg => None,
+        Err(e) => {
+            let kind = match e {
+                HeaderError::Empty => DecodeKind::Empty,
+                HeaderError::Unknown(_) => DecodeKind::Unsupported,
+                HeaderError::Corrupt { .. } => DecodeKind::Corrupt,
+                HeaderError::Zero { .. } | HeaderError::TooLarge { .. } => DecodeKind::BadSize,
+            };
+            return Err(fail(kind, e.to_string()));
+        }
     };
-    let image = if bytes.is_empty() || bytes.starts_with(&[0xFF, 0xD8]) {
+    let image = if is_jpeg {
         FrameImage::Jpeg(bytes.into())
     } else {
-        let rgb = tokio::task::spawn_blocking(move || decode_any_to_rgb(&bytes))
+        let rgb = tokio::task::spawn_blocking(move || crate::capture::cv::decode_to_rgb(&bytes, max_pixels))
             .await
             .map_err(|e| VisionError::Runtime(format!("decoder thread failed: {e}")))?
-            .map_err(decode_err)?;
+            .map_err(|e| fail(DecodeKind::Decoder, e))?;
         FrameImage::Rgb(Arc::new(rgb))
     };
-    let size = match &image {
-        FrameImage::Jpeg(b) => crate::vision::jpeg::frame_size(b).unwrap_or((0, 0)),
-        FrameImage::Rgb(i) => (i.width, i.height),
-    };
+    let size = header.map(|h| (h.width, h.height)).unwrap_or((0, 0));
     let source: Arc<str> = Arc::from(path.display().to_string());
     Ok((
         Frame {

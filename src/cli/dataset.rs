@@ -77,11 +77,13 @@ pub struct SynthArgs {
     /// Sequence name (with --single) or name prefix.
     #[arg(long, default_value = "synth")]
     pub name: String,
+    /// How many sequences to generate.
     #[arg(long, default_value_t = 10)]
     pub count: usize,
     /// Frames per sequence.
     #[arg(long, default_value_t = 120)]
     pub frames: usize,
+    /// Time between frames (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub interval: std::time::Duration,
     /// Only images of this split (train, val, test).
@@ -111,6 +113,7 @@ pub struct SynthArgs {
     /// Largest frame in KiB (quality is lowered to fit); 0 = no limit.
     #[arg(long, default_value_t = 0)]
     pub max_frame_kb: usize,
+    /// Frames of heating (printer state `heating`) before the print starts.
     #[arg(long, default_value_t = 2)]
     pub heat_frames: usize,
     /// Frames after the onset over which failure frames become the rule (0 = a clean switch).
@@ -119,6 +122,7 @@ pub struct SynthArgs {
     /// No camera effects (brightness, frozen/dark runs, hand, shake): a clean sequence.
     #[arg(long)]
     pub no_noise: bool,
+    /// Random seed: the same seed and inputs give the same sequences.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Print seconds per sequence second (default: the print fills the sequence).
@@ -134,9 +138,12 @@ pub struct SynthArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
+    /// The dataset: a labels.csv (or its folder), class folders, or sequences.
     pub path: PathBuf,
+    /// Only rows of this split (train, val, test).
     #[arg(long)]
     pub split: Option<String>,
+    /// Map a dataset label onto a model class: LABEL=CLASS (repeatable).
     #[arg(long = "map", value_name = "LABEL=CLASS")]
     pub map: Vec<String>,
 }

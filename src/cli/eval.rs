@@ -76,6 +76,7 @@ pub struct Args {
     /// Write the chosen sweep point to <calibration-dir>/<NAME>.toml.
     #[arg(long, value_name = "NAME")]
     pub write_calibration: Option<String>,
+    /// Folder --write-calibration writes to.
     #[arg(long, default_value = "calibration")]
     pub calibration_dir: PathBuf,
     /// Two models or configs on the same frames: each a model (.toml with `onnx`, .onnx, or `builtin`)
@@ -91,6 +92,10 @@ pub struct Args {
     /// No progress bar or progress log lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Images with more pixels (read from the file header, before decoding) are skipped as undecodable
+    /// (default: camera.max_pixels, 50000000).
+    #[arg(long, value_name = "N")]
+    pub max_pixels: Option<u64>,
 }
 
 const HELP: &str = "\
@@ -175,7 +180,8 @@ pub async fn run(a: Args, g: &Global) -> anyhow::Result<ExitCode> {
             None => {
                 let model = Model::load(model_path.as_deref()).context("cannot load the model")?;
                 let opts = ClassifierOptions::from(&s.config.vision);
-                let sc = Arc::new(Scorer::onnx(model, &opts, jobs).context("cannot start the classifier")?);
+                let sc = Scorer::onnx(model, &opts, jobs).context("cannot start the classifier")?;
+                let sc = Arc::new(sc.with_max_pixels(a.max_pixels.unwrap_or(base.camera.max_pixels)));
                 scorers.push((model_path, roi, sc.clone()));
                 sc
             }

@@ -80,10 +80,28 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes joined by `: `, each cause once: an error whose own
+/// message already quotes its source (`cannot read x: No such file…`) does not
+/// repeat it.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -126,5 +144,51 @@ impl Global {
         };
         crate::telemetry::init(&filter, cfg.general.log_format);
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 13 item 7: `No such file or directory (os error 2): No such file or directory (os error 2)`.
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = crate::config::ConfigError::Read { path: "/nope.toml".into(), source: io };
+        let e = anyhow::Error::new(e).context("loading");
+        let text = super::error_chain(&e);
+        assert_eq!(text.matches("entity not found").count(), 1, "{text}");
+        assert_eq!(text, "loading: cannot read config file /nope.toml: entity not found");
+    }
+
+    /// Issue 13 item 7: `printer pause|resume|cancel`, `--baud`, `--api-key` and several
+    /// `eval`/`dataset` flags had empty help text.
+    #[test]
+    fn every_flag_and_subcommand_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                let name = format!("{path} {}", s.get_name());
+                if s.get_about().is_none() && s.get_long_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(s, &name, missing);
+            }
+        }
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let mut missing = vec![];
+        walk(&cmd, "layerwatch", &mut missing);
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }

@@ -27,6 +27,7 @@ pub struct ConnArgs {
     /// Serial port of a Marlin-style printer (sets kind = "marlin").
     #[arg(long, value_name = "PATH", global = true)]
     pub serial: Option<PathBuf>,
+    /// Serial speed in baud (default: printer.serial.baud, 115200).
     #[arg(long, value_name = "N", global = true)]
     pub baud: Option<u32>,
     /// host: layerwatch streams the file; monitor: the printer prints from SD or another host.
@@ -35,6 +36,7 @@ pub struct ConnArgs {
     /// OctoPrint base URL (sets kind = "octoprint").
     #[arg(long, value_name = "URL", global = true)]
     pub octoprint: Option<String>,
+    /// OctoPrint or Moonraker API key (never printed or logged).
     #[arg(
         long,
         value_name = "KEY",
@@ -61,6 +63,7 @@ pub enum ModeArg {
 pub enum Action {
     /// Print the printer's state once.
     Status {
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -72,10 +75,14 @@ pub enum Action {
     },
     /// Stream a G-code file (host mode) with a progress bar; Ctrl-C cancels the print.
     Print {
+        /// The G-code file to print.
         file: PathBuf,
     },
+    /// Pause the running print and wait until the printer confirms it.
     Pause,
+    /// Resume a paused print and wait until the printer confirms it.
     Resume,
+    /// Cancel the running print and wait until the printer confirms it.
     Cancel,
 }
 

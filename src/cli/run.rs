@@ -22,6 +22,12 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
+    let issues = crate::app::preflight::check(&cfg);
+    if !issues.is_empty() {
+        // One clear error now, rather than a stage crash-looping on it.
+        let file = global.config.clone();
+        anyhow::bail!("cannot start: {}", crate::config::ConfigError::Invalid { file, issues });
+    }
     let print = match args.print {
         Some(p) => Some(std::path::absolute(&p).with_context(|| format!("--print {}", p.display()))?),
         None => None,

@@ -1,9 +1,11 @@
-//! `layerwatch validate-config [FILE]`.
+//! `layerwatch validate-config [FILE]`: the file's own problems, then what
+//! `run` would fail on in this machine (`app::preflight`: model, ONNX Runtime,
+//! calibration, data folder, serial port, camera files), all at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,9 +22,17 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     };
     match Config::load(&path) {
         Ok(cfg) => {
+            let issues = crate::app::preflight::check(&cfg);
+            if !issues.is_empty() {
+                eprintln!("{}", ConfigError::Invalid { file: Some(path), issues });
+                return Ok(ExitCode::from(1));
+            }
             println!("{}: ok", path.display());
             if args.print {
-                println!("{}", toml::to_string_pretty(&cfg)?);
+                // The same masked view the dashboard serves: secrets never reach a terminal or a pasted bug report.
+                let mut view = cfg.redacted_json();
+                drop_nulls(&mut view);
+                println!("{}", toml::to_string_pretty(&view)?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -30,5 +40,17 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
             eprintln!("{e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// TOML has no null: unset options are left out, as they would be in a file.
+fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }

@@ -13,6 +13,7 @@
 //! gets the view from [`Config::redacted_json`].
 
 mod redact;
+mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -80,15 +81,29 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Parses and validates TOML text (relative paths stay as written).
+    /// Parses and validates TOML text (relative paths stay as written). Every
+    /// problem is reported at once (schema and semantic), in file order, each
+    /// with its line, key path and value; only a TOML syntax error stops early.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::from_toml(text, e, None))?;
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::from_toml(text, e.into_inner(), Some(path))
-        })?;
-        let issues = cfg.issues();
-        if issues.is_empty() { Ok(cfg) } else { Err(ConfigError::Invalid { file: None, issues: issues.into_vec() }) }
+        let (cfg, mut issues) = match schema::read(text) {
+            Ok((cfg, issues)) => (Some(cfg), issues),
+            Err(ConfigError::Invalid { issues, .. }) => (None, issues),
+            Err(e) => return Err(e),
+        };
+        if let Some(cfg) = &cfg {
+            issues.extend(cfg.issues().into_vec());
+        }
+        for i in &mut issues {
+            if i.line.is_none() {
+                i.line = schema::locate(text, &i.key);
+            }
+        }
+        // Stable: problems on one line (or with no line) keep the order they were found in.
+        issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+        match cfg {
+            Some(cfg) if issues.is_empty() => Ok(cfg),
+            _ => Err(ConfigError::Invalid { file: None, issues }),
+        }
     }
 
     /// Every semantic problem in the config, each naming its key path and value.

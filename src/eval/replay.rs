@@ -336,13 +336,8 @@ fn tick(d: &mut Decider, t: i64, status: &PrinterStatus, rel: impl Fn(i64) -> f6
 }
 
 fn finding_name(f: &crate::domain::HealthFinding) -> String {
-    use crate::domain::HealthFinding as H;
     match f {
-        H::CameraFrozen { .. } => "camera_frozen".into(),
-        H::CameraDark { .. } => "camera_dark".into(),
-        H::CameraSilent { .. } => "camera_silent".into(),
-        H::PrinterStalled { .. } => "printer_stalled".into(),
-        H::ActivityAfterEnd { .. } => "activity_after_end".into(),
-        H::Cleared { what, .. } => format!("cleared:{what}"),
+        crate::domain::HealthFinding::Cleared { what, .. } => format!("cleared:{what}"),
+        other => other.name().into(),
     }
 }

@@ -227,7 +227,7 @@ pub async fn score_sequence(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<(Vec<FrameScore>, Vec<Skip>), EvalError> {
-    let opts = FolderOptions { pace: false, fps: seq.manifest.fps, loop_replay: false };
+    let opts = FolderOptions { max_pixels: scorer.max_pixels(), ..FolderOptions::new(false, seq.manifest.fps, false) };
     let mut src =
         FolderSource::open(&seq.manifest.name, &seq.frames_dir, opts).map_err(|e| EvalError::Capture(e.to_string()))?;
     let mut by_key: HashMap<(PathBuf, Option<i64>), usize> = HashMap::new();
@@ -267,7 +267,7 @@ pub async fn score_sequence(
     flush(seq, scorer, progress, cancel, &mut batch, &mut rows, &mut scores, &mut skips).await?;
     for (row, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
         let r = &seq.frames[row];
-        let reason = match super::score::load_image_frame(&r.path, 0, Timestamp(0)) {
+        let reason = match super::score::load_image_frame(&r.path, 0, Timestamp(0), scorer.max_pixels()) {
             Err(f) => f.reason,
             Ok(_) => "the folder source did not deliver it".into(),
         };

@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{EvalError, SkipKind};
 use super::progress::Progress;
-use crate::domain::{Frame, FrameImage, FrameScore, Timestamp};
+use crate::domain::{Frame, FrameScore, Timestamp};
 use crate::vision::{Classifier, ClassifierOptions, Model, OnnxClassifier, VisionError};
 
 /// Makes one classifier (called once per worker thread).
@@ -49,6 +48,8 @@ pub struct Scorer {
     pool: rayon::ThreadPool,
     workers: usize,
     stash: Mutex<Vec<Box<dyn Classifier>>>,
+    /// Image files with more pixels (from the header) are skipped undecoded.
+    max_pixels: u64,
 }
 
 impl std::fmt::Debug for Scorer {
@@ -89,7 +90,24 @@ impl Scorer {
             .thread_name(|i| format!("eval-score-{i}"))
             .build()
             .map_err(|e| EvalError::invalid("scoring pool", e.to_string()))?;
-        Ok(Scorer { info, factory, pool, workers, stash: Mutex::new(vec![]) })
+        Ok(Scorer {
+            info,
+            factory,
+            pool,
+            workers,
+            stash: Mutex::new(vec![]),
+            max_pixels: crate::images::DEFAULT_MAX_PIXELS,
+        })
+    }
+
+    /// Image files over `max_pixels` (read from the header) are skipped, not decoded.
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Self {
+        self.max_pixels = max_pixels;
+        self
+    }
+
+    pub fn max_pixels(&self) -> u64 {
+        self.max_pixels
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -215,7 +233,7 @@ impl Scorer {
         self.map(
             &jobs,
             |c, (i, p)| {
-                let frame = load_image_frame(p, *i as u64, Timestamp(0))?;
+                let frame = load_image_frame(p, *i as u64, Timestamp(0), self.max_pixels)?;
                 c.classify(&frame).map_err(fail_of)
             },
             progress,
@@ -231,24 +249,17 @@ fn fail_of(e: VisionError) -> ScoreFail {
     }
 }
 
-/// Reads an image file into a frame as a capture source would deliver it:
-/// JPEG stays encoded (checked for start/end markers, trailing padding cut);
-/// anything else (PNG, BMP…) is decoded to RGB with OpenCV.
-pub fn load_image_frame(path: &Path, seq: u64, at: Timestamp) -> Result<Frame, ScoreFail> {
-    let data = std::fs::read(path).map_err(|e| ScoreFail {
-        kind: if e.kind() == std::io::ErrorKind::NotFound { SkipKind::MissingFile } else { SkipKind::Undecodable },
-        reason: format!("cannot read: {e}"),
+/// Reads an image file into a frame as the folder camera would deliver it
+/// (`capture::image_file`): size from the header first, refused over
+/// `max_pixels`; JPEG stays encoded, other formats are decoded to RGB.
+pub fn load_image_frame(path: &Path, seq: u64, at: Timestamp, max_pixels: u64) -> Result<Frame, ScoreFail> {
+    use crate::capture::image_file::{self, ImageFileError};
+    let image = image_file::load(path, max_pixels).map_err(|e| ScoreFail {
+        kind: if matches!(e, ImageFileError::Missing) { SkipKind::MissingFile } else { SkipKind::Undecodable },
+        reason: match e {
+            ImageFileError::Missing | ImageFileError::Unreadable(_) => e.to_string(),
+            other => format!("not a readable image: {other}"),
+        },
     })?;
-    let image = if data.starts_with(&[0xFF, 0xD8]) || data.is_empty() {
-        let n = crate::capture::jpeg::check(&data)
-            .map_err(|f| ScoreFail { kind: SkipKind::Undecodable, reason: f.to_string() })?;
-        let mut b = Bytes::from(data);
-        b.truncate(n);
-        FrameImage::Jpeg(b)
-    } else {
-        let rgb = crate::capture::cv::decode_to_rgb(&data)
-            .map_err(|e| ScoreFail { kind: SkipKind::Undecodable, reason: format!("not a readable image: {e}") })?;
-        FrameImage::Rgb(Arc::new(rgb))
-    };
     Ok(Frame { seq, captured_at: at, source: Arc::from(path.display().to_string()), image })
 }

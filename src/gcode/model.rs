@@ -238,6 +238,8 @@ pub enum WarningKind {
     LayerCountMismatch { reported: u32, found: u32 },
     /// More distinct objects than we track (1024); further ones are ignored.
     TooManyObjects,
+    /// A feed rate below 0.1 mm/s (`F` < 6): the time at feed rates is not meaningful.
+    SlowFeed { feed_mm_min: f64 },
 }
 
 impl WarningKind {
@@ -255,6 +257,7 @@ impl WarningKind {
             WarningKind::FilamentMismatch { .. } => "filament_mismatch",
             WarningKind::LayerCountMismatch { .. } => "layer_count_mismatch",
             WarningKind::TooManyObjects => "too_many_objects",
+            WarningKind::SlowFeed { .. } => "slow_feed",
         }
     }
 }
@@ -289,6 +292,10 @@ impl fmt::Display for Warning {
                 write!(f, "slicer reports {reported} layers, {found} found")
             }
             WarningKind::TooManyObjects => f.write_str("more than 1024 objects; the rest are ignored"),
+            WarningKind::SlowFeed { feed_mm_min } => write!(
+                f,
+                "feed rate F{feed_mm_min} is below 0.1 mm/s; the time at feed rates is not a real estimate"
+            ),
         }
     }
 }

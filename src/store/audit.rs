@@ -91,7 +91,11 @@ const AUDIT_COLUMNS: &str = "id, at, actor, who, command, reason, incident_id, a
 const FEEDBACK_COLUMNS: &str = "id, at, kind, incident_id, who, until_at, print_id, note";
 
 impl Store {
-    pub async fn audit(&self, e: AuditEntry) -> Result<i64, StoreError> {
+    /// Appends an entry; URLs in its reason and error are masked (`secret::redact_text`)
+    /// first, since printer errors quote the URL they failed on.
+    pub async fn audit(&self, mut e: AuditEntry) -> Result<i64, StoreError> {
+        e.reason = crate::secret::redact_text(&e.reason);
+        e.error = e.error.map(|t| crate::secret::redact_text(&t));
         self.call(move |c, _| {
             c.execute(
                 "INSERT INTO audit_log (at, actor, who, command, reason, incident_id, attempt, result, error, \

@@ -101,7 +101,7 @@ impl IncidentCause {
             HealthFinding::CameraSilent { .. } => IncidentCause::CameraSilent,
             HealthFinding::PrinterStalled { .. } => IncidentCause::PrinterStalled,
             HealthFinding::ActivityAfterEnd { .. } => IncidentCause::ActivityAfterEnd,
-            HealthFinding::Cleared { .. } => return None,
+            HealthFinding::Cleared { .. } | HealthFinding::Muted { .. } => return None,
         })
     }
 
@@ -226,6 +226,8 @@ text_enum! {
         Summary = "summary",
         /// A test message from `layerwatch alerts test`.
         Test = "test",
+        /// The owner muted pauses and alerts while a print runs.
+        Muted = "muted",
     }
 }
 

@@ -12,8 +12,9 @@
 use super::entropy::{self, Huffman};
 
 /// Largest frame accepted, in pixels (about 7000×7000): bigger is not a camera
-/// frame, and decoding it would cost hundreds of megabytes.
-pub const MAX_PIXELS: u64 = 50_000_000;
+/// frame, and decoding it would cost hundreds of megabytes. The same default
+/// `images` checks every image file against before decoding.
+pub const MAX_PIXELS: u64 = crate::images::DEFAULT_MAX_PIXELS;
 
 /// What the headers say about a JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,38 +282,10 @@ pub fn frame_size(data: &[u8]) -> Option<(u32, u32)> {
     if !data.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
-    let mut pos = 2;
-    loop {
-        while *data.get(pos)? == 0xFF && *data.get(pos + 1)? == 0xFF {
-            pos += 1;
-        }
-        if *data.get(pos)? != 0xFF {
-            return None;
-        }
-        let marker = *data.get(pos + 1)?;
-        if matches!(marker, 0xD0..=0xD7 | 0x01) {
-            pos += 2;
-            continue;
-        }
-        if marker == 0xDA || marker == 0xD9 {
-            return None;
-        }
-        let body = data.get(pos + 4..)?;
-        if is_sof(marker) {
-            let b = body.get(..5)?;
-            return Some((
-                u32::from(u16::from_be_bytes([b[3], b[4]])),
-                u32::from(u16::from_be_bytes([b[1], b[2]])),
-            ));
-        }
-        pos += 2 + usize::from(u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]));
-    }
+    crate::images::header::jpeg_size(data).ok()
 }
 
-/// SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
-fn is_sof(marker: u8) -> bool {
-    matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
-}
+use crate::images::header::is_sof;
 
 fn parse_sof(marker: u8, body: &[u8], at: usize) -> Result<JpegInfo, JpegError> {
     if body.len() < 6 {

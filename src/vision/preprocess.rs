@@ -348,39 +348,6 @@ fn fingerprint(resized: &Mat, bgr: bool) -> Result<u64, PreprocessError> {
     Ok(h)
 }
 
-/// Decodes any image format OpenCV reads (PNG, BMP, WebP, TIFF, JPEG) into RGB.
-/// For `classify` on files that are not JPEG; camera frames go through [`Preprocessor::decode`].
-pub fn decode_any_to_rgb(bytes: &[u8]) -> Result<RgbImage, PreprocessError> {
-    if bytes.is_empty() {
-        return Err(JpegError::Empty.into());
-    }
-    if bytes.starts_with(&[0xFF, 0xD8]) {
-        jpeg::inspect(bytes)?;
-    }
-    let buf = Mat::from_slice(bytes).map_err(cv_err("wrap buffer"))?;
-    let bgr = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).map_err(cv_err("imdecode"))?;
-    if bgr.empty() {
-        let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        return Err(PreprocessError::Unsupported(format!(
-            "opencv cannot read it; starts with {}",
-            head.join(" ")
-        )));
-    }
-    let (w, h) = (bgr.cols() as u32, bgr.rows() as u32);
-    if u64::from(w) * u64::from(h) > jpeg::MAX_PIXELS {
-        return Err(JpegError::BadSize {
-            width: w,
-            height: h,
-            why: "more than 50 megapixels",
-        }
-        .into());
-    }
-    let mut rgb = Mat::default();
-    imgproc::cvt_color_def(&bgr, &mut rgb, imgproc::COLOR_BGR2RGB).map_err(cv_err("colour conversion"))?;
-    let data = rgb.data_bytes().map_err(cv_err("rgb pixels"))?.to_vec();
-    RgbImage::new(w, h, data).ok_or_else(|| PreprocessError::Decoder("decoded size does not match its buffer".into()))
-}
-
 #[cfg(test)]
 #[path = "preprocess_tests.rs"]
 mod tests;

@@ -204,19 +204,3 @@ fn tiny_and_extreme_aspect_frames_are_scored_not_rejected() {
         assert_eq!(prep.source_size, (w, h));
     }
 }
-
-#[test]
-fn any_format_decodes_to_rgb() {
-    let img = rgb(5, 4, |x, y| [x as u8 * 40, y as u8 * 50, 9]);
-    let m = Mat::new_rows_cols_with_bytes::<Vec3b>(4, 5, &img.data).unwrap();
-    let mut bgr = Mat::default();
-    imgproc::cvt_color_def(&m, &mut bgr, imgproc::COLOR_RGB2BGR).unwrap();
-    let mut png = Vector::<u8>::new();
-    assert!(imgcodecs::imencode_def(".png", &bgr, &mut png).unwrap());
-    assert_eq!(decode_any_to_rgb(png.as_slice()).unwrap(), img);
-    assert_eq!(
-        decode_any_to_rgb(b"GIF89a....").unwrap_err().kind(),
-        DecodeKind::Unsupported
-    );
-    assert_eq!(decode_any_to_rgb(&[]).unwrap_err().kind(), DecodeKind::Empty);
-}

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::domain::{HealthFinding, Level, PrintJob, Temperatures, Timestamp};
+use crate::domain::{HealthFinding, Level, MuteInfo, PrintJob, Temperatures, Timestamp};
 
 /// Live state for the API. Implemented by the daemon; cheap to call (no I/O).
 pub trait StatusSource: Send + Sync {
@@ -95,10 +95,20 @@ impl Counters {
 }
 
 /// `/healthz`: `ok` decides 200 or 503; `problems` say why in words.
+/// `warnings` are states the owner chose that leave the daemon healthy but
+/// not acting (a mute), so a monitor of `/healthz` still sees them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthReport {
     pub ok: bool,
     pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl HealthReport {
+    pub fn new(problems: Vec<String>) -> Self {
+        HealthReport { ok: problems.is_empty(), problems, warnings: vec![] }
+    }
 }
 
 /// `GET /api/status`.
@@ -116,9 +126,11 @@ pub struct ApiStatus {
     pub decision: Option<DecisionDto>,
     pub outbox: OutboxDto,
     pub stages: Vec<StageDto>,
-    /// Health findings that are open now (camera frozen, printer stalled…).
+    /// Health findings that are open now (camera frozen, printer stalled, muted…).
     pub findings: Vec<HealthFinding>,
     pub health: HealthReport,
+    /// The mute in force: pauses and alerts are off until it ends.
+    pub mute: Option<MuteInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,10 +14,15 @@
 //!    carry the bearer token, need the `X-CSRF-Token` header the page was
 //!    served with (per session, or per process without a token).
 //!
+//! 5. Wrong tokens (login form or bearer) are throttled: after
+//!    [`FREE_FAILURES`] in a row every attempt waits twice as long as the last
+//!    (up to [`MAX_LOCKOUT`]), answered `429` with `Retry-After`.
+//!
 //! Tokens are compared in constant time and never logged.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -32,6 +37,40 @@ pub const SESSION_COOKIE: &str = "lw_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Sessions kept at once (the oldest is forgotten beyond).
 const MAX_SESSIONS: usize = 64;
+/// Wrong tokens in a row before attempts are slowed down.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait imposed after wrong tokens.
+pub const MAX_LOCKOUT: Duration = Duration::from_secs(300);
+
+/// Back-off after wrong tokens: attempts are refused until `until`.
+#[derive(Debug, Default)]
+struct Throttle {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+impl Throttle {
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        self.until.filter(|u| *u > now).map(|u| u - now)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= FREE_FAILURES {
+            let doublings = (self.failures - FREE_FAILURES).min(16);
+            self.until = Some(now + Duration::from_secs(1 << doublings).min(MAX_LOCKOUT));
+        }
+    }
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// No token configured, or not the right one.
+    Wrong,
+    /// Too many wrong tokens: try again after this long.
+    Throttled(Duration),
+}
 
 /// Who made a request, as the handlers see it (a request extension).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +107,7 @@ pub struct Auth {
     sessions: Mutex<VecDeque<Session>>,
     /// Check `Host` against loopback names (set when the listener is on loopback).
     loopback: Mutex<bool>,
+    throttle: Mutex<Throttle>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -95,6 +135,26 @@ impl Auth {
             anonymous_csrf: random_token(),
             sessions: Mutex::new(VecDeque::new()),
             loopback: Mutex::new(true),
+            throttle: Mutex::new(Throttle::default()),
+        }
+    }
+
+    /// Runs a token comparison under the throttle: refused without comparing while
+    /// locked out; a wrong token extends the lock-out, a right one clears it.
+    fn attempt(&self, offered: &str, now: Instant) -> Result<(), LoginRefused> {
+        let mut t = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = t.wait(now) {
+            return Err(LoginRefused::Throttled(wait));
+        }
+        match self.token.as_deref() {
+            Some(token) if constant_time_eq(offered.trim(), token) => {
+                *t = Throttle::default();
+                Ok(())
+            }
+            _ => {
+                t.failed(now);
+                Err(LoginRefused::Wrong)
+            }
         }
     }
 
@@ -111,11 +171,15 @@ impl Auth {
     }
 
     /// Checks a login attempt; on success returns `(session id, csrf)`.
-    pub fn login(&self, offered: &str) -> Option<(String, String)> {
-        let token = self.token.as_deref()?;
-        if !constant_time_eq(offered.trim(), token) {
-            return None;
+    pub fn login(&self, offered: &str) -> Result<(String, String), LoginRefused> {
+        self.login_at(offered, Instant::now())
+    }
+
+    fn login_at(&self, offered: &str, now: Instant) -> Result<(String, String), LoginRefused> {
+        if self.token.is_none() {
+            return Err(LoginRefused::Wrong);
         }
+        self.attempt(offered, now)?;
         let s = Session { id: random_token(), csrf: random_token() };
         let out = (s.id.clone(), s.csrf.clone());
         let mut g = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -123,7 +187,7 @@ impl Auth {
             g.pop_front();
         }
         g.push_back(s);
-        Some(out)
+        Ok(out)
     }
 
     pub fn logout(&self, id: &str) {
@@ -146,11 +210,14 @@ impl Auth {
     /// Who is asking, or why the credentials are refused.
     fn identify(&self, headers: &HeaderMap) -> Result<Access, Refusal> {
         if let Some(v) = headers.get(header::AUTHORIZATION) {
-            let offered = v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-            return match &self.token {
-                Some(t) if constant_time_eq(offered.trim(), t) => Ok(Access::Bearer),
-                Some(_) => Err(Refusal::Unauthorized("the bearer token is not valid")),
-                None => Err(Refusal::Unauthorized("no access token is configured ([web] token)")),
+            let offered = v.to_str().ok().and_then(bearer_credentials).unwrap_or("");
+            if self.token.is_none() {
+                return Err(Refusal::Unauthorized("no access token is configured ([web] token)"));
+            }
+            return match self.attempt(offered, Instant::now()) {
+                Ok(()) => Ok(Access::Bearer),
+                Err(LoginRefused::Wrong) => Err(Refusal::Unauthorized("the bearer token is not valid")),
+                Err(LoginRefused::Throttled(wait)) => Err(Refusal::Throttled(wait.as_secs().max(1))),
             };
         }
         if let Some(id) = cookie(headers, SESSION_COOKIE)
@@ -160,6 +227,13 @@ impl Auth {
         }
         Ok(Access::Anonymous)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 7235), so `bearer` and `BEARER` work too.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// The value of cookie `name`, if sent.
@@ -176,6 +250,8 @@ enum Refusal {
     Unauthorized(&'static str),
     Forbidden(&'static str),
     Login,
+    /// Too many wrong tokens: seconds to wait.
+    Throttled(u64),
 }
 
 impl IntoResponse for Refusal {
@@ -191,8 +267,19 @@ impl IntoResponse for Refusal {
             Refusal::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": why }))).into_response()
             }
+            Refusal::Throttled(secs) => throttled(secs),
         }
     }
+}
+
+/// `429 Too Many Requests` with `Retry-After`.
+pub fn throttled(secs: u64) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        axum::Json(serde_json::json!({ "error": format!("too many wrong tokens: try again in {secs} s") })),
+    )
+        .into_response()
 }
 
 fn is_public(path: &str) -> bool {
@@ -332,7 +419,7 @@ mod tests {
         let auth = Auth::new(Some("0123456789abcdef-token".into()));
         auth.set_loopback(false);
         let (sid, csrf) = auth.login("0123456789abcdef-token").unwrap();
-        assert!(auth.login("0123456789abcdef-tokeN").is_none());
+        assert_eq!(auth.login("0123456789abcdef-tokeN"), Err(LoginRefused::Wrong));
         let cookie = format!("other=1; {SESSION_COOKIE}={sid}");
         let host = ("host", "printer.lan:8484");
         let got = run(
@@ -375,5 +462,33 @@ mod tests {
         for h in ["evil.example", "127.0.0.1.evil.example:80", "", "[::2]:80"] {
             assert!(!loopback_host(h), "{h}");
         }
+    }
+
+    /// Issue 13 item 7: `/login` had no rate limit or back-off.
+    #[test]
+    fn wrong_tokens_are_throttled_with_a_growing_wait() {
+        let auth = Auth::new(Some("0123456789abcdef-token".into()));
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(auth.login_at("guess", t0), Err(LoginRefused::Wrong));
+        }
+        // Locked for 1 s: even the right token waits, so guessing gains nothing.
+        assert_eq!(auth.login_at("0123456789abcdef-token", t0), Err(LoginRefused::Throttled(Duration::from_secs(1))));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(auth.login_at("guess", t1), Err(LoginRefused::Wrong));
+        assert_eq!(auth.login_at("guess", t1), Err(LoginRefused::Throttled(Duration::from_secs(2))));
+        let t2 = t1 + Duration::from_secs(2);
+        assert!(auth.login_at("0123456789abcdef-token", t2).is_ok());
+        assert_eq!(auth.login_at("guess", t2), Err(LoginRefused::Wrong), "a success resets the count");
+    }
+
+    /// Issue 13 item 7: the `bearer` scheme was case-sensitive.
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_credentials("bearer abc"), Some("abc"));
+        assert_eq!(bearer_credentials("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_credentials("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_credentials("Basic abc"), None);
+        assert_eq!(bearer_credentials("Bearerabc"), None);
     }
 }

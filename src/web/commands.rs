@@ -24,4 +24,10 @@ pub enum CommandError {
     Unavailable(String),
     #[error("the command failed: {0}")]
     Failed(String),
+    /// The request's arguments are refused (400); the message says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The command does not fit the current state (409), e.g. the incident is closed.
+    #[error("{0}")]
+    Conflict(String),
 }

@@ -42,6 +42,8 @@ async fn run(st: &WebState, access: &Access, cmd: UserCommand) -> Result<serde_j
         Err(e @ CommandError::UnknownIncident(_)) => Err(error(StatusCode::NOT_FOUND, e.to_string())),
         Err(e @ CommandError::Unavailable(_)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         Err(e @ CommandError::Failed(_)) => Err(error(StatusCode::BAD_GATEWAY, e.to_string())),
+        Err(e @ CommandError::Invalid(_)) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e @ CommandError::Conflict(_)) => Err(error(StatusCode::CONFLICT, e.to_string())),
     }
 }
 
@@ -146,7 +148,8 @@ pub async fn acknowledge(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mute {
-    /// Minutes; unset mutes the rest of the current print.
+    /// Minutes (1 to `actions.max_mute_min`, ending early with the print); unset mutes the rest
+    /// of the current print.
     pub minutes: Option<u32>,
 }
 

@@ -102,8 +102,16 @@ pub fn render(s: &ApiStatus, c: &Counters, alerts: &[OutboxRow]) -> String {
         c.printer_reconnects,
     );
     o.one("layerwatch_up", "gauge", "1 when every stage runs and the printer link is up.", u8::from(s.health.ok));
+    o.one("layerwatch_muted", "gauge", "1 while pauses and alerts are muted by the owner.", u8::from(s.mute.is_some()));
+    let left = s.mute.as_ref().and_then(|m| m.until).map_or(0.0, |t| (t.millis() as f64 / 1000.0 - now_s(s)).max(0.0));
+    o.one("layerwatch_mute_remaining_seconds", "gauge", "Seconds until a timed mute ends (0: none or until the print ends).", left);
     o.one("layerwatch_uptime_seconds", "gauge", "Seconds since the daemon started.", s.uptime_s);
     o.0
+}
+
+/// Wall-clock seconds of the status (start plus uptime), so `render` stays pure.
+fn now_s(s: &ApiStatus) -> f64 {
+    s.started_at.millis() as f64 / 1000.0 + s.uptime_s
 }
 
 pub async fn metrics(State(st): State<WebState>) -> Response {

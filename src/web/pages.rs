@@ -93,12 +93,16 @@ pub async fn login(State(st): State<WebState>, Form(f): Form<Login>) -> Response
         return Redirect::to("/").into_response();
     }
     match st.auth.login(&f.token) {
-        Some((sid, _csrf)) => {
+        Ok((sid, _csrf)) => {
             tracing::info!("dashboard sign-in");
             let cookie = format!("{SESSION_COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/");
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
-        None => {
+        Err(super::auth::LoginRefused::Throttled(wait)) => {
+            tracing::warn!(wait_s = wait.as_secs(), "dashboard sign-in refused: too many wrong tokens");
+            super::auth::throttled(wait.as_secs().max(1))
+        }
+        Err(super::auth::LoginRefused::Wrong) => {
             tracing::warn!("dashboard sign-in refused: wrong token");
             let mut r = html(login_page("That token is not right."));
             *r.status_mut() = StatusCode::UNAUTHORIZED;

@@ -25,7 +25,7 @@ struct Fixed {
 impl Fixed {
     fn new() -> Self {
         Fixed {
-            health: Mutex::new(HealthReport { ok: true, problems: vec![] }),
+            health: Mutex::new(HealthReport::new(vec![])),
             updates: watch::channel(0).0,
             frames: Mutex::new(vec![]),
             steps: Mutex::new(vec![]),
@@ -94,6 +94,7 @@ impl StatusSource for Fixed {
             stages: vec![],
             findings: vec![],
             health: self.health(),
+            mute: None,
         }
     }
 
@@ -179,7 +180,7 @@ async fn healthz_follows_the_status_source() {
     let s = start(None).await;
     let r = reqwest::get(format!("{}/healthz", s.url)).await.unwrap();
     assert_eq!(r.status(), 200);
-    *s.fixed.health.lock().unwrap() = HealthReport { ok: false, problems: vec!["printer disconnected".into()] };
+    *s.fixed.health.lock().unwrap() = HealthReport::new(vec!["printer disconnected".into()]);
     let r = reqwest::get(format!("{}/healthz", s.url)).await.unwrap();
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();

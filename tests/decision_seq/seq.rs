@@ -422,6 +422,7 @@ fn finding_name(f: &HealthFinding) -> String {
         HealthFinding::CameraSilent { .. } => "camera_silent".into(),
         HealthFinding::PrinterStalled { .. } => "printer_stalled".into(),
         HealthFinding::ActivityAfterEnd { .. } => "activity_after_end".into(),
+        HealthFinding::Muted { .. } => "muted".into(),
         HealthFinding::Cleared { what, .. } => format!("cleared:{what}"),
     }
 }
@@ -440,6 +441,7 @@ fn finding_text(f: &HealthFinding) -> String {
             format!("printer_stalled since {} (layer {layer:?})", rel(*since))
         }
         HealthFinding::ActivityAfterEnd { since } => format!("activity_after_end since {}", rel(*since)),
+        HealthFinding::Muted { since, .. } => format!("muted since {}", rel(*since)),
         HealthFinding::Cleared { what, .. } => format!("cleared {what}"),
     }
 }

@@ -66,6 +66,7 @@ impl NtfyNotifier {
             (AlertKind::Incident, _) => ("4", "warning"),
             (AlertKind::Resolved, _) => ("3", "white_check_mark"),
             (AlertKind::Summary, _) => ("3", "mute"),
+            (AlertKind::Muted, _) => ("4", "mute"),
             (AlertKind::Test, _) => ("2", "test_tube"),
         }
     }

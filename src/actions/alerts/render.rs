@@ -34,6 +34,7 @@ pub fn title(a: &Alert) -> String {
         },
         AlertKind::Summary => format!("{}: {} alerts suppressed", a.printer, a.suppressed.unwrap_or(0)),
         AlertKind::Test => format!("{}: test alert", a.printer),
+        AlertKind::Muted => format!("{}: monitoring muted", a.printer),
     }
 }
 
@@ -80,7 +81,7 @@ pub fn body(a: &Alert) -> String {
                 lines.push(a.note.clone());
             }
         }
-        AlertKind::Resolved | AlertKind::Summary | AlertKind::Test => lines.push(a.note.clone()),
+        AlertKind::Resolved | AlertKind::Summary | AlertKind::Test | AlertKind::Muted => lines.push(a.note.clone()),
     }
     let mut last = clock_time(a.time);
     if let Some(id) = a.incident_id {

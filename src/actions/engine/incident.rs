@@ -367,7 +367,7 @@ impl Engine {
         a
     }
 
-    fn print_info(&self, ev: &Evidence) -> Option<PrintInfo> {
+    pub(super) fn print_info(&self, ev: &Evidence) -> Option<PrintInfo> {
         let job = self.status.borrow().state.job().cloned();
         let file = self.print.as_ref().map(|p| p.file.clone()).or_else(|| job.as_ref().map(|j| j.file.clone()))?;
         Some(PrintInfo {
@@ -471,6 +471,8 @@ fn describe(f: &HealthFinding, now: Timestamp) -> String {
         HealthFinding::ActivityAfterEnd { since } => {
             format!("The print ended but the picture keeps changing ({} min)", mins(since))
         }
+        HealthFinding::Muted { until: Some(t), .. } => format!("Pauses and alerts muted until {}", render::clock_time(*t)),
+        HealthFinding::Muted { until: None, .. } => "Pauses and alerts muted for the rest of this print".into(),
         HealthFinding::Cleared { what, .. } => format!("{what} cleared"),
     }
 }

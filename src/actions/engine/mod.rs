@@ -26,7 +26,7 @@ use super::alerts::Notifier;
 use super::clock::Clock;
 use super::config::{ActionsConfig, AlertsConfig};
 use super::outbox::Outbox;
-use crate::domain::{Frame, HealthFinding, PrinterStatus, Timestamp, Verdict};
+use crate::domain::{Frame, HealthFinding, MuteInfo, PrinterStatus, Timestamp, Verdict};
 use crate::printer::PrinterLink;
 use crate::store::{IncidentCause, IncidentId, PrintId, Store, TimelineSampler};
 
@@ -77,6 +77,7 @@ enum Msg {
 pub struct ActionEngine {
     tx: mpsc::Sender<Msg>,
     outbox: Outbox,
+    mute: watch::Receiver<Option<MuteInfo>>,
 }
 
 impl std::fmt::Debug for ActionEngine {
@@ -103,11 +104,20 @@ pub(super) struct OpenIncident {
     alerted: bool,
 }
 
-/// A mute the owner set from the dashboard.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A mute the owner set from the dashboard: bounded by `until`
+/// (`actions.max_mute_min` at most), by the print it was set during, or both.
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Mute {
+    since: Timestamp,
     until: Option<Timestamp>,
     print: Option<PrintId>,
+    who: Option<String>,
+}
+
+impl Mute {
+    fn info(&self) -> MuteInfo {
+        MuteInfo { since: self.since, until: self.until, for_print: self.print.is_some(), who: self.who.clone() }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +143,8 @@ pub(super) struct Engine {
     health: HashMap<IncidentCause, IncidentId>,
     ok_since: Option<Timestamp>,
     mute: Option<Mute>,
+    /// What `mute` is, for the status board (`/api/status`, `/healthz`, `/metrics`).
+    mute_tx: watch::Sender<Option<MuteInfo>>,
     cool_due: Option<(IncidentId, Timestamp)>,
     sampler: TimelineSampler,
     /// Keeps the placeholder status channel alive when there is no printer.
@@ -158,6 +170,7 @@ impl ActionEngine {
                 (rx, Some(tx))
             }
         };
+        let (mute_tx, mute_rx) = watch::channel(None);
         let mut engine = Engine {
             name: deps.printer_name,
             sampler: TimelineSampler::new(deps.store.config().timeline_interval_s),
@@ -174,6 +187,7 @@ impl ActionEngine {
             health: HashMap::new(),
             ok_since: None,
             mute: None,
+            mute_tx,
             cool_due: None,
             _status_tx: status_tx,
         };
@@ -182,7 +196,13 @@ impl ActionEngine {
         outbox.spawn(cancel, tracker);
         let cancel = cancel.clone();
         tracker.spawn(async move { engine.run(rx, cancel).await });
-        Ok(ActionEngine { tx, outbox })
+        Ok(ActionEngine { tx, outbox, mute: mute_rx })
+    }
+
+    /// The mute in force (or `None`), updated as it is set, lifted or ends with its print.
+    /// A timed mute is over once `MuteInfo::active` says so.
+    pub fn mute(&self) -> watch::Receiver<Option<MuteInfo>> {
+        self.mute.clone()
     }
 
     /// Hands a verdict (and the frame it was made from, for the snapshot) to the engine.
@@ -306,23 +326,40 @@ impl Engine {
         if let Some(m) = self.store.last_mute().await?
             && m.entry.kind == crate::store::FeedbackKind::Mute
         {
-            let mute = Mute { until: m.entry.until, print: m.entry.print_id };
-            let active = match mute.until {
-                Some(t) => t > now,
-                None => mute.print.is_some() && mute.print == self.print.as_ref().map(|p| p.id),
+            // A mute stored by an older version may be unbounded: cap it as one set now would be.
+            let cap = m.entry.at.add(std::time::Duration::from_secs(u64::from(self.cfg.max_mute_min) * 60));
+            let mute = Mute {
+                since: m.entry.at,
+                until: m.entry.until.map(|t| if t > cap { cap } else { t }),
+                print: m.entry.print_id,
+                who: m.entry.who.clone(),
             };
-            if active {
-                self.mute = Some(mute);
+            if self.mute_holds(&mute, now) {
+                tracing::warn!(until = ?mute.until, print = ?mute.print, "pauses and alerts are still muted from before the restart");
+                self.set_mute(Some(mute));
             }
         }
         Ok(())
     }
 
+    /// Whether `m` is in force: before its end time, and during the print it was set in (if any).
+    fn mute_holds(&self, m: &Mute, now: Timestamp) -> bool {
+        let current = self.print.as_ref().map(|p| p.id);
+        let in_time = m.until.is_none_or(|t| now < t);
+        let in_print = match m.print {
+            Some(p) => current == Some(p),
+            None => m.until.is_some(),
+        };
+        in_time && in_print
+    }
+
     fn is_muted(&self, now: Timestamp) -> bool {
-        match self.mute {
-            None => false,
-            Some(Mute { until: Some(t), .. }) => now < t,
-            Some(Mute { until: None, print }) => print.is_some() && print == self.print.as_ref().map(|p| p.id),
-        }
+        self.mute.as_ref().is_some_and(|m| self.mute_holds(m, now))
+    }
+
+    /// Sets (or lifts) the mute and publishes it.
+    pub(super) fn set_mute(&mut self, mute: Option<Mute>) {
+        self.mute_tx.send_replace(mute.as_ref().map(Mute::info));
+        self.mute = mute;
     }
 }

@@ -79,8 +79,9 @@ impl Engine {
         for (_, id) in std::mem::take(&mut self.health) {
             self.store.close_incident(id, now, CloseReason::PrintEnded).await?;
         }
-        if self.mute.is_some_and(|m| m.print == Some(p.id)) {
-            self.mute = None;
+        if self.mute.as_ref().is_some_and(|m| m.print == Some(p.id)) {
+            tracing::info!(print = p.id, "mute ended with its print");
+            self.set_mute(None);
         }
         if let Some(point) = self.sampler.flush() {
             self.store.append_timeline(point).await?;

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::commands::{Request, done};
 use super::{Engine, Mute};
 use crate::actions::ActionError;
-use crate::store::{Actor, AuditCommand, CloseReason, CommandResult, FeedbackEntry, FeedbackKind, IncidentId};
+use crate::domain::{Evidence, Level};
+use crate::store::{
+    Actor, AlertKind, AuditCommand, CloseReason, CommandResult, FeedbackEntry, FeedbackKind, IncidentId,
+};
 
 /// What the owner asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +33,8 @@ pub enum UserCommand {
     Acknowledge {
         incident: IncidentId,
     },
-    /// No pauses and no alerts for `minutes`, or for the rest of the current print when unset.
+    /// No pauses and no alerts for `minutes` (1 to `actions.max_mute_min`), ending early
+    /// with the current print; for the rest of the current print when unset.
     Mute {
         minutes: Option<u32>,
     },
@@ -96,6 +100,12 @@ impl Engine {
             }
             UserCommand::NotAFailure { incident, resume } => {
                 let row = self.store.incident(incident).await?.ok_or(ActionError::UnknownIncident(incident))?;
+                if !row.is_open() {
+                    let why = row.closed_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                    return Err(ActionError::Conflict(format!(
+                        "incident {incident} is already closed{why}: nothing to mark as not a failure"
+                    )));
+                }
                 self.store.set_incident_feedback(incident, "not_a_failure").await?;
                 self.store
                     .add_feedback(feedback(
@@ -140,21 +150,45 @@ impl Engine {
             }
             UserCommand::Mute { minutes } => {
                 let print = self.print.as_ref().map(|p| p.id);
+                let max = self.cfg.max_mute_min;
+                if let Some(m) = minutes
+                    && (m == 0 || m > max)
+                {
+                    return Err(ActionError::Invalid(format!(
+                        "minutes = {m}: give 1 to {max} minutes (actions.max_mute_min), \
+                         or no minutes to mute for the rest of this print"
+                    )));
+                }
                 let until = minutes.map(|m| now.add(Duration::from_secs(u64::from(m) * 60)));
                 if until.is_none() && print.is_none() {
-                    return Ok(UserOutcome::note("nothing is printing: give a number of minutes to mute"));
+                    return Err(ActionError::Invalid(
+                        "nothing is printing: give a number of minutes to mute".into(),
+                    ));
                 }
                 self.store.add_feedback(feedback(FeedbackKind::Mute, None, until, print, String::new())).await?;
-                self.mute = Some(Mute { until, print: if until.is_some() { None } else { print } });
-                tracing::info!(?until, ?print, who = ?who, "alerts and pauses muted");
-                Ok(UserOutcome::note(match until {
+                self.set_mute(Some(Mute { since: now, until, print, who: who.clone() }));
+                let words = match until {
+                    Some(t) if print.is_some() => {
+                        format!("muted until {} or the end of this print", crate::actions::alerts::render::clock_time(t))
+                    }
                     Some(t) => format!("muted until {}", crate::actions::alerts::render::clock_time(t)),
                     None => "muted for the rest of this print".to_string(),
-                }))
+                };
+                tracing::warn!(?until, ?print, who = ?who, "pauses and alerts muted");
+                if print.is_some() {
+                    // Muting switches the monitor off for this print: the owner hears about it.
+                    let by = who.as_deref().unwrap_or("the dashboard");
+                    let mut alert = self.alert(AlertKind::Muted, Level::Warning, None, now);
+                    alert.note = format!("Pauses and alerts {words} (by {by}). Failures are still watched but not acted on.");
+                    alert.print = self.print_info(&Evidence::default());
+                    self.outbox.enqueue(&alert).await?;
+                }
+                Ok(UserOutcome::note(words))
             }
             UserCommand::Unmute => {
                 self.store.add_feedback(feedback(FeedbackKind::Unmute, None, None, None, String::new())).await?;
-                self.mute = None;
+                self.set_mute(None);
+                tracing::info!(who = ?who, "mute lifted");
                 Ok(UserOutcome::note("unmuted"))
             }
         }

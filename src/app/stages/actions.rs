@@ -39,6 +39,7 @@ pub async fn run(
     let engine = ActionEngine::start(deps, &inner, &tracker).await?;
     tracker.close();
     tracing::info!(channels = ?engine.outbox().channels(), "action engine started");
+    board.set_mute(engine.mute());
     engines.send_replace(Some(engine.clone()));
     let result = supervise(&engine, &tracker, &board, &cancel).await;
     engines.send_replace(None);

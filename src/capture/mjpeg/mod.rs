@@ -100,13 +100,21 @@ impl MjpegSource {
     }
 
     pub fn from_config(cfg: &CameraConfig) -> Result<Self, CaptureError> {
-        MjpegSource::new(
+        let mut s = MjpegSource::new(
             &cfg.name,
             &cfg.url,
             Duration::from_millis(cfg.timeout_ms),
             Duration::from_millis(cfg.reconnect_max_ms),
             cfg.max_frame_bytes,
-        )
+        )?;
+        s.core.set_max_pixels(cfg.max_pixels);
+        Ok(s)
+    }
+
+    /// Frames with more pixels (from the JPEG header) are skipped and counted.
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Self {
+        self.core.set_max_pixels(max_pixels);
+        self
     }
 }
 
@@ -169,7 +177,7 @@ impl MjpegSource {
                     tracing::debug!(camera = core.name(), "part re-framed on its boundary: wrong Content-Length");
                 }
                 let at = part.x_timestamp.and_then(|t| plausible_wall_clock(t, now)).unwrap_or(now);
-                Some(core.frame(FrameImage::Jpeg(part.jpeg), at))
+                core.checked_frame(FrameImage::Jpeg(part.jpeg), at, &shown_url)
             }
             Event::Skipped(reason) => {
                 core.bad_frame(&reason, &shown_url);

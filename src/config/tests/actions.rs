@@ -21,9 +21,9 @@ fn defaults_are_valid() {
 fn policies_are_a_closed_set() {
     check(
         "[actions]\nfailure = \"explode\"\n",
-        expect![
-            "actions.failure: line 2: unknown variant `explode`, expected one of `none`, `notify`, `pause`, `pause_and_park`, `pause_then_cool`, `cancel`"
-        ],
+        expect![[r#"
+            invalid configuration:
+              - line 2: actions.failure = "explode": `explode` is not one of the choices `none`, `notify`, `pause`, `pause_and_park`, `pause_then_cool`, `cancel`"#]],
     );
 }
 
@@ -34,9 +34,9 @@ fn semantic_errors_name_key_and_value() {
          [alerts]\npublic_url = \"printer.local\"\n[alerts.retry]\ninitial_ms = 5000\nmax_ms = 100\n",
         expect![[r#"
             invalid configuration:
-              - actions.cool_after_min = 0: must be between 1 and 1440
-              - actions.warning = "cancel": is stronger than actions.failure (pause); a warning must not do more than a failure
-              - alerts.public_url = "printer.local": must be an http:// or https:// URL
-              - alerts.retry.max_ms = 100: must be at least retry.initial_ms (5000)"#]],
+              - line 2: actions.warning = "cancel": is stronger than actions.failure (pause); a warning must not do more than a failure
+              - line 4: actions.cool_after_min = 0: must be between 1 and 1440
+              - line 6: alerts.public_url = "printer.local": must be an http:// or https:// URL
+              - line 9: alerts.retry.max_ms = 100: must be at least retry.initial_ms (5000)"#]],
     );
 }

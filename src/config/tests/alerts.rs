@@ -26,14 +26,14 @@ min_level = "ok"
     let err = Config::from_toml_str(toml).unwrap_err();
     expect![[r#"
         invalid configuration:
-          - alerts.webhook.url = "ftp://x": must be an http:// or https:// URL
-          - alerts.webhook.snapshot = "url": needs alerts.public_url (or use "embed")
-          - alerts.webhook.headers = "Bad Header": is not a valid header name
-          - alerts.sms.from = "5551234": must be a phone number in E.164 form, like +15551234567
-          - alerts.sms.to = "+1555123456789012": must be a phone number in E.164 form, like +15551234567
-          - alerts.ntfy.topic = "my topic": must be 1-64 characters of A-Z, a-z, 0-9, - and _
-          - alerts.telegram.chat_id = "me": must be a numeric chat id or @channelname
-          - alerts.telegram.min_level = "ok": must be "warning" or "failure""#]]
+          - line 3: alerts.webhook.url = "ftp://x": must be an http:// or https:// URL
+          - line 4: alerts.webhook.snapshot = "url": needs alerts.public_url (or use "embed")
+          - line 5: alerts.webhook.headers = "Bad Header": is not a valid header name
+          - line 9: alerts.sms.from = "5551234": must be a phone number in E.164 form, like +15551234567
+          - line 10: alerts.sms.to = "+1555123456789012": must be a phone number in E.164 form, like +15551234567
+          - line 12: alerts.ntfy.topic = "my topic": must be 1-64 characters of A-Z, a-z, 0-9, - and _
+          - line 15: alerts.telegram.chat_id = "me": must be a numeric chat id or @channelname
+          - line 16: alerts.telegram.min_level = "ok": must be "warning" or "failure""#]]
     .assert_eq(&err.to_string());
 }
 

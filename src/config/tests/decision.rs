@@ -29,15 +29,15 @@ fn decision_config_points_at_a_calibration_and_checks_overrides() {
         ),
         expect![[r#"
             invalid configuration:
-              - decision.sensitivity = 1.5: must be between 0 and 1
-              - decision.warning_level = 0.5: must be below decision.pause_level (0.4)
-              - decision.window_n = 40: must be between 1 and 32
-              - decision.health.dark_brightness = 300.0: must be between 0 and 255"#]],
+              - line 2: decision.sensitivity = 1.5: must be between 0 and 1
+              - line 4: decision.warning_level = 0.5: must be below decision.pause_level (0.4)
+              - line 5: decision.window_n = 40: must be between 1 and 32
+              - line 7: decision.health.dark_brightness = 300.0: must be between 0 and 255"#]],
     );
     check_config(
         "[decision.classes.stringing]\naction = \"pause\"\nlevel = 3\n",
         expect![[r#"
-            decision.classes.stringing.level: line 3: unknown field `level`,
-              expected one of `action`, `warning_scale`, `pause_scale`"#]],
+            invalid configuration:
+              - line 3: decision.classes.stringing.level = 3: unknown key `level`; the keys here are `action`, `warning_scale`, `pause_scale`"#]],
     );
 }

@@ -29,13 +29,17 @@ fn empty_file_is_all_defaults() {
 fn unknown_key_names_the_key() {
     check(
         "[camera]\nfsp = 10\n",
-        expect!["camera.fsp: line 2: unknown field `fsp`, expected one of `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`"],
+        expect![[r#"
+            invalid configuration:
+              - line 2: camera.fsp = 10: unknown key `fsp`; the keys here are `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`"#]],
     );
 }
 
 #[test]
 fn wrong_type_names_the_key_path() {
-    check("[camera]\nfps = \"fast\"\n", expect![[r#"camera.fps: line 2: invalid type: string "fast", expected u32"#]]);
+    check("[camera]\nfps = \"fast\"\n", expect![[r#"
+        invalid configuration:
+          - line 2: camera.fps = "fast": expected a whole number (0 or more), found the text "fast""#]]);
 }
 
 #[test]
@@ -44,9 +48,9 @@ fn semantic_errors_name_key_and_value() {
         "[camera]\nfps = 0\nsource = \"rtsp\"\nurl = \"http://x\"\n[web]\nbind = \"0.0.0.0:80\"\n",
         expect![[r#"
             invalid configuration:
-              - camera.fps = 0: must be between 1 and 120
-              - camera.url = "http://x": must be an rtsp:// URL
-              - web.bind = "0.0.0.0:80": binding beyond loopback needs web.token (at least 16 characters)"#]],
+              - line 2: camera.fps = 0: must be between 1 and 120
+              - line 4: camera.url = "http://x": must be an rtsp:// URL
+              - line 6: web.bind = "0.0.0.0:80": binding beyond loopback needs web.token (at least 16 characters)"#]],
     );
 }
 
@@ -54,7 +58,28 @@ fn semantic_errors_name_key_and_value() {
 fn unknown_enum_value_is_named() {
     check(
         "[camera]\nsource = \"webcam\"\n",
-        expect![[r#"camera.source: line 2: unknown variant `webcam`, expected one of `v4l2`, `mjpeg`, `snapshot`, `rtsp`, `video`, `folder`"#]],
+        expect![[r#"
+            invalid configuration:
+              - line 2: camera.source = "webcam": `webcam` is not one of the choices `v4l2`, `mjpeg`, `snapshot`, `rtsp`, `video`, `folder`"#]],
+    );
+}
+
+/// Issue 13 item 6: schema errors came one at a time, alphabetically, in serde's
+/// words (`expected u64`, `struct CameraConfig`). Now all at once, in file order,
+/// each with its line, key path and value, semantic problems included.
+#[test]
+fn every_problem_at_once_in_file_order_in_plain_words() {
+    check(
+        "[web]\nbind = \"0.0.0.0:80\"\n\n[camera]\nqueue = \"many\"\nfsp = 3\nsource = \"webcam\"\nwidth = -5\ninterval_ms = 1\n\n[vision]\nthreads = true\n",
+        expect![[r#"
+            invalid configuration:
+              - line 2: web.bind = "0.0.0.0:80": binding beyond loopback needs web.token (at least 16 characters)
+              - line 5: camera.queue = "many": expected a whole number (0 or more), found the text "many"
+              - line 6: camera.fsp = 3: unknown key `fsp`; the keys here are `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`
+              - line 7: camera.source = "webcam": `webcam` is not one of the choices `v4l2`, `mjpeg`, `snapshot`, `rtsp`, `video`, `folder`
+              - line 8: camera.width = -5: expected a whole number (0 or more), found the number -5
+              - line 9: camera.interval_ms = 1: must be between 50 and 600000
+              - line 12: vision.threads = true: expected a whole number (0 or more), found true"#]],
     );
 }
 

@@ -33,3 +33,19 @@ token = "web-token-0123456789"
     assert_eq!(v["web"]["bind"], "0.0.0.0:8484");
     assert_eq!(v["printer"]["octoprint"]["url"], "http://***@octopi.local/");
 }
+
+/// Issue 13 item 1: tokens in a webhook URL's query or path were shown.
+#[test]
+fn tokens_in_webhook_urls_are_masked() {
+    let toml = r#"
+[alerts.webhook]
+url = "https://hooks.slack.com/services/T0000/B0000/XyZ1234567890abcdefGHIJ?token=q-secret-1"
+[alerts.ntfy]
+topic = "printer-room"
+"#;
+    let cfg = Config::from_toml_str(toml).unwrap();
+    let v = cfg.redacted_json();
+    assert_eq!(v["alerts"]["webhook"]["url"], "https://hooks.slack.com/services/T0000/B0000/***?token=***");
+    let text = serde_json::to_string(&v).unwrap();
+    assert!(!text.contains("XyZ1234567890") && !text.contains("q-secret-1"), "{text}");
+}

@@ -12,10 +12,10 @@ fn bad_values_name_key_and_value() {
     .unwrap_err();
     expect![[r#"
         invalid configuration:
-          - store.timeline_interval_s = 0: must be between 1 and 3600
-          - store.snapshots.max_count = 0: must be between 1 and 1000000
-          - store.snapshots.max_mb = 2000000: must be between 1 and 1000000
-          - store.path = "": must name a database file, not a directory"#]]
+          - line 2: store.timeline_interval_s = 0: must be between 1 and 3600
+          - line 3: store.path = "": must name a database file, not a directory
+          - line 5: store.snapshots.max_count = 0: must be between 1 and 1000000
+          - line 6: store.snapshots.max_mb = 2000000: must be between 1 and 1000000"#]]
     .assert_eq(&err.to_string());
 }
 

@@ -22,14 +22,9 @@ pub fn canonical_split(name: &str) -> &str {
     }
 }
 
+/// The visible sub-folders of `dir`, each real folder once (`images::walk`).
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).map_err(|e| EvalError::io(dir, e))? {
-        let p = e.map_err(|e| EvalError::io(dir, e))?.path();
-        if p.is_dir() && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
-            out.push(p);
-        }
-    }
+    let mut out = crate::images::walk(dir, 1).map_err(|e| EvalError::io(dir, e))?.dirs;
     out.sort();
     Ok(out)
 }

@@ -135,19 +135,12 @@ pub fn detect(path: &Path) -> Result<DatasetKind, EvalError> {
     ))
 }
 
-fn find_sequences(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if depth == 0 {
-        return Ok(());
-    }
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if !p.is_dir() {
-            continue;
-        }
-        if p.join(manifest::MANIFEST_FILE).is_file() {
-            out.push(p);
-        } else {
-            find_sequences(&p, depth - 1, out)?;
+/// Folders holding a `manifest.toml` down to `depth` levels (`images::walk`: each
+/// real folder once); a sequence's own sub-folders are not searched.
+fn find_sequences(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for d in crate::images::walk(dir, depth)?.dirs {
+        if d.join(manifest::MANIFEST_FILE).is_file() && !out.iter().any(|s| d.starts_with(s)) {
+            out.push(d);
         }
     }
     Ok(())

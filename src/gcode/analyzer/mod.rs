@@ -15,6 +15,9 @@ use super::lexer::{DEFAULT_MAX_LINE, LineSplitter, Piece, RawLine, SliceLines};
 use super::machine::{Machine, Move};
 use super::model::{Analysis, PauseKind, PlannedPause, Slicer, Warning, WarningKind};
 use super::objects::Objects;
+
+/// Feed rates below this (mm/min, 0.1 mm/s) are warned about: no print moves that slowly.
+const MIN_PLAUSIBLE_FEED: f64 = 6.0;
 use super::parser::{Command, Line, Words, parse_line, parse_line_into};
 
 /// Warnings kept with their line; the rest are only counted.
@@ -312,10 +315,12 @@ impl State {
         let w = &l.words;
         match (letter, number, sub) {
             (b'G', 0 | 1, None) => {
+                self.check_feed(l);
                 let r = self.machine.linear(w);
                 self.moved(l, r);
             }
             (b'G', 2 | 3, None) => {
+                self.check_feed(l);
                 let r = self.machine.arc(w, number == 3);
                 self.moved(l, r);
             }
@@ -353,7 +358,20 @@ impl State {
         }
     }
 
+    /// A feed rate no printer moves at (below `MIN_PLAUSIBLE_FEED` mm/min) makes the
+    /// time at feed rates meaningless: said once per value, with its line.
+    fn check_feed(&mut self, l: &Line<'_>) {
+        if let Some(f) = l.words.get(b'F').filter(|f| f.is_finite() && *f > 0.0 && *f < MIN_PLAUSIBLE_FEED) {
+            self.warnings.push(l.number, l.offset, WarningKind::SlowFeed { feed_mm_min: f });
+        }
+    }
+
+    /// A planned pause, unless its line also holds junk bytes: in a file that is
+    /// not G-code (a binary file) `M0`/`M1` turn up by chance.
     fn pause(&mut self, l: &Line<'_>, kind: PauseKind) {
+        if l.issues.junk {
+            return;
+        }
         if self.pauses.len() < 1000 {
             self.pauses.push(PlannedPause { kind, line: l.number, offset: l.offset, layer: None });
         }

@@ -126,6 +126,8 @@ impl Runner {
     pub(crate) async fn run(mut self, first: Option<mpsc::UnboundedReceiver<Incoming>>) {
         let mut backoff = Backoff::new(Duration::from_millis(250), self.opts.reconnect_max);
         let mut immediate = first.is_none();
+        // A session opened by `first_session` is the first connection: later ones are "again".
+        let mut connected_before = first.is_some();
         let mut incoming = first;
         loop {
             if let Some(rx) = incoming.take() {
@@ -166,7 +168,11 @@ impl Runner {
                     match self.init_session().await {
                         Ok(()) => {
                             let attempts = backoff.failures();
-                            tracing::info!(url = %self.base, attempts, "moonraker websocket connected again");
+                            if std::mem::replace(&mut connected_before, true) {
+                                tracing::info!(url = %self.base, attempts, "moonraker websocket connected again");
+                            } else {
+                                tracing::info!(url = %self.base, attempts, "moonraker websocket connected");
+                            }
                             incoming = Some(rx);
                         }
                         Err(e) => {

@@ -91,7 +91,7 @@ impl OctoPrintLink {
             silence: Duration::from_secs(30),
         };
         let runner = Runner::new(api.clone(), status_tx, zpos_tx, analysis_tx, counters.clone(), opts, cancel);
-        let name = format!("octoprint {}", api.base().as_str().trim_end_matches('/'));
+        let name = format!("octoprint {}", crate::secret::redact_text(api.base().as_str().trim_end_matches('/')));
         let timeout = Duration::from_millis(cfg.command_timeout_ms);
         let commands = Commands::new(name.clone(), status_rx.clone(), timeout, cfg.park.clone());
         let link = Arc::new(OctoPrintLink {
