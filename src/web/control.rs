@@ -171,3 +171,15 @@ pub async fn mute(State(st): State<WebState>, Extension(access): Extension<Acces
 pub async fn unmute(State(st): State<WebState>, Extension(access): Extension<Access>) -> Response {
     reply(run(&st, &access, UserCommand::Unmute).await)
 }
+
+/// `POST /api/camera-memory/reset`: forget this camera's memory of normal
+/// frames (`decision::CameraMemory`), e.g. after moving the camera or
+/// changing the light. The decider stores the emptied memory.
+pub async fn forget_camera(State(st): State<WebState>, Extension(access): Extension<Access>) -> Response {
+    let Some(sink) = &st.commands else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "commands are not available on this server");
+    };
+    tracing::info!(who = access.who(), "dashboard: camera memory reset");
+    sink.decider_feedback(Feedback::ForgetCamera);
+    Json(serde_json::json!({ "message": "this camera's memory of normal frames is forgotten" })).into_response()
+}

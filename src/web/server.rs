@@ -127,6 +127,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/incidents/{id}/acknowledge", post(control::acknowledge))
         .route("/api/mute", post(control::mute))
         .route("/api/unmute", post(control::unmute))
+        .route("/api/camera-memory/reset", post(control::forget_camera))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }

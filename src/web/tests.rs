@@ -251,6 +251,10 @@ async fn commands_need_post_same_origin_and_the_page_csrf_token() {
     assert_eq!(r.unwrap().status(), 400, "unknown field");
     let r = c.post(format!("{}/api/mute", s.url)).header("x-csrf-token", &csrf).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let forget = format!("{}/api/camera-memory/reset", s.url);
+    assert_eq!(c.post(&forget).send().await.unwrap().status(), 403, "a command without the CSRF header");
+    let r = c.post(&forget).header("x-csrf-token", &csrf).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     let got: Vec<_> = s.sink.commands.lock().unwrap().iter().map(|(c, w)| format!("{c:?} by {w:?}")).collect();
     expect_test::expect![[r#"
         [
@@ -261,7 +265,7 @@ async fn commands_need_post_same_origin_and_the_page_csrf_token() {
         ]
     "#]]
     .assert_debug_eq(&got);
-    assert_eq!(*s.sink.feedback.lock().unwrap(), [Feedback::Resumed, Feedback::MuteForPrint]);
+    assert_eq!(*s.sink.feedback.lock().unwrap(), [Feedback::Resumed, Feedback::MuteForPrint, Feedback::ForgetCamera]);
     s.cancel.cancel();
 }
 
@@ -520,6 +524,7 @@ async fn every_documented_path_is_routed_and_every_route_documented() {
         "/api/incidents/{id}/acknowledge",
         "/api/mute",
         "/api/unmute",
+        "/api/camera-memory/reset",
     ];
     routed.sort();
     assert_eq!(paths, routed);

@@ -88,12 +88,14 @@ fn vision_precision_is_checked() {
     check("[vision]\nprecision = \"int8\"\n", expect![["ok"]]);
     check(
         "[vision]\nprecision = \"int4\"\n",
-        expect![[r#"vision.precision: line 2: unknown variant `int4`, expected `fp32` or `int8`"#]],
+        expect![[r#"
+            invalid configuration:
+              - line 2: vision.precision = "int4": `int4`, expected `fp32` or `int8` is not a valid choice"#]],
     );
     check(
         "[vision]\nmodel = \"m/classifier.toml\"\nprecision = \"int8\"\n",
         expect![[r#"
             invalid configuration:
-              - vision.precision = Int8: chooses between the built-in models; with vision.model set, name that model's own file instead"#]],
+              - line 3: vision.precision = Int8: chooses between the built-in models; with vision.model set, name that model's own file instead"#]],
     );
 }

@@ -311,3 +311,7 @@ function connect() {
 window.addEventListener('resize', scheduleTimeline);
 loadConfig();
 connect();
+$('btn-forget-camera').onclick = async () => {
+  const m = $('h-msg');
+  try { const r = await post('/api/camera-memory/reset', {}); m.textContent = r.message; m.style.color = ''; } catch (e) { m.textContent = e.message; m.style.color = '#d6312f'; }
+};
