@@ -13,16 +13,20 @@ pub struct WebConfig {
     pub bind: String,
     /// Access token required for state-changing requests (and for any non-loopback bind).
     pub token: Option<String>,
+    /// Seconds a client gets to send a request's headers; also how long an idle keep-alive
+    /// connection stays open before the server closes it (slow or idle clients cannot pin connections).
+    pub header_timeout_s: u64,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { enabled: true, bind: "127.0.0.1:8484".into(), token: None }
+        WebConfig { enabled: true, bind: "127.0.0.1:8484".into(), token: None, header_timeout_s: 10 }
     }
 }
 
 impl WebConfig {
     pub fn validate(&self, p: &str, out: &mut Issues) {
+        out.range(format!("{p}.header_timeout_s"), self.header_timeout_s, 1, 600);
         match bind_is_loopback(&self.bind) {
             None => out.push(format!("{p}.bind"), &self.bind, "must be an address like 127.0.0.1:8484 or localhost:8484"),
             Some(false) if self.token.as_deref().is_none_or(|t| t.is_empty()) => out.push(
@@ -77,7 +81,7 @@ mod tests {
 
     fn issues(bind: &str, token: Option<&str>) -> Vec<String> {
         let mut out = Issues::default();
-        WebConfig { enabled: true, bind: bind.into(), token: token.map(String::from) }.validate("web", &mut out);
+        WebConfig { bind: bind.into(), token: token.map(String::from), ..WebConfig::default() }.validate("web", &mut out);
         out.into_vec().iter().map(|i| i.to_string()).collect()
     }
 

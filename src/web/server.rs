@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -39,6 +40,9 @@ pub struct WebState {
     pub auth: Arc<Auth>,
     /// Ends the event streams when the server shuts down (set by `serve`).
     pub shutdown: CancellationToken,
+    /// How long a client may take to send a request's headers, and an idle keep-alive connection may stay
+    /// open (`[web] header_timeout_s`).
+    pub header_timeout: Duration,
 }
 
 impl std::fmt::Debug for WebState {
@@ -63,6 +67,7 @@ impl WebState {
             data_dir: None,
             auth: Arc::new(Auth::new(None)),
             shutdown: CancellationToken::new(),
+            header_timeout: Duration::from_secs(WebConfig::default().header_timeout_s),
         }
     }
 
@@ -78,6 +83,12 @@ impl WebState {
         self.config = Arc::new(redacted);
         self.roi = roi;
         self.auth = Arc::new(Auth::new(web.token.clone()));
+        self.header_timeout = Duration::from_secs(web.header_timeout_s);
+        self
+    }
+
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
         self
     }
 
@@ -134,14 +145,49 @@ pub fn router(state: WebState) -> Router {
 
 /// Serves on `listener` until `cancel` fires; in-flight requests finish and
 /// event streams end first. Refuses a non-loopback listener without a token.
+///
+/// Each connection is HTTP/1.1 with a header timeout (`state.header_timeout`): a client that has not sent a
+/// request's headers within it, whether it is slow or its keep-alive connection sits idle, is disconnected.
+/// (`axum::serve` offers no timeouts, so idle and slow-header connections stayed open indefinitely.) A failed
+/// `accept` (for example too many open files) is logged and retried after a pause, never fatal.
 pub async fn serve(mut state: WebState, listener: TcpListener, cancel: CancellationToken) -> Result<(), WebError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
     let local = listener.local_addr().map_err(WebError::Serve)?;
     let addr = local.to_string();
     let loopback = check_bind(local, state.auth.token_required())?;
     state.auth.set_loopback(loopback);
     state.shutdown = cancel.child_token();
-    tracing::info!(%addr, token = state.auth.token_required(), "web server listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(cancel.cancelled_owned()).await.map_err(WebError::Serve)
+    let header_timeout = state.header_timeout;
+    tracing::info!(%addr, token = state.auth.token_required(), header_timeout_s = header_timeout.as_secs_f64(), "web server listening");
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(%addr, %error, "web server cannot accept a connection; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%peer, %error, "web connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Whether `addr` is loopback; an error when it is not and no token is configured

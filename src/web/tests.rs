@@ -175,6 +175,51 @@ async fn page_csrf(client: &reqwest::Client, url: &str, cookie: Option<&str>) ->
     html[at..at + 64].to_string()
 }
 
+/// Issue 13 item 7: slow-header and idle keep-alive connections were kept 95 s or more (no timeout at all).
+#[tokio::test]
+async fn slow_header_and_idle_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let state = WebState::new(Arc::new(Fixed::new()), None).with_header_timeout(Duration::from_millis(400));
+    let done = tokio::spawn(serve(state, listener, cancel.clone()));
+    // Reads until the server closes; what it sent, and how long that took.
+    async fn until_closed(c: &mut tokio::net::TcpStream) -> (String, Duration) {
+        let start = std::time::Instant::now();
+        let mut got = vec![];
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), start.elapsed()),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => panic!("connection still open after 5 s; got {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+    }
+    // A request line and one header, then nothing: closed after the timeout without an answer.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let (got, took) = until_closed(&mut slow).await;
+    assert!(!got.contains("200 OK"), "{got}");
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "closed after {took:?}");
+    // A connection that never sends a byte is closed the same way.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (_, took) = until_closed(&mut silent).await;
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    // A complete keep-alive request is answered, then the idle connection is closed.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (got, took) = until_closed(&mut idle).await;
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "idle connection closed after {took:?}");
+    // The server itself is fine and stops on its token.
+    let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), done).await.expect("stops").unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn healthz_follows_the_status_source() {
     let s = start(None).await;
