@@ -17,6 +17,7 @@ use layerwatch::printer::{Confirmation, PrinterError, PrinterLink};
 use tokio_util::sync::CancellationToken;
 
 use hosts_support::moonraker::{Moonraker, Standin};
+use hosts_support::proxy::CutProxy;
 use hosts_support::{Recorder, assert_monotonic, fixture, wait_status};
 
 const PRINT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -334,5 +335,47 @@ async fn a_link_started_before_moonraker_follows_it_once_it_is_up() {
     assert_eq!(rx.borrow().state, PrinterState::Disconnected);
     m.start_moonraker();
     wait_status(&mut rx, Duration::from_secs(60), "idle once moonraker is up", |s| s.state == PrinterState::Idle).await;
+    cancel.cancel();
+}
+
+/// Runs `layerwatch printer --moonraker URL <command>`; whether it succeeded, and what it printed.
+async fn cli(url: &str, command: &'static str) -> (bool, String) {
+    let url = url.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_layerwatch"))
+            .args(["printer", "--moonraker", &url, command])
+            .output()
+            .expect("run layerwatch")
+    })
+    .await
+    .expect("cli");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Issue 13 item 7: every one-shot `layerwatch printer pause|resume|cancel` downloaded and analysed the whole
+/// printing file first. Through a counting proxy: the real binary pauses and resumes a real print, and fetches no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_cli_commands_pause_and_resume_without_downloading_the_file() {
+    let m = Moonraker::start(Standin { speed: 2.0, ..Standin::default() }).await;
+    let proxy = CutProxy::start(format!("127.0.0.1:{}", m.port).parse().expect("addr")).await;
+    let (link, cancel) = link(&m).await;
+    let mut rx = link.status();
+    m.upload_and_print(&fixture("gcode/cube_klipper.gcode"), "oneshot.gcode").await;
+    wait_status(&mut rx, PRINT_TIMEOUT, "printing", |s| s.state.is_printing()).await;
+
+    let (ok, text) = cli(&proxy.url, "pause").await;
+    assert!(ok && text.contains("pause: confirmed"), "{text}\n{}", m.logs());
+    assert!(!text.contains("connected again"), "the first connection is not a reconnection: {text}");
+    wait_status(&mut rx, STATE_TIMEOUT, "paused", |s| matches!(s.state, PrinterState::Paused { .. })).await;
+    assert_eq!(proxy.requests("GET /server/files/"), 0, "a one-shot pause downloads nothing");
+
+    let (ok, text) = cli(&proxy.url, "resume").await;
+    assert!(ok && text.contains("resume: confirmed"), "{text}");
+    assert_eq!(proxy.requests("GET /server/files/"), 0, "a one-shot resume downloads nothing");
+    // The control: `printer status` still reads the file (for the layer it shows), and the proxy sees that download.
+    let (ok, text) = cli(&proxy.url, "status").await;
+    assert!(ok && text.starts_with("printing oneshot.gcode"), "{text}");
+    assert!(proxy.requests("GET /server/files/gcodes/oneshot.gcode") >= 1, "the proxy counts downloads");
+    let _ = link.cancel().await;
     cancel.cancel();
 }

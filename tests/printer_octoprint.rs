@@ -287,3 +287,49 @@ async fn a_started_link_waits_for_octoprint_in_the_background() {
     wait_status(&mut rx, STATE_TIMEOUT, "a connected printer", |s| s.state != PrinterState::Disconnected).await;
     cancel.cancel();
 }
+
+/// Runs `layerwatch printer --octoprint URL --api-key KEY <command>`; whether it succeeded, and what it printed.
+async fn cli(url: &str, key: &str, command: &'static str) -> (bool, String) {
+    let (url, key) = (url.to_string(), key.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_layerwatch"))
+            .args(["printer", "--octoprint", &url, "--api-key", &key, command])
+            .output()
+            .expect("run layerwatch")
+    })
+    .await
+    .expect("cli");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Issue 13 item 7: every one-shot `layerwatch printer pause|resume|cancel` downloaded and analysed the whole
+/// printing file first. Through a counting proxy: the real binary pauses and resumes a real print, and asks for
+/// no file (neither its description nor its bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_cli_commands_pause_and_resume_without_downloading_the_file() {
+    let server = octoprint::shared().await;
+    let _one = octoprint::PRINTER.lock().await;
+    let proxy = CutProxy::start(server.url.trim_start_matches("http://").parse().expect("addr")).await;
+    let (link, cancel) = link(server, &server.url).await;
+    idle(server, &link).await;
+    server.upload_and_print(&fixture("gcode/cube_marlin.gcode"), "oneshot.gcode").await;
+    let mut rx = link.status();
+    wait_status(&mut rx, PRINT_TIMEOUT, "printing", |s| s.state.is_printing()).await;
+    let files = || proxy.requests("GET /api/files/") + proxy.requests("GET /downloads/");
+
+    let (ok, text) = cli(&proxy.url, &server.api_key, "pause").await;
+    assert!(ok && text.contains("pause: confirmed"), "{text}\n{}", server.log_tail(20));
+    wait_status(&mut rx, STATE_TIMEOUT, "paused", |s| matches!(s.state, PrinterState::Paused { .. })).await;
+    assert!(proxy.requests("POST /api/job ") >= 1, "the pause went through the proxy");
+    assert_eq!(files(), 0, "a one-shot pause reads no file");
+
+    let (ok, text) = cli(&proxy.url, &server.api_key, "resume").await;
+    assert!(ok && text.contains("resume: confirmed"), "{text}");
+    assert_eq!(files(), 0, "a one-shot resume reads no file");
+    // The control: `printer status` still reads the file (for the layer it shows), and the proxy sees that.
+    let (ok, text) = cli(&proxy.url, &server.api_key, "status").await;
+    assert!(ok && text.starts_with("printing oneshot.gcode"), "{text}");
+    assert!(files() >= 1, "the proxy counts file requests");
+    link.cancel().await.expect("cancel the print");
+    cancel.cancel();
+}

@@ -161,6 +161,12 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
         link_token.cancel();
         return code;
     }
+    if matches!(args.action, Action::Pause | Action::Resume | Action::Cancel) {
+        // A one-shot command needs the printer's state, not the printing file's layers: the print hosts'
+        // links then neither download nor analyse the file (issue 13 item 7).
+        cfg.octoprint.max_file_mb = 0;
+        cfg.moonraker.max_file_mb = 0;
+    }
     let link = crate::printer::connect(&cfg, cancel.child_token()).map_err(|e| anyhow::anyhow!(e))?;
     let status = connected(&*link, timeout).await?;
     // Monitor mode learns SD progress from its first reports: give them a moment.
