@@ -30,3 +30,8 @@ pub mod web;
 pub fn repo_root() -> Option<std::path::PathBuf> {
     option_env!("LAYERWATCH_ROOT").map(std::path::PathBuf::from).filter(|p| p.join("Cargo.toml").exists())
 }
+
+/// The fuzz targets' property checks (`fuzz/props/`), run over their seed corpora in the normal test run.
+#[cfg(test)]
+#[path = "../fuzz/props/mod.rs"]
+mod fuzz_props;

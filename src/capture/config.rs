@@ -136,7 +136,7 @@ impl CameraConfig {
                 }
             }
             SourceKind::V4l2 => {
-                if crate::capture::v4l2::parse_device(&self.device).is_err() {
+                if parse_device(&self.device).is_err() {
                     out.push(format!("{p}.device"), &self.device, "must be an index or a /dev/video path");
                 }
             }
@@ -147,5 +147,24 @@ impl CameraConfig {
         if self.path.is_relative() && !self.path.as_os_str().is_empty() {
             self.path = base.join(&self.path);
         }
+    }
+}
+
+/// `camera.device` as written: an index or a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceRef {
+    Index(u32),
+    Path(PathBuf),
+}
+
+/// Parses `camera.device`: `"0"`, `"/dev/video0"`, `"/dev/v4l/by-id/…"`.
+pub fn parse_device(s: &str) -> Result<DeviceRef, String> {
+    let s = s.trim();
+    if let Ok(i) = s.parse::<u32>() {
+        Ok(DeviceRef::Index(i))
+    } else if s.starts_with('/') {
+        Ok(DeviceRef::Path(PathBuf::from(s)))
+    } else {
+        Err(format!("{s:?} is neither a device index nor a /dev path"))
     }
 }

@@ -29,6 +29,9 @@ use super::stats::CaptureStats;
 use super::{CameraConfig, CaptureError, FrameSource, V4l2Format, jpeg, pixels};
 use crate::domain::{Frame, FrameImage, Timestamp};
 
+/// `camera.device` parsing lives with the config it checks (pure, so the config fuzz target compiles without nokhwa).
+pub use super::config::{DeviceRef, parse_device};
+
 /// A camera as `layerwatch cameras` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceInfo {
@@ -50,25 +53,6 @@ pub struct DeviceFormat {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-}
-
-/// `camera.device` as written: an index or a path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceRef {
-    Index(u32),
-    Path(PathBuf),
-}
-
-/// Parses `camera.device`: `"0"`, `"/dev/video0"`, `"/dev/v4l/by-id/…"`.
-pub fn parse_device(s: &str) -> Result<DeviceRef, String> {
-    let s = s.trim();
-    if let Ok(i) = s.parse::<u32>() {
-        Ok(DeviceRef::Index(i))
-    } else if s.starts_with('/') {
-        Ok(DeviceRef::Path(PathBuf::from(s)))
-    } else {
-        Err(format!("{s:?} is neither a device index nor a /dev path"))
-    }
 }
 
 /// The V4L2 index of a device: `N` of the `/dev/videoN` node it is or links to.

@@ -11,7 +11,7 @@
 
 mod commands;
 mod follow;
-mod objects;
+pub(crate) mod objects;
 mod rpc;
 mod run;
 mod state;

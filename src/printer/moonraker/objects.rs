@@ -132,8 +132,10 @@ impl Objects {
         let info = self.get("print_stats", "info");
         let info_u32 =
             |k: &str| info.and_then(|i| i.get(k)).and_then(Value::as_u64).map(|v| v.min(u32::MAX as u64) as u32);
-        let heater = |obj: &str| match (self.f64_at(obj, "temperature"), self.f64_at(obj, "target")) {
-            (Some(t), target) => Some((t as f32, target.unwrap_or(0.0) as f32)),
+        // A finite f64 can still overflow an f32 (Klipper's JSON may say anything): such a reading is absent.
+        let f32_at = |obj: &str, field: &str| self.f64_at(obj, field).map(|v| v as f32).filter(|v| v.is_finite());
+        let heater = |obj: &str| match (f32_at(obj, "temperature"), f32_at(obj, "target")) {
+            (Some(t), target) => Some((t, target.unwrap_or(0.0))),
             _ => None,
         };
         View {
@@ -150,7 +152,12 @@ impl Objects {
             file_size: self.f64_at("virtual_sdcard", "file_size").map(|v| v.max(0.0) as u64).filter(|s| *s > 0),
             is_paused: self.get("pause_resume", "is_paused").and_then(Value::as_bool).unwrap_or(false),
             display_progress: self.f64_at("display_status", "progress"),
-            z: self.get("toolhead", "position").and_then(|p| p.get(2)).and_then(Value::as_f64).map(|z| z as f32),
+            z: self
+                .get("toolhead", "position")
+                .and_then(|p| p.get(2))
+                .and_then(Value::as_f64)
+                .map(|z| z as f32)
+                .filter(|z| z.is_finite()),
             extruder: heater("extruder"),
             bed: heater("heater_bed"),
         }
@@ -178,4 +185,21 @@ pub(crate) struct View {
     /// (actual, target) °C.
     pub extruder: Option<(f32, f32)>,
     pub bed: Option<(f32, f32)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Objects;
+
+    /// Found by the `moonraker_json` fuzz target: a temperature (or Z) too large for an `f32` became infinity.
+    #[test]
+    fn readings_too_large_for_an_f32_are_absent_not_infinite() {
+        let mut o = Objects::default();
+        o.reset(&json!({"extruder": {"temperature": 210.0, "target": 1e300}, "toolhead": {"position": [0, 0, 1e300]}}));
+        o.merge(&json!({"heater_bed": {"temperature": 2.1e65, "target": 60.0}}));
+        let v = o.view();
+        assert_eq!((v.extruder, v.bed, v.z), (Some((210.0, 0.0)), None, None));
+    }
 }

@@ -10,7 +10,7 @@
 
 mod api;
 mod commands;
-mod model;
+pub(crate) mod model;
 mod push;
 mod run;
 mod state;

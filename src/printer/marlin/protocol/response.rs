@@ -11,7 +11,7 @@ use super::report::{Area, Position, TempReport, parse_area, parse_position, pars
 
 /// One line from the firmware.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Response {
     /// `ok`, `ok N12`, `ok 12`, `ok N12 P15 B3` (ADVANCED_OK), `ok T:…` (M105), `ok X:…` (M114).
     Ok(OkReply),

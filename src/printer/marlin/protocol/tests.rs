@@ -297,3 +297,16 @@ fn noise_and_boot_banners() {
             => Other("TMC CONNECTION ERROR")
     "#]].assert_eq(&render(lines));
 }
+
+/// Found by the `marlin_lines` fuzz target: `Response` was internally tagged, so serializing a text-carrying variant
+/// (`Echo`, `Comment`, `Other`) failed at run time ("cannot serialize tagged newtype variant").
+#[test]
+fn every_kind_of_line_serializes() {
+    let lines: &[&[u8]] = &[
+        b"Begin file list", b"echo:hello", b"// Klipper state: Ready", b"ok T:21.3 /0.0", b"Resend: 3", b"wait",
+        b"\xFF\xFE\x01", b"Cap:AUTOREPORT_TEMP:1", b"start", b"busy: processing", b"Error:Printer halted",
+    ];
+    let json: Vec<String> =
+        lines.iter().map(|l| serde_json::to_string(&parse(l)).unwrap_or_else(|e| format!("ERROR {e}"))).collect();
+    expect![[r#""#]].assert_eq(&json.join("\n"));
+}

@@ -1,0 +1,4 @@
+//! libFuzzer target: `layerwatch_parsers::fuzz_props::moonraker_json::check` (see its docs for the properties).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| layerwatch_parsers::fuzz_props::moonraker_json::check(data));

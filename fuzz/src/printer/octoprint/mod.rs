@@ -1,0 +1,4 @@
+//! `crate::printer::octoprint`: the REST and push-socket JSON.
+
+#[path = "../../../../src/printer/octoprint/model.rs"]
+pub(crate) mod model;

@@ -1,0 +1,6 @@
+//! `crate::store`: `[store]`.
+
+#[path = "../../../src/store/config.rs"]
+mod config;
+
+pub use config::{SnapshotRetention, StoreConfig};
