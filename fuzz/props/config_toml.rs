@@ -23,7 +23,8 @@ pub fn check(data: &[u8]) {
                 assert!(i.line.is_none_or(|l| l >= 1 && l <= lines + 1), "line {:?} of {lines}: {i}", i.line);
                 let last = i.key.rsplit('.').next().unwrap_or("");
                 if is_secret_key(last) {
-                    assert!(i.value == MASK || i.value.is_empty() || i.value == "\"\"", "a secret shown: {i}");
+                    let shown = i.value.trim_matches('"');
+                    assert!(shown == MASK || shown.is_empty(), "a secret shown: {i}");
                 }
             }
         }

@@ -31,7 +31,13 @@ pub(super) fn read(text: &str) -> Result<(Config, Vec<ConfigIssue>), ConfigError
                         _ => None,
                     })
                     .collect();
-                let value = lookup(&doc, &path).map(show).unwrap_or_else(|| "(missing)".into());
+                // A value under a secret key (even a misplaced or misspelt one) is never shown; others lose any
+                // URL password or token they carry.
+                let value = match path.last() {
+                    Some(k) if crate::secret::is_secret_key(k) => Some(format!("{:?}", crate::secret::MASK)),
+                    _ => lookup(&doc, &path).map(|v| crate::secret::redact_text(&show(v))),
+                }
+                .unwrap_or_else(|| "(missing)".into());
                 let key = path.join(".");
                 problems.push(ConfigIssue {
                     line: None,

@@ -179,6 +179,7 @@ async fn page_csrf(client: &reqwest::Client, url: &str, cookie: Option<&str>) ->
 #[tokio::test]
 async fn slow_header_and_idle_connections_are_closed_after_the_header_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    crate::net::install_tls_provider();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let cancel = CancellationToken::new();
@@ -199,7 +200,7 @@ async fn slow_header_and_idle_connections_are_closed_after_the_header_timeout() 
     }
     // A request line and one header, then nothing: closed after the timeout without an answer.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
     let (got, took) = until_closed(&mut slow).await;
     assert!(!got.contains("200 OK"), "{got}");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "closed after {took:?}");
@@ -209,7 +210,7 @@ async fn slow_header_and_idle_connections_are_closed_after_the_header_timeout() 
     assert!(took < Duration::from_secs(3), "closed after {took:?}");
     // A complete keep-alive request is answered, then the idle connection is closed.
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
     let (got, took) = until_closed(&mut idle).await;
     assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "idle connection closed after {took:?}");

@@ -49,3 +49,16 @@ topic = "printer-room"
     let text = serde_json::to_string(&v).unwrap();
     assert!(!text.contains("XyZ1234567890") && !text.contains("q-secret-1"), "{text}");
 }
+
+/// Found by the `config_toml` fuzz property: a secret under a misplaced key (`token` in `[printer.octoprint]`) was
+/// printed in the "unknown key" error, and so was a URL's password under a misspelt key.
+#[test]
+fn schema_errors_never_show_a_secret() {
+    let toml = "[printer.octoprint]\ntoken = \"9f86d081884c7d659a2feaa0c55ad015\"\nurll = \"http://pi:secretpw@octopi.local/\"\n";
+    let err = Config::from_toml_str(toml).unwrap_err().to_string();
+    assert!(err.contains("printer.octoprint.token = \"***\": unknown key"), "{err}");
+    assert!(err.contains("printer.octoprint.urll") && err.contains("***@octopi.local"), "{err}");
+    for secret in ["9f86d081884c7d659a2feaa0c55ad015", "secretpw"] {
+        assert!(!err.contains(secret), "{secret} leaked: {err}");
+    }
+}
