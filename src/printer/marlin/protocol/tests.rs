@@ -308,5 +308,16 @@ fn every_kind_of_line_serializes() {
     ];
     let json: Vec<String> =
         lines.iter().map(|l| serde_json::to_string(&parse(l)).unwrap_or_else(|e| format!("ERROR {e}"))).collect();
-    expect![[r#""#]].assert_eq(&json.join("\n"));
+    expect![[r#"
+        {"kind":"other","value":"Begin file list"}
+        {"kind":"echo","value":"hello"}
+        {"kind":"comment","value":"Klipper state: Ready"}
+        {"kind":"ok","value":{"line":null,"planner_free":null,"buffer_free":null,"temps":{"active":{"actual":21.3,"target":0.0},"tools":[],"bed":null,"chamber":null,"waiting":false},"position":null,"firmware":null}}
+        {"kind":"resend","value":{"line":3}}
+        {"kind":"wait"}
+        {"kind":"garbage","value":{"len":3}}
+        {"kind":"capability","value":{"name":"AUTOREPORT_TEMP","enabled":true}}
+        {"kind":"start"}
+        {"kind":"busy","value":{"reason":"processing"}}
+        {"kind":"error","value":{"kind":"halted","message":"Printer halted","last_line":null}}"#]].assert_eq(&json.join("\n"));
 }
