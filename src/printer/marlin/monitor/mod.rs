@@ -343,6 +343,9 @@ impl MonitorMode {
 impl Mode for MonitorMode {
     fn on_connected(&mut self, cx: &mut Cx, _handshake: &Handshake) {
         self.connected = true;
+        // The silence before this connection is not this connection's: without this, a printer that
+        // was gone longer than the probes allow is dropped again at once, forever (the soak found it).
+        self.last_rx = cx.now;
         self.queue.clear();
         self.awaiting = None;
         if matches!(self.phase, Phase::Error(_)) {
