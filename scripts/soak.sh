@@ -24,14 +24,14 @@ minutes="${1:-120}"
 out="$(realpath -m "${2:-/work/soak-run}")"
 mkdir -p "$out/bin"
 test -x .tools/venv-octoprint/bin/python || { echo "soak: .tools/venv-octoprint is missing: run scripts/setup.sh test" >&2; exit 2; }
-# Build first, then run copies: the clock starts with the soak, and later builds do not touch it.
+# Build first (the test build makes target/release/layerwatch too), then run copies: the clock starts with the
+# soak, and later builds do not touch it.
 exe="$(cargo test --release --locked --test soak --no-run --message-format=json \
   | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "soak":
         print(m["executable"])')"
-cargo build --release --locked --bin layerwatch
 cp "$exe" "$out/bin/soak"
 cp target/release/layerwatch "$out/bin/layerwatch"
 { git rev-parse HEAD; git status --short; } > "$out/build.txt"

@@ -459,8 +459,10 @@ async fn soak() {
 
         let next_failure = failure_at(segment);
         let aimed_outage = segment % 2 == 0 && Instant::now() + Duration::from_secs(5) >= next_failure;
-        let aimed_kill = segment % 3 == 1 && Instant::now() >= next_failure + Duration::from_secs(15);
-        if Instant::now() >= next_failure + Duration::from_secs(15) {
+        // ~10 s to pause after the first spaghetti frame, 20 s paused before the owner cancels: at 25 s the
+        // incident holds the printer.
+        let aimed_kill = segment % 3 == 1 && Instant::now() >= next_failure + Duration::from_secs(25);
+        if Instant::now() >= next_failure + Duration::from_secs(25) {
             segment += 1;
         }
         if kill.due(now) || aimed_kill {
@@ -665,6 +667,9 @@ struct Facts {
     finished_print_s: Vec<f64>,
     pauses_confirmed: i64,
     cancels: i64,
+    /// Delivery attempts the daemon recorded, and those that failed (refused while the gate was down…).
+    attempts: i64,
+    attempts_failed: i64,
 }
 
 impl Facts {
@@ -743,6 +748,9 @@ impl Facts {
             "SELECT count(*) FROM audit_log WHERE command = 'pause' AND actor = 'daemon' AND result = 'confirmed'",
         );
         f.cancels = count("SELECT count(*) FROM audit_log WHERE command = 'cancel'");
+        f.attempts = count("SELECT count(*) FROM outbox_attempts");
+        f.attempts_failed =
+            count("SELECT count(*) FROM outbox_attempts WHERE status IS NULL OR status < 200 OR status >= 300");
         f
     }
 }
@@ -887,7 +895,8 @@ fn report(
     let _ = writeln!(
         r,
         "- written to the outbox: {} (by kind {:?}; by state {:?})\n\
-         - requests at the receiver: {} ({} accepted, {} refused or failed while it was down or flaky)\n\
+         - delivery attempts recorded by the daemon: {} ({} failed: refused while the webhook was down, or cut off by a kill)\n\
+         - requests at the receiver: {} ({} accepted, {} not)\n\
          - delivered (distinct `X-Layerwatch-Delivery` ids accepted): {}\n\
          - lost (written, due, never accepted): {}\n\
          - accepted twice under the same id (a kill between the 2xx and `sent`; a receiver de-duplicating on the id keeps one): {}\n\
@@ -896,6 +905,8 @@ fn report(
         f.written,
         f.outbox_by_kind,
         f.outbox_by_state,
+        f.attempts,
+        f.attempts_failed,
         f.requests,
         f.accepted_requests,
         f.refused_or_failed,

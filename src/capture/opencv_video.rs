@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::common::SourceCore;
 use super::reconnect::Reconnector;
 use super::stats::CaptureStats;
-use super::{CameraConfig, CaptureError, FrameSource, cv, http};
+use super::{CameraConfig, CaptureError, FrameSource, cv, http, rtsp_probe};
 use crate::domain::{Frame, FrameImage, RgbImage, Timestamp};
 
 /// Frames in flight between a reader thread and the source.
@@ -257,16 +257,18 @@ fn read_loop(target: &Target, tx: &mpsc::Sender<Msg>, stats: &CaptureStats) {
     let mut cap = match cap {
         Ok(c) if c.is_opened().unwrap_or(false) => c,
         Ok(_) => {
-            let why = if is_file {
-                format!("cannot open video file {what}: unsupported format or corrupt file")
-            } else {
-                format!("cannot open stream {what}")
+            let why = match target {
+                Target::File { .. } => format!("cannot open video file {what}: unsupported format or corrupt file"),
+                Target::Rtsp { url, timeout, .. } => match rtsp_probe::why_not(url, *timeout) {
+                    Some(why) => format!("cannot open stream {what}: {why}"),
+                    None => format!("cannot open stream {what}"),
+                },
             };
             let _ = tx.blocking_send(Msg::OpenFailed(why));
             return;
         }
         Err(e) => {
-            let _ = tx.blocking_send(Msg::OpenFailed(format!("cannot open {what}: {e}")));
+            let _ = tx.blocking_send(Msg::OpenFailed(format!("cannot open {what}: {}", http::redact_str(&e.to_string()))));
             return;
         }
     };
