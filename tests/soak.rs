@@ -458,7 +458,7 @@ async fn soak() {
         }
 
         let next_failure = failure_at(segment);
-        let aimed_outage = segment % 2 == 0 && Instant::now() + Duration::from_secs(5) >= next_failure;
+        let aimed_outage = segment.is_multiple_of(2) && Instant::now() + Duration::from_secs(5) >= next_failure;
         // ~10 s to pause after the first spaghetti frame, 20 s paused before the owner cancels: at 25 s the
         // incident holds the printer.
         let aimed_kill = segment % 3 == 1 && Instant::now() >= next_failure + Duration::from_secs(25);
