@@ -16,7 +16,9 @@
 # Schedule knobs (seconds), from the environment: SOAK_KILL_EVERY_S (900), SOAK_CAMERA_DROP_EVERY_S (420),
 # SOAK_CAMERA_DOWN_S (20), SOAK_UNPLUG_EVERY_S (1380), SOAK_UNPLUG_DOWN_S (15), SOAK_WEBHOOK_OUTAGE_EVERY_S (660),
 # SOAK_WEBHOOK_DOWN_S (90), SOAK_SAMPLE_EVERY_S (10); the camera loops SOAK_NORMAL_FRAMES (180) normal frames then
-# SOAK_FAILURE_FRAMES (30) of spaghetti at 1 fps. Needs `scripts/setup.sh test` (OctoPrint's venv, ONNX Runtime).
+# SOAK_FAILURE_FRAMES (30) of spaghetti at 1 fps; SOAK_AIMED_KILLS=0 kills only on the schedule (with
+# SOAK_KILL_EVERY_S=100000: one long daemon life, to see its RSS settle). Needs `scripts/setup.sh test` (OctoPrint's
+# venv, ONNX Runtime).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

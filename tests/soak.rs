@@ -58,6 +58,8 @@ struct Knobs {
     sample_every: u64,
     normal_frames: usize,
     failure_frames: usize,
+    /// Kill -9 after every 3rd failure too (0: only on the schedule, for long daemon lives).
+    aimed_kills: bool,
 }
 
 fn env_num<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -85,6 +87,7 @@ impl Knobs {
             sample_every: env_num("SOAK_SAMPLE_EVERY_S", 10),
             normal_frames: env_num("SOAK_NORMAL_FRAMES", 180),
             failure_frames: env_num("SOAK_FAILURE_FRAMES", 30),
+            aimed_kills: env_num("SOAK_AIMED_KILLS", 1) != 0,
         }
     }
 }
@@ -466,7 +469,7 @@ async fn soak() {
         let aimed_outage = segment.is_multiple_of(2) && Instant::now() + Duration::from_secs(5) >= next_failure;
         // ~10 s to pause after the first spaghetti frame, 20 s paused before the owner cancels: at 25 s the
         // incident holds the printer.
-        let aimed_kill = segment % 3 == 1 && Instant::now() >= next_failure + Duration::from_secs(25);
+        let aimed_kill = k.aimed_kills && segment % 3 == 1 && Instant::now() >= next_failure + Duration::from_secs(25);
         if Instant::now() >= next_failure + Duration::from_secs(25) {
             segment += 1;
         }
