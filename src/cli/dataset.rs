@@ -82,6 +82,9 @@ pub struct RenderArgs {
     /// JPEG quality.
     #[arg(long, default_value_t = 88)]
     pub quality: i32,
+    /// Park the toolhead for the first frame of each layer (the layer-change reference frame).
+    #[arg(long)]
+    pub park_at_layer_change: bool,
     /// Random seed: the same seed and inputs give the same frames.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -299,6 +302,7 @@ pub async fn run(a: Args, g: &Global) -> anyhow::Result<ExitCode> {
             o.lamp_gain = r.lamp_gain;
             o.drift = r.drift;
             o.noise = r.noise;
+            o.park_at_layer_change = r.park_at_layer_change;
             o.jpeg_quality = r.quality.clamp(5, 100);
             o.seed = r.seed;
             o.command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -252,11 +252,7 @@ impl GeometryChecker {
         let Some(empty) = &self.empty else { return GeometryStats::default() };
         let first = self.expected.first_layer();
         let band_from = done.saturating_sub(self.cfg.growth_layers - 1);
-        let gain = {
-            let bg = |img: &Grey| median(first.iter().zip(&img.data).filter(|(f, _)| **f == NEVER).map(|(_, v)| *v));
-            let (a, b) = (bg(empty), bg(frame));
-            if a > 0.0 && b > 0.0 { a / b } else { 1.0 }
-        };
+        let gain = brightness_ratio(empty, frame, first);
         let changed: Vec<bool> = frame
             .data
             .iter()
@@ -383,20 +379,20 @@ impl GeometryChecker {
     }
 }
 
-/// Median of grey levels (0 when empty), by histogram.
-fn median(values: impl Iterator<Item = u8>) -> f32 {
-    let mut hist = [0u32; 256];
-    let mut n = 0u32;
-    for v in values {
-        hist[usize::from(v)] += 1;
-        n += 1;
+/// How much brighter the reference is than the frame: the median of the
+/// per-pixel ratios where no material is expected (robust to a toolhead in
+/// view and to a picture that is half bright wall, half dark bed); 1 when unknown.
+fn brightness_ratio(reference: &Grey, frame: &Grey, first: &[u32]) -> f32 {
+    let mut ratios: Vec<f32> = first
+        .iter()
+        .zip(reference.data.iter().zip(&frame.data))
+        .filter(|(f, (r, c))| **f == NEVER && **r >= 16 && **c >= 16)
+        .map(|(_, (r, c))| f32::from(*r) / f32::from(*c))
+        .collect();
+    if ratios.is_empty() {
+        return 1.0;
     }
-    let mut seen = 0;
-    for (v, c) in hist.iter().enumerate() {
-        seen += c;
-        if seen * 2 >= n && n > 0 {
-            return v as f32;
-        }
-    }
-    0.0
+    let mid = ratios.len() / 2;
+    let (_, m, _) = ratios.select_nth_unstable_by(mid, f32::total_cmp);
+    *m
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::dataset::Sequence;
 use super::error::EvalError;
 use super::replay::MAX_COUNTED_GAP_MS;
-use crate::decision::{GeometryChecker, GeometryConfig, GeometryFinding};
+use crate::decision::{GeometryChecker, GeometryConfig, GeometryFinding, GeometryStats};
 use crate::domain::PrinterStatus;
 use crate::geometry::{CameraFile, ExpectedPrint, Grey};
 
@@ -54,6 +54,8 @@ pub struct GeometryOutcome {
     pub print_hours_before_onset: f64,
     /// Mean time to decode, downscale and check one frame (ms, this machine).
     pub ms_per_frame: f64,
+    /// The numbers of every judged (layer-change) frame.
+    pub judged_frames: Vec<GeometryStats>,
 }
 
 /// Per injected kind: sequences, detections, mean layers to detection.
@@ -116,6 +118,7 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
         false_findings: 0,
         print_hours_before_onset: 0.0,
         ms_per_frame: 0.0,
+        judged_frames: vec![],
     };
     let started = Instant::now();
     let mut si = 0;
@@ -149,6 +152,7 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
         out.frames += 1;
         let (found, stats) = checker.observe(&grey, printing, layer);
         out.judged += u64::from(stats.is_some());
+        out.judged_frames.extend(stats);
         for f in found {
             let false_finding = before || !seq.manifest.label.failure;
             if false_finding {

@@ -75,6 +75,9 @@ pub struct RenderOptions {
     pub lamp_gain: f64,
     /// Sensor noise (grey levels, standard deviation).
     pub noise: f64,
+    /// The first frame of each layer shows the toolhead parked (a park move at layer change, as
+    /// Octolapse does), so the per-layer reference sees the print unobstructed.
+    pub park_at_layer_change: bool,
     pub jpeg_quality: i32,
     /// Filament colour, BGR.
     pub filament_bgr: [u8; 3],
@@ -102,6 +105,7 @@ impl RenderOptions {
             lamp_change_at: None,
             lamp_gain: 0.7,
             noise: 3.0,
+            park_at_layer_change: false,
             jpeg_quality: 88,
             filament_bgr: [40, 120, 230],
             seed: 1,
@@ -169,6 +173,7 @@ pub fn render(opts: &RenderOptions) -> Result<RenderSummary, EvalError> {
         let b = cam_file.bed;
         [b.origin_mm[0] + 15.0, b.origin_mm[1] + b.size_mm[1] - 15.0, 120.0]
     };
+    let mut prev_layer: Option<u32> = None;
     for i in 0..opts.frames {
         let t = start_ms + i as i64 * opts.interval_ms as i64;
         let print_t = (i as f64 - opts.heat_frames as f64) * interval_s * scale;
@@ -199,8 +204,13 @@ pub fn render(opts: &RenderOptions) -> Result<RenderSummary, EvalError> {
             }
             None => None,
         };
-        draw_toolhead(&mut canvas, &cam, nozzle.unwrap_or(parked));
         let mut effects_note = vec![];
+        let park = opts.park_at_layer_change && layer.is_some() && layer != prev_layer;
+        prev_layer = layer.or(prev_layer);
+        if park {
+            effects_note.push("parked".to_string());
+        }
+        draw_toolhead(&mut canvas, &cam, if park { parked } else { nozzle.unwrap_or(parked) });
         let mut gain =
             1.0 + opts.drift * (std::f64::consts::TAU * i as f64 / period + phase).sin() + opts.flicker * rng.normal();
         let lamp = lamp_frame.is_some_and(|f| i >= f);
@@ -421,6 +431,7 @@ fn manifest(
     put("lamp_change_at", toml::Value::Float(opts.lamp_change_at.unwrap_or(-1.0)));
     put("lamp_gain", toml::Value::Float(opts.lamp_gain));
     put("noise", toml::Value::Float(opts.noise));
+    put("park_at_layer_change", toml::Value::Boolean(opts.park_at_layer_change));
     put("jpeg_quality", toml::Value::Integer(i64::from(opts.jpeg_quality)));
     put("time_scale", toml::Value::Float(scale));
     m.generator = Some(g);
