@@ -92,6 +92,8 @@ fn engine(c: &mut Criterion) {
             printer: None,
             notifiers: vec![],
             clock: Clock::System,
+            data_dir: None,
+            decider: None,
         };
         ActionEngine::start(deps, &cancel, &tracker).await.expect("engine")
     });

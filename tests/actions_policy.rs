@@ -10,9 +10,13 @@ use std::time::Duration;
 use actions_support::{Answer, DoublePrinter, Harness, eventually, jpeg_frame, verdict};
 use layerwatch::actions::alerts::fake::RecordingNotifier;
 use layerwatch::actions::alerts::{Alert, Notifier};
+use layerwatch::actions::feedback_set::DatasetOutcome;
 use layerwatch::actions::{ActionsConfig, Clock, Policy, UserCommand};
-use layerwatch::domain::{HealthFinding, Level, PrinterState, Timestamp, Verdict};
-use layerwatch::store::{Actor, AlertKind, AuditCommand, Channel, CloseReason, CommandResult, OutboxState};
+use layerwatch::decision::Feedback;
+use layerwatch::domain::{FrameImage, HealthFinding, Level, PrinterState, Timestamp, Verdict};
+use layerwatch::store::{
+    Actor, AlertKind, AuditCommand, Channel, CloseReason, CommandResult, FeedbackKind, OutboxState,
+};
 
 fn channel() -> (RecordingNotifier, Vec<Arc<dyn Notifier>>) {
     let n = RecordingNotifier::new(Channel::Webhook);
@@ -333,6 +337,83 @@ async fn not_a_failure_resumes_and_mute_silences() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(incident_alerts(&rec).len(), 1, "muted: no alert");
     assert!(h.store.alerts_of_incident(muted.id).await.unwrap().is_empty());
+    assert_eq!(h.feedback(), [Feedback::NotAFailure, Feedback::MuteForPrint], "the decider hears both, in order");
+    h.stop().await;
+}
+
+/// Issue 16 part 5: the "not a failure" workflow lives in the engine. It
+/// closes the incident, saves the snapshot and the frames judged while the
+/// incident was open into the feedback dataset, and tells the decider on the
+/// feedback channel; a failed resume tells the decider nothing.
+#[tokio::test(start_paused = true)]
+async fn not_a_failure_saves_the_incidents_frames_and_tells_the_decider() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("benchy.gcode", 5);
+    let (_rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    h.engine.verdict(verdict(Level::Ok, 0.1, 4), Some(jpeg_frame(1))).await.unwrap();
+    h.engine.verdict(verdict(Level::Failure, 0.9, 5), Some(jpeg_frame(2))).await.unwrap();
+    h.engine.verdict(verdict(Level::Failure, 0.95, 5), Some(jpeg_frame(3))).await.unwrap();
+    h.engine.sync().await.unwrap();
+    let id = h.store.open_incidents().await.unwrap()[0].id;
+    printer.script(&[Answer::NotConnected]);
+    let out = h.engine.user_command(UserCommand::Resume, Some("ana".into())).await.unwrap();
+    assert_eq!(out.result, Some(CommandResult::Failed));
+    assert_eq!(h.feedback(), [], "a resume that failed is no resume");
+
+    let out = h.engine.user_command(UserCommand::NotAFailure { incident: id, resume: false }, None).await.unwrap();
+    assert_eq!(out.closed_incident, Some(id));
+    let Some(DatasetOutcome::Saved { labels, images }) = out.dataset else { panic!("{out:?}") };
+    assert_eq!((labels.clone(), images), (h.data_dir.join("feedback/labels.csv"), 3), "snapshot + 2 flagged frames");
+    let rows = std::fs::read_to_string(&labels).unwrap();
+    let names: Vec<_> = rows.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("images/incident{id}-snapshot.jpg"),
+            format!("images/incident{id}-frame2.jpg"),
+            format!("images/incident{id}-frame3.jpg")
+        ],
+        "the Ok frame before the incident is not in it"
+    );
+    let frame3 = std::fs::read(h.data_dir.join(format!("feedback/images/incident{id}-frame3.jpg"))).unwrap();
+    let FrameImage::Jpeg(jpeg) = jpeg_frame(3).image else { unreachable!() };
+    assert_eq!(frame3, jpeg.to_vec());
+    assert_eq!(h.feedback(), [Feedback::NotAFailure]);
+
+    let out = h.engine.user_command(UserCommand::ForgetCamera, Some("ana".into())).await.unwrap();
+    assert_eq!(out.message, "this camera's memory of normal frames is forgotten");
+    assert_eq!(h.feedback(), [Feedback::ForgetCamera]);
+    let last = h.store.feedback_log(1).await.unwrap().remove(0).entry;
+    assert_eq!((last.kind, last.who.as_deref()), (FeedbackKind::ForgetCamera, Some("ana")));
+    h.stop().await;
+}
+
+/// Issue 16 part 5: `run --print` starts the print through the engine, so the
+/// start is in the audit log like every other printer command.
+#[tokio::test(start_paused = true)]
+async fn starting_a_print_goes_through_the_engine_and_its_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::with_state(PrinterState::Idle);
+    let (_rec, notifiers) = channel();
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), notifiers).await;
+    let file = dir.path().join("benchy.gcode");
+    let cmd = UserCommand::StartPrint { file: file.clone() };
+    let out = h.engine.user_command(cmd.clone(), Some("run --print".into())).await.unwrap();
+    assert_eq!((out.result, out.error), (Some(CommandResult::Confirmed), None));
+    assert_eq!(printer.commands(), ["print benchy.gcode"]);
+    // A second start while printing is refused by the printer, and audited too.
+    let out = h.engine.user_command(cmd, Some("run --print".into())).await.unwrap();
+    assert_eq!(out.result, Some(CommandResult::Failed), "{out:?}");
+    let audit = h.store.audit_log(10).await.unwrap();
+    let line = |a: &layerwatch::store::AuditRow| {
+        let e = &a.entry;
+        format!("{} {} {} {:?}", e.command, e.result, e.reason, e.who)
+    };
+    let got: Vec<_> = audit.iter().rev().map(line).collect();
+    let want = |r: &str| format!("print {r} print {} Some(\"run --print\")", file.display());
+    assert_eq!(got, [want("confirmed"), want("failed")]);
+    assert_eq!(h.feedback(), []);
     h.stop().await;
 }
 

@@ -121,6 +121,7 @@ async fn daemon_path(
     let inputs = Arc::new(DecisionInputs {
         params: params.clone(),
         scored: tokio::sync::Mutex::new(srx),
+        feedback: tokio::sync::Mutex::new(mpsc::channel(1).1),
         printer: prx,
         analysis: arx,
         engines: erx,

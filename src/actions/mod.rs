@@ -11,17 +11,24 @@
 //! - `alerts`: the `Alert`, its texts and annotated snapshot, the `Notifier`
 //!   channels.
 //! - `outbox`: durable, rate-limited, retried delivery.
+//! - `feedback_set`: the "not a failure" dataset the engine writes.
+//!
+//! The owner's commands that tell the decider something (resumed, not a
+//! failure, mute for this print, forget this camera) leave the engine, once
+//! carried out, on one declared bounded channel ([`DeciderFeedback`]) that the
+//! decision stage reads.
 
 pub mod alerts;
 mod clock;
 mod config;
 mod engine;
 mod error;
+pub mod feedback_set;
 pub mod http;
 pub mod outbox;
 
 pub use clock::Clock;
 pub use config::{ActionsConfig, AlertsConfig, HealthPolicy, Policy, RateLimitConfig, RetryConfig};
-pub use engine::{ActionEngine, EngineDeps, UserCommand, UserOutcome};
+pub use engine::{ActionEngine, DeciderFeedback, EngineDeps, FEEDBACK_QUEUE, UserCommand, UserOutcome};
 pub use error::ActionError;
 pub use outbox::Outbox;

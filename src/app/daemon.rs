@@ -31,7 +31,7 @@ use super::stages::vision::{ClassifierFactory, Scored, VisionPool, onnx_factory}
 use super::stages::{actions, capture, decision, vision, watchdog, web};
 use super::status::StatusBoard;
 use super::supervisor::{Policy, Stage, Supervisor};
-use crate::actions::ActionEngine;
+use crate::actions::{ActionEngine, DeciderFeedback};
 use crate::capture::{CaptureStats, FrameQueue};
 use crate::config::Config;
 use crate::decision::{Calibration, DecisionParams};
@@ -106,19 +106,22 @@ impl Daemon {
         let w = Wiring { cfg: &cfg, sup: &sup, board: &board, root: &root, front: &front };
 
         let printer_side = w.printer(&printer_stop, &printer_tracker);
+        // The link's analysis of the printing file, for the decision stage (none without a printer).
+        let linked_analysis = printer_side.link.as_ref().map_or_else(|| watch::channel(None).1, |l| l.analysis());
+        let (feedback_tx, feedback_rx) = DeciderFeedback::channel();
+        let [decision_engines, web_engines, print_engines] =
+            w.actions(&store, printer_side.link.clone(), feedback_tx, &actions_stop, &actions);
         if let Some(path) = opts.print.clone() {
             let Some(slot) = printer_side.slot.clone() else {
                 anyhow::bail!("--print needs a printer (printer.kind = \"marlin\" with serial.mode = \"host\")");
             };
-            printer_tracker.spawn(printer::print_when_ready(slot, path, root.clone()));
+            printer_tracker.spawn(printer::print_when_ready(slot, print_engines, path, root.clone()));
         }
-        // The link's analysis of the printing file, for the decision stage (none without a printer).
-        let linked_analysis = printer_side.link.as_ref().map_or_else(|| watch::channel(None).1, |l| l.analysis());
-        let [decision_engines, web_engines] = w.actions(&store, printer_side.link.clone(), &actions_stop, &actions);
         let (scored_tx, scored_rx) = mpsc::channel(SCORED);
         w.decision(DecisionInputs {
             params,
             scored: tokio::sync::Mutex::new(scored_rx),
+            feedback: tokio::sync::Mutex::new(feedback_rx),
             printer: printer_side.status,
             analysis: linked_analysis,
             engines: decision_engines,
@@ -245,21 +248,24 @@ impl Wiring<'_> {
         PrinterWiring { slot: Some(slot.clone()), link: Some(slot as Arc<dyn PrinterLink>), status, no_printer: None }
     }
 
-    /// The action engine and its outbox, under their own token; returns two
-    /// subscriptions (decision's, web's) to the running engine's handle.
+    /// The action engine and its outbox, under their own token, feeding the
+    /// decider through `feedback`; returns three subscriptions (decision's,
+    /// web's, `--print`'s) to the running engine's handle.
     fn actions(
         &self,
         store: &Store,
         link: Option<Arc<dyn PrinterLink>>,
+        feedback: DeciderFeedback,
         stop: &CancellationToken,
         tracker: &TaskTracker,
-    ) -> [watch::Receiver<Option<ActionEngine>>; 2] {
+    ) -> [watch::Receiver<Option<ActionEngine>>; 3] {
         let engines = Arc::new(watch::channel(None).0);
-        let subscribers = [engines.subscribe(), engines.subscribe()];
-        let (cfg, store, board, stop2, engines2) =
-            (self.cfg.clone(), store.clone(), self.board.clone(), stop.clone(), engines.clone());
+        let subscribers = [engines.subscribe(), engines.subscribe(), engines.subscribe()];
+        let (store, board, stop2) = (store.clone(), self.board.clone(), stop.clone());
+        let outside = actions::Outside { printer: link, engines, feedback };
+        let cfg = self.cfg.clone();
         self.sup.group(stop.clone(), tracker.clone()).spawn(Stage::Actions, move || {
-            actions::run(cfg.clone(), store.clone(), link.clone(), engines2.clone(), board.clone(), stop2.clone())
+            actions::run(cfg.clone(), store.clone(), outside.clone(), board.clone(), stop2.clone())
         });
         subscribers
     }
@@ -303,11 +309,12 @@ impl Wiring<'_> {
             board.stage_unused(Stage::Web);
             return;
         }
-        let commands = Arc::new(DaemonCommands::new(engines, board.clone()));
-        let state = WebState::new(board.clone(), Some(store.clone()))
-            .with_commands(commands)
-            .with_config(cfg.redacted_json(), cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]), &cfg.web)
-            .with_data_dir(cfg.general.data_dir.clone());
+        let commands = Arc::new(DaemonCommands::new(engines));
+        let state = WebState::new(board.clone(), Some(store.clone())).with_commands(commands).with_config(
+            cfg.redacted_json(),
+            cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]),
+            &cfg.web,
+        );
         let (bind, board, stop) = (cfg.web.bind.clone(), board.clone(), self.root.clone());
         self.sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board.clone(), stop.clone()));
     }

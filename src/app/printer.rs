@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::supervisor::StageExit;
+use crate::actions::{ActionEngine, UserCommand};
 use crate::domain::{PrinterState, PrinterStatus, Timestamp};
 use crate::net::{Backoff, LogLimiter};
 use crate::printer::marlin::MarlinLink;
@@ -30,8 +31,6 @@ pub struct PrinterSlot {
     status_tx: watch::Sender<PrinterStatus>,
     analysis_tx: watch::Sender<Option<FileAnalysis>>,
     current: Mutex<Option<Arc<dyn PrinterLink>>>,
-    /// The same link when it is Marlin in host mode: it can stream files.
-    host: Mutex<Option<Arc<MarlinLink>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,7 +44,6 @@ impl PrinterSlot {
             status_tx: watch::channel(PrinterStatus::disconnected(Timestamp::now())).0,
             analysis_tx: watch::channel(None).0,
             current: Mutex::new(None),
-            host: Mutex::new(None),
         })
     }
 
@@ -53,23 +51,12 @@ impl PrinterSlot {
         lock(&self.current).clone().ok_or(PrinterError::NotConnected)
     }
 
-    /// Host mode: streams `path` to the printer (confirmed once it runs the first line).
-    pub async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
-        let host = lock(&self.host).clone();
-        let Some(host) = host else {
-            return Err(PrinterError::InvalidState { command: "print", state: "not a serial printer in host mode" });
-        };
-        host.print(path).await
-    }
-
-    fn attach(&self, link: Arc<dyn PrinterLink>, host: Option<Arc<MarlinLink>>) {
+    fn attach(&self, link: Arc<dyn PrinterLink>) {
         *lock(&self.current) = Some(link);
-        *lock(&self.host) = host;
     }
 
     fn detach(&self) {
         *lock(&self.current) = None;
-        *lock(&self.host) = None;
         self.status_tx.send_replace(PrinterStatus::disconnected(Timestamp::now()));
         self.analysis_tx.send_replace(None);
     }
@@ -132,20 +119,19 @@ impl PrinterLink for PrinterSlot {
     async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {
         self.link()?.cool_down(bed).await
     }
+
+    async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
+        self.link()?.start_print(path).await
+    }
 }
 
 /// Opens the configured link. Marlin links connect in the background; hosts
 /// check the server first.
-async fn connect(
-    cfg: &PrinterConfig,
-    cancel: CancellationToken,
-) -> Result<(Arc<dyn PrinterLink>, Option<Arc<MarlinLink>>), PrinterError> {
+async fn connect(cfg: &PrinterConfig, cancel: CancellationToken) -> Result<Arc<dyn PrinterLink>, PrinterError> {
     if cfg.kind == PrinterKind::Marlin {
-        let link = MarlinLink::open(cfg, cancel);
-        let host = (link.mode() == SerialMode::Host).then(|| link.clone());
-        return Ok((link, host));
+        return Ok(MarlinLink::open(cfg, cancel));
     }
-    Ok((crate::printer::connect(cfg, cancel)?, None))
+    crate::printer::connect(cfg, cancel)
 }
 
 /// The printer stage: connects (retrying with backoff while the printer or
@@ -163,7 +149,7 @@ pub async fn run_stage(
     let _stop_link = link_cancel.clone().drop_guard();
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut quiet = LogLimiter::new(Duration::from_secs(60));
-    let (link, host) = loop {
+    let link = loop {
         match connect(&cfg, link_cancel.clone()).await {
             Ok(l) => break l,
             Err(e) => {
@@ -189,7 +175,7 @@ pub async fn run_stage(
     let mut analysis = link.analysis();
     // A link that never analyses (the default) has no sender: stop watching it.
     let mut analysis_open = analysis.has_changed().is_ok();
-    slot.attach(link, host);
+    slot.attach(link);
     let mut last_state = "";
     loop {
         let s = rx.borrow_and_update().clone();
@@ -232,21 +218,35 @@ fn log_state(printer: &str, from: &str, to: &PrinterState) {
     }
 }
 
-/// Host mode: once the printer is idle, streams `path` (once). Errors are logged.
-pub async fn print_when_ready(slot: Arc<PrinterSlot>, path: std::path::PathBuf, cancel: CancellationToken) {
+/// Host mode (`run --print`): once the printer is idle, asks the action
+/// engine to stream `path` (once), so the start is audited like every other
+/// printer command. Errors are logged.
+pub async fn print_when_ready(
+    slot: Arc<PrinterSlot>,
+    mut engines: watch::Receiver<Option<ActionEngine>>,
+    path: std::path::PathBuf,
+    cancel: CancellationToken,
+) {
     let mut rx = slot.status();
-    let ready = async { rx.wait_for(|s| matches!(s.state, PrinterState::Idle)).await.is_ok() };
-    let idle = tokio::select! {
-        _ = cancel.cancelled() => return,
-        ok = ready => ok,
+    let ready = async {
+        let idle = rx.wait_for(|s| matches!(s.state, PrinterState::Idle)).await.is_ok();
+        let engine = engines.wait_for(Option::is_some).await.ok().and_then(|e| e.clone());
+        engine.filter(|_| idle)
     };
-    if !idle {
-        return;
-    }
+    let engine = tokio::select! {
+        _ = cancel.cancelled() => return,
+        e = ready => e,
+    };
+    let Some(engine) = engine else { return };
+    let cmd = UserCommand::StartPrint { file: path.clone() };
     tokio::select! {
         _ = cancel.cancelled() => {}
-        r = slot.start_print(&path) => match r {
-            Ok(_) => tracing::info!(printer = %slot.name, file = %path.display(), "print started"),
+        r = engine.user_command(cmd, Some("run --print".into())) => match r {
+            Ok(out) if out.error.is_none() => {
+                tracing::info!(printer = %slot.name, file = %path.display(), "print started")
+            }
+            Ok(out) => tracing::error!(printer = %slot.name, file = %path.display(), error = %out.message,
+                "cannot start the print"),
             Err(e) => {
                 tracing::error!(printer = %slot.name, file = %path.display(), error = %e, "cannot start the print")
             }

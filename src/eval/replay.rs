@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::decision::{
-    CameraMemory, ClassAction, Decider, DecisionParams, DecisionStats, Feedback, Gate, LayerPlan, kind_index,
+    CameraMemory, ClassAction, Decider, DecisionParams, DecisionStats, Feedback, Gate, LayerPlan, Step, kind_index,
 };
 use crate::domain::{FailureKind, FrameScore, Level, PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
 
@@ -169,133 +169,19 @@ pub fn replay_with_memory(
     timeline: bool,
     memory: &mut CameraMemory,
 ) -> ReplayOutcome {
-    let mut d = Decider::new(params).with_memory(std::mem::take(memory));
-    let rel = |ms: i64| (ms - input.t0) as f64 / 1000.0;
-    let mut out = ReplayOutcome {
-        frames: 0,
-        gates: BTreeMap::new(),
-        stats: DecisionStats::default(),
-        false_pauses: 0,
-        false_warnings: 0,
-        print_s_before_onset: 0.0,
-        expected: if input.failure { expected_level(input.kind.as_deref(), params) } else { None },
-        detected: false,
-        ttd_s: None,
-        ttd_layers: None,
-        pause_ttd_s: None,
-        warning_ttd_s: None,
-        first_pause_t: None,
-        first_warning_t: None,
-        events: vec![],
-        timeline: Vec::with_capacity(if timeline { input.frames.len() } else { 0 }),
-    };
-    let first_t = input.frames.first().map(|f| f.captured_at.millis()).unwrap_or(input.t0);
-    let mut status = match &input.printer {
-        Some(_) => PrinterStatus::disconnected(Timestamp(first_t)),
-        None => unknown_print(&input.name, first_t),
-    };
-    let statuses: &[PrinterStatus] = input.printer.as_deref().unwrap_or(&[]);
-    let mut pi = 0;
-    let mut next_tick = first_t + TICK_MS;
-    let mut prev_level = Level::Ok;
-    let mut prev_frame: Option<(i64, bool)> = None;
-    let mut onset_layer: Option<u32> = None;
-    let onset = input.onset_at;
-    // A failure sequence nobody put an onset on: pauses count as detections (no TTD), no false alarms.
-    let unlabelled_failure = input.failure && onset.is_none();
+    let mut r = Replay::new(input, params, timeline, std::mem::take(memory));
     for f in &input.frames {
         let at = f.captured_at.millis();
-        // Printer statuses and ticks up to this frame, in time order.
-        loop {
-            let next_status = statuses.get(pi).map(|s| s.at.millis()).filter(|t| *t <= at);
-            let tick_due = (next_tick <= at).then_some(next_tick);
-            match (next_status, tick_due) {
-                (Some(ts), Some(tt)) if tt < ts => {
-                    tick(&mut d, tt, &status, rel, &mut out);
-                    next_tick += TICK_MS;
-                }
-                (Some(_), _) => {
-                    status = statuses[pi].clone();
-                    pi += 1;
-                }
-                (None, Some(tt)) => {
-                    tick(&mut d, tt, &status, rel, &mut out);
-                    next_tick += TICK_MS;
-                }
-                (None, None) => break,
-            }
-        }
-        if input.printer.is_none() {
-            status.at = Timestamp(at);
-        }
-        if let Some(o) = onset
-            && at >= o
-            && onset_layer.is_none()
-        {
-            onset_layer = layer_of(&status).or(Some(u32::MAX));
-        }
-        let expect = match (&input.gcode, status.state.job()) {
-            (Some(plan), Some(job)) => plan.for_job(job),
-            _ => None,
-        };
-        let step = d.step(f, &status, expect);
-        out.frames += 1;
-        *out.gates.entry(step.gate.name()).or_insert(0) += 1;
-        let printing = status.state.is_printing();
-        if let Some((pt, was_printing)) = prev_frame
-            && was_printing
-            && printing
-            && at - pt <= MAX_COUNTED_GAP_MS
-            && !unlabelled_failure
-            && onset.is_none_or(|o| at <= o)
-        {
-            out.print_s_before_onset += (at - pt) as f64 / 1000.0;
-        }
-        prev_frame = Some((at, printing));
-        for finding in &step.findings {
-            out.events.push(Event { t: rel(at), what: finding_name(finding), layer: step.layer, note: String::new() });
-        }
-        let before_onset = !unlabelled_failure && onset.is_none_or(|o| at < o);
-        if step.level != prev_level {
-            let what = match (step.level, before_onset) {
-                (Level::Failure, true) => "false_pause",
-                (Level::Failure, false) => "pause",
-                (Level::Warning, true) if prev_level == Level::Ok => "false_warning",
-                (Level::Warning, false) if prev_level == Level::Ok => "warning",
-                (Level::Warning, _) => "warning_held",
-                (Level::Ok, _) => "cleared",
-            };
-            out.events.push(Event { t: rel(at), what: what.into(), layer: step.layer, note: step.note() });
-            match what {
-                "false_pause" => out.false_pauses += 1,
-                "false_warning" => out.false_warnings += 1,
-                _ => {}
-            }
-        }
+        r.advance_to(at);
+        let step = r.judge(f, at);
+        let before_onset = !r.unlabelled_failure && r.onset.is_none_or(|o| at < o);
+        r.record_level_change(&step, at, before_onset);
         if !before_onset {
-            if step.level >= Level::Warning && out.first_warning_t.is_none() {
-                out.warning_ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
-                out.first_warning_t = Some(rel(at));
-            }
-            if step.level == Level::Failure && out.first_pause_t.is_none() {
-                out.pause_ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
-                out.first_pause_t = Some(rel(at));
-            }
-            if let Some(want) = out.expected
-                && step.level >= want
-                && !out.detected
-            {
-                out.detected = true;
-                out.ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
-                out.ttd_layers = match (onset_layer.filter(|l| *l != u32::MAX), step.layer) {
-                    (Some(a), Some(b)) => Some(i64::from(b) - i64::from(a)),
-                    _ => None,
-                };
-            }
+            r.record_detection(&step, at);
         }
         if timeline {
-            out.timeline.push(TimelinePoint {
-                t: rel(at),
+            r.out.timeline.push(TimelinePoint {
+                t: r.rel(at),
                 raw: step.raw,
                 smoothed: step.smoothed,
                 warning_level: finite(step.warning_level),
@@ -305,33 +191,212 @@ pub fn replay_with_memory(
                 layer: step.layer,
             });
         }
-        prev_level = step.level;
+        r.prev_level = step.level;
         if step.level == Level::Failure && before_onset {
-            // The owner looks, sees nothing wrong, and resumes the print.
-            d.feedback(Feedback::Resumed, Timestamp(at));
-            out.events.push(Event {
-                t: rel(at),
-                what: "resumed".into(),
-                layer: step.layer,
-                note: "simulated owner".into(),
-            });
-            prev_level = d.level();
+            r.owner_resumes(&step, at);
         }
     }
-    // What the printer reported after the last frame (the print finishing) reaches the camera memory.
-    if params.adapt.camera_memory {
-        for s in &statuses[pi.min(statuses.len())..] {
-            d.tick(s.at, s);
-        }
-    }
-    out.stats = d.stats();
-    *memory = d.camera_memory().clone();
-    out
+    r.finish(memory)
 }
 
-fn tick(d: &mut Decider, t: i64, status: &PrinterStatus, rel: impl Fn(i64) -> f64, out: &mut ReplayOutcome) {
-    for f in d.tick(Timestamp(t), status) {
-        out.events.push(Event { t: rel(t), what: finding_name(&f), layer: layer_of(status), note: String::new() });
+/// One replay in progress: the decider, the simulated clock's position in the
+/// printer statuses and ticks, and what has been counted so far.
+struct Replay<'a> {
+    input: &'a ReplayInput,
+    params: &'a DecisionParams,
+    d: Decider,
+    out: ReplayOutcome,
+    status: PrinterStatus,
+    statuses: &'a [PrinterStatus],
+    /// Next status to apply.
+    pi: usize,
+    next_tick: i64,
+    prev_level: Level,
+    /// The previous frame's time and whether the printer was printing then.
+    prev_frame: Option<(i64, bool)>,
+    /// The printer layer at the onset (`u32::MAX`: the onset came with no layer known).
+    onset_layer: Option<u32>,
+    onset: Option<i64>,
+    /// A failure sequence nobody put an onset on: pauses count as detections (no TTD), no false alarms.
+    unlabelled_failure: bool,
+}
+
+impl<'a> Replay<'a> {
+    fn new(input: &'a ReplayInput, params: &'a DecisionParams, timeline: bool, memory: CameraMemory) -> Self {
+        let first_t = input.frames.first().map(|f| f.captured_at.millis()).unwrap_or(input.t0);
+        let status = match &input.printer {
+            Some(_) => PrinterStatus::disconnected(Timestamp(first_t)),
+            None => unknown_print(&input.name, first_t),
+        };
+        Replay {
+            input,
+            params,
+            d: Decider::new(params).with_memory(memory),
+            out: ReplayOutcome {
+                frames: 0,
+                gates: BTreeMap::new(),
+                stats: DecisionStats::default(),
+                false_pauses: 0,
+                false_warnings: 0,
+                print_s_before_onset: 0.0,
+                expected: if input.failure { expected_level(input.kind.as_deref(), params) } else { None },
+                detected: false,
+                ttd_s: None,
+                ttd_layers: None,
+                pause_ttd_s: None,
+                warning_ttd_s: None,
+                first_pause_t: None,
+                first_warning_t: None,
+                events: vec![],
+                timeline: Vec::with_capacity(if timeline { input.frames.len() } else { 0 }),
+            },
+            status,
+            statuses: input.printer.as_deref().unwrap_or(&[]),
+            pi: 0,
+            next_tick: first_t + TICK_MS,
+            prev_level: Level::Ok,
+            prev_frame: None,
+            onset_layer: None,
+            onset: input.onset_at,
+            unlabelled_failure: input.failure && input.onset_at.is_none(),
+        }
+    }
+
+    /// Seconds after `t0`.
+    fn rel(&self, ms: i64) -> f64 {
+        (ms - self.input.t0) as f64 / 1000.0
+    }
+
+    /// Applies the printer statuses and runs the ticks up to `at`, in time order.
+    fn advance_to(&mut self, at: i64) {
+        loop {
+            let next_status = self.statuses.get(self.pi).map(|s| s.at.millis()).filter(|t| *t <= at);
+            let tick_due = (self.next_tick <= at).then_some(self.next_tick);
+            match (next_status, tick_due) {
+                (Some(ts), Some(tt)) if tt < ts => self.tick(tt),
+                (Some(_), _) => {
+                    self.status = self.statuses[self.pi].clone();
+                    self.pi += 1;
+                }
+                (None, Some(tt)) => self.tick(tt),
+                (None, None) => break,
+            }
+        }
+        if self.input.printer.is_none() {
+            self.status.at = Timestamp(at);
+        }
+        if let Some(o) = self.onset
+            && at >= o
+            && self.onset_layer.is_none()
+        {
+            self.onset_layer = layer_of(&self.status).or(Some(u32::MAX));
+        }
+    }
+
+    fn tick(&mut self, t: i64) {
+        for f in self.d.tick(Timestamp(t), &self.status) {
+            let e =
+                Event { t: self.rel(t), what: finding_name(&f), layer: layer_of(&self.status), note: String::new() };
+            self.out.events.push(e);
+        }
+        self.next_tick += TICK_MS;
+    }
+
+    /// One frame through the decider, with the G-code expectation of the
+    /// current status; counts gates, print time before the onset and findings.
+    fn judge(&mut self, f: &FrameScore, at: i64) -> Step {
+        let expect = match (&self.input.gcode, self.status.state.job()) {
+            (Some(plan), Some(job)) => plan.for_job(job),
+            _ => None,
+        };
+        let step = self.d.step(f, &self.status, expect);
+        self.out.frames += 1;
+        *self.out.gates.entry(step.gate.name()).or_insert(0) += 1;
+        let printing = self.status.state.is_printing();
+        if let Some((pt, was_printing)) = self.prev_frame
+            && was_printing
+            && printing
+            && at - pt <= MAX_COUNTED_GAP_MS
+            && !self.unlabelled_failure
+            && self.onset.is_none_or(|o| at <= o)
+        {
+            self.out.print_s_before_onset += (at - pt) as f64 / 1000.0;
+        }
+        self.prev_frame = Some((at, printing));
+        for finding in &step.findings {
+            let e = Event { t: self.rel(at), what: finding_name(finding), layer: step.layer, note: String::new() };
+            self.out.events.push(e);
+        }
+        step
+    }
+
+    /// A change of level becomes an event; before the onset, a false alarm.
+    fn record_level_change(&mut self, step: &Step, at: i64, before_onset: bool) {
+        if step.level == self.prev_level {
+            return;
+        }
+        let what = match (step.level, before_onset) {
+            (Level::Failure, true) => "false_pause",
+            (Level::Failure, false) => "pause",
+            (Level::Warning, true) if self.prev_level == Level::Ok => "false_warning",
+            (Level::Warning, false) if self.prev_level == Level::Ok => "warning",
+            (Level::Warning, _) => "warning_held",
+            (Level::Ok, _) => "cleared",
+        };
+        self.out.events.push(Event { t: self.rel(at), what: what.into(), layer: step.layer, note: step.note() });
+        match what {
+            "false_pause" => self.out.false_pauses += 1,
+            "false_warning" => self.out.false_warnings += 1,
+            _ => {}
+        }
+    }
+
+    /// At or after the onset: the first warning, the first pause, and the
+    /// expected verdict (the detection) with its time and layers to detection.
+    fn record_detection(&mut self, step: &Step, at: i64) {
+        let onset = self.onset;
+        let out = &mut self.out;
+        let rel = (at - self.input.t0) as f64 / 1000.0;
+        if step.level >= Level::Warning && out.first_warning_t.is_none() {
+            out.warning_ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
+            out.first_warning_t = Some(rel);
+        }
+        if step.level == Level::Failure && out.first_pause_t.is_none() {
+            out.pause_ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
+            out.first_pause_t = Some(rel);
+        }
+        if let Some(want) = out.expected
+            && step.level >= want
+            && !out.detected
+        {
+            out.detected = true;
+            out.ttd_s = onset.map(|o| (at - o) as f64 / 1000.0);
+            out.ttd_layers = match (self.onset_layer.filter(|l| *l != u32::MAX), step.layer) {
+                (Some(a), Some(b)) => Some(i64::from(b) - i64::from(a)),
+                _ => None,
+            };
+        }
+    }
+
+    /// A false pause: the owner looks, sees nothing wrong, and resumes the print.
+    fn owner_resumes(&mut self, step: &Step, at: i64) {
+        self.d.feedback(Feedback::Resumed, Timestamp(at));
+        let e = Event { t: self.rel(at), what: "resumed".into(), layer: step.layer, note: "simulated owner".into() };
+        self.out.events.push(e);
+        self.prev_level = self.d.level();
+    }
+
+    /// What the printer reported after the last frame (the print finishing)
+    /// reaches the camera memory; `memory` gets what it became.
+    fn finish(mut self, memory: &mut CameraMemory) -> ReplayOutcome {
+        if self.params.adapt.camera_memory {
+            for s in &self.statuses[self.pi.min(self.statuses.len())..] {
+                self.d.tick(s.at, s);
+            }
+        }
+        self.out.stats = self.d.stats();
+        *memory = self.d.camera_memory().clone();
+        self.out
     }
 }
 

@@ -212,9 +212,43 @@ impl Line<'_> {
 
 /// Parses one line into `line`, overwriting everything in it: the fast path
 /// for callers that parse many lines of one buffer (no per-line copy).
+///
+/// One pass over the bytes: each byte class has its step in [`Scan`]; a step
+/// that reaches free text (an extended command, `M117 …`, a checksum) ends
+/// the pass.
 #[inline]
 pub fn parse_line_into<'a>(raw: RawLine<'a>, line: &mut Line<'a>) {
-    // A UTF-8 byte order mark some editors put at the start of the file is not junk.
+    let s = reset(raw, line);
+    let mut scan = Scan { i: 0, code_start: None, code_end: 0, paren_comment: None, lenient: false };
+    while scan.i < s.len() {
+        let b = s[scan.i];
+        let more = match b {
+            b' ' | b'\t' | 0x0c | b'%' => {
+                scan.i += 1;
+                true
+            }
+            b';' => {
+                line.comment = Some(&s[scan.i + 1..]);
+                false
+            }
+            b'(' => scan.paren_comment(s),
+            b'"' => scan.quoted(s, line),
+            b'{' => scan.placeholder(s, line),
+            b'*' => checksum(s, scan.i, line),
+            _ if b.is_ascii_alphabetic() => scan.word(s, line),
+            _ => scan.stray(s, line),
+        };
+        if !more {
+            break;
+        }
+    }
+    scan.finish(s, line);
+}
+
+/// Clears `line` for `raw` and returns the bytes to scan (a UTF-8 byte order
+/// mark some editors put at the start of the file is not junk).
+#[inline(always)]
+fn reset<'a>(raw: RawLine<'a>, line: &mut Line<'a>) -> &'a [u8] {
     let s = if raw.offset == 0 { raw.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw.bytes) } else { raw.bytes };
     line.number = raw.number;
     line.offset = raw.offset;
@@ -227,170 +261,226 @@ pub fn parse_line_into<'a>(raw: RawLine<'a>, line: &mut Line<'a>) {
     line.line_number = None;
     line.checksum = None;
     line.issues = LineIssues { overlong: raw.overlong, ..LineIssues::default() };
-    let mut i = 0usize;
-    let mut code_start: Option<usize> = None;
-    let mut code_end = 0usize;
-    let mut paren_comment: Option<&[u8]> = None;
-    let mut lenient = false; // M486 names: tolerate what follows
-    while i < s.len() {
-        let b = s[i];
-        match b {
-            b' ' | b'\t' | 0x0c | b'%' => i += 1,
-            b';' => {
-                line.comment = Some(&s[i + 1..]);
-                break;
-            }
-            b'(' => {
-                let close = memchr(b')', &s[i + 1..]).map(|j| i + 1 + j);
-                let text = &s[i + 1..close.unwrap_or(s.len())];
-                paren_comment.get_or_insert(text);
-                i = close.map_or(s.len(), |c| c + 1);
-            }
-            b'"' => {
-                // A quoted string argument (Prusa `M862.3 P "MK3S"`, RepRapFirmware `M98 P"file"`).
-                code_start.get_or_insert(i);
-                let close = memchr(b'"', &s[i + 1..]).map_or(s.len(), |j| i + 2 + j);
-                scan_binary(&s[i..close], &mut line.issues);
-                code_end = close;
-                i = close;
-            }
-            b'{' => {
-                // An unexpanded slicer placeholder (`Y{machine_depth}`): junk, but one piece of it.
-                code_start.get_or_insert(i);
-                let close = memchr(b'}', &s[i + 1..]).map_or(s.len(), |j| i + 2 + j);
-                scan_binary(&s[i..close], &mut line.issues);
-                line.issues.junk |= !lenient;
-                code_end = close;
-                i = close;
-            }
-            b'*' => {
-                let digits = s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
-                let given = std::str::from_utf8(&s[i + 1..i + 1 + digits]).ok().and_then(|t| t.parse::<u16>().ok());
-                let computed = s[..i].iter().fold(0u8, |a, &b| a ^ b);
-                match given {
-                    Some(g) if g <= 255 => {
-                        line.checksum = Some(g as u8);
-                        line.issues.checksum_mismatch = g as u8 != computed;
+    s
+}
+
+/// `*NN`: the checksum over what precedes it. Whatever follows is ignored,
+/// except a comment; the scan ends here (returns `false`).
+#[inline(always)]
+fn checksum<'a>(s: &'a [u8], i: usize, line: &mut Line<'a>) -> bool {
+    let digits = s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let given = std::str::from_utf8(&s[i + 1..i + 1 + digits]).ok().and_then(|t| t.parse::<u16>().ok());
+    let computed = s[..i].iter().fold(0u8, |a, &b| a ^ b);
+    match given {
+        Some(g) if g <= 255 => {
+            line.checksum = Some(g as u8);
+            line.issues.checksum_mismatch = g as u8 != computed;
+        }
+        _ => line.issues.checksum_mismatch = true,
+    }
+    if let Some(j) = memchr(b';', &s[i..]) {
+        line.comment = Some(&s[i + j + 1..]);
+    }
+    false
+}
+
+/// Where the scan of one line is. Every step returns whether the scan goes on.
+/// The steps are `#[inline(always)]` so the split costs nothing: with plain
+/// `#[inline]`, callgrind counted 3.7 % more instructions to parse the test
+/// fixtures than the single function had; with it, 0.7 % fewer.
+struct Scan<'a> {
+    i: usize,
+    /// Where the command text starts and ends (for `Line::code`).
+    code_start: Option<usize>,
+    code_end: usize,
+    /// The first `( … )` comment, used when there is no `;` comment.
+    paren_comment: Option<&'a [u8]>,
+    /// After `M486`: object names may hold anything, so tolerate what follows.
+    lenient: bool,
+}
+
+impl<'a> Scan<'a> {
+    /// `( … )`: kept if it is the first, skipped either way.
+    #[inline(always)]
+    fn paren_comment(&mut self, s: &'a [u8]) -> bool {
+        let i = self.i;
+        let close = memchr(b')', &s[i + 1..]).map(|j| i + 1 + j);
+        let text = &s[i + 1..close.unwrap_or(s.len())];
+        self.paren_comment.get_or_insert(text);
+        self.i = close.map_or(s.len(), |c| c + 1);
+        true
+    }
+
+    /// A quoted string argument (Prusa `M862.3 P "MK3S"`, RepRapFirmware `M98 P"file"`).
+    #[inline(always)]
+    fn quoted(&mut self, s: &'a [u8], line: &mut Line<'a>) -> bool {
+        let i = self.i;
+        self.code_start.get_or_insert(i);
+        let close = memchr(b'"', &s[i + 1..]).map_or(s.len(), |j| i + 2 + j);
+        scan_binary(&s[i..close], &mut line.issues);
+        self.code_end = close;
+        self.i = close;
+        true
+    }
+
+    /// An unexpanded slicer placeholder (`Y{machine_depth}`): junk, but one piece of it.
+    #[inline(always)]
+    fn placeholder(&mut self, s: &'a [u8], line: &mut Line<'a>) -> bool {
+        let i = self.i;
+        self.code_start.get_or_insert(i);
+        let close = memchr(b'}', &s[i + 1..]).map_or(s.len(), |j| i + 2 + j);
+        scan_binary(&s[i..close], &mut line.issues);
+        line.issues.junk |= !self.lenient;
+        self.code_end = close;
+        self.i = close;
+        true
+    }
+
+    /// Any other byte: binary or junk (tolerated after `M486`).
+    #[inline(always)]
+    fn stray(&mut self, s: &'a [u8], line: &mut Line<'a>) -> bool {
+        let b = s[self.i];
+        self.code_start.get_or_insert(self.i);
+        if is_control(b) {
+            line.issues.binary = true;
+        } else if !self.lenient {
+            line.issues.junk = true;
+        }
+        self.code_end = self.i + 1;
+        self.i += 1;
+        true
+    }
+
+    /// A letter: an extended command, the command, `N`, or a parameter word.
+    #[inline(always)]
+    fn word(&mut self, s: &'a [u8], line: &mut Line<'a>) -> bool {
+        let i = self.i;
+        let letter = s[i].to_ascii_uppercase();
+        let next = s.get(i + 1).copied().unwrap_or(b' ');
+        if line.command.is_none() && (next.is_ascii_alphabetic() || next == b'_') {
+            return self.extended(s, line);
+        }
+        self.code_start.get_or_insert(i);
+        let mut j = i + 1;
+        while matches!(s.get(j), Some(b' ' | b'\t')) {
+            j += 1;
+        }
+        let command = line.command.is_none() && matches!(letter, b'G' | b'M' | b'T');
+        if command && let Some(more) = self.small_command(s, j, letter, line) {
+            return more;
+        }
+        let value = self.value(s, j, line);
+        self.code_end = self.i;
+        if command {
+            match value {
+                Some(v) if (0.0..65536.0).contains(&v) => {
+                    // `as` truncates toward zero (no libm call; v is in 0..65536).
+                    let number = v as u16;
+                    let frac = v - f64::from(number);
+                    let sub = (frac > 1e-9).then(|| ((frac * 10.0).round() as u8).min(9));
+                    if !self.command(s, Command::Code { letter, number, sub }, line) {
+                        return false;
                     }
-                    _ => line.issues.checksum_mismatch = true,
                 }
-                // Whatever follows the checksum is ignored, except a comment.
-                if let Some(j) = memchr(b';', &s[i..]) {
-                    line.comment = Some(&s[i + j + 1..]);
-                }
-                break;
+                _ => line.issues.junk = true,
             }
-            _ if b.is_ascii_alphabetic() => {
-                let letter = b.to_ascii_uppercase();
-                let next = s.get(i + 1).copied().unwrap_or(b' ');
-                if line.command.is_none() && (next.is_ascii_alphabetic() || next == b'_') {
-                    // Extended command: the name, then free-form KEY=VALUE text up to a comment.
-                    let len = s[i..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
-                    line.command = Some(Command::Extended(&s[i..i + len]));
-                    code_start.get_or_insert(i);
-                    code_end = text_argument(s, i, line);
-                    break;
+        } else if line.command.is_none() && letter == b'N' && value.is_some() {
+            line.line_number = value.filter(|v| *v >= 0.0 && *v < 1e18).map(|v| v as u64);
+        } else if line.words.set(letter, value) && !self.lenient {
+            line.issues.duplicate_word = true;
+        }
+        if let Some(&c) = s.get(self.i)
+            && value.is_some()
+            && (c.is_ascii_digit() || c == b'.')
+        {
+            line.issues.junk |= !self.lenient; // `2.5.5`
+        }
+        true
+    }
+
+    /// Extended command: the name, then free-form KEY=VALUE text up to a comment.
+    #[inline(always)]
+    fn extended(&mut self, s: &'a [u8], line: &mut Line<'a>) -> bool {
+        let i = self.i;
+        let len = s[i..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+        line.command = Some(Command::Extended(&s[i..i + len]));
+        self.code_start.get_or_insert(i);
+        self.code_end = text_argument(s, i, line);
+        false
+    }
+
+    /// Fast path for the command itself (`G1`, `M73`, `T0`): a small integer,
+    /// no float parsing. `None` when the number is not that simple.
+    #[inline(always)]
+    fn small_command(&mut self, s: &'a [u8], j: usize, letter: u8, line: &mut Line<'a>) -> Option<bool> {
+        let digits = s[j..].iter().take(6).take_while(|b| b.is_ascii_digit()).count();
+        let after = s.get(j + digits).copied().unwrap_or(b' ');
+        if !(1..=5).contains(&digits) || matches!(after, b'.' | b'e') || after.is_ascii_digit() {
+            return None;
+        }
+        let n = s[j..j + digits].iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
+        let number = u16::try_from(n).ok()?;
+        self.i = j + digits;
+        self.code_end = self.i;
+        Some(self.command(s, Command::Code { letter, number, sub: None }, line))
+    }
+
+    /// Sets the line's command; a command that takes free text ends the scan.
+    #[inline(always)]
+    fn command(&mut self, s: &'a [u8], command: Command<'a>, line: &mut Line<'a>) -> bool {
+        line.command = Some(command);
+        let Command::Code { letter, number, .. } = command else { return true };
+        if takes_text(letter, number) {
+            self.code_end = text_argument(s, self.i, line);
+            return false;
+        }
+        self.lenient = letter == b'M' && number == 486;
+        true
+    }
+
+    /// The number after a letter at `j` (spaces skipped), moving past it.
+    #[inline(always)]
+    fn value(&mut self, s: &'a [u8], j: usize, line: &mut Line<'a>) -> Option<f64> {
+        match s.get(j) {
+            Some(&c) if starts_number(c) => match parse_number(&s[j..]) {
+                Ok((v, used)) => {
+                    self.i = j + used;
+                    Some(v)
                 }
-                code_start.get_or_insert(i);
-                let mut j = i + 1;
-                while matches!(s.get(j), Some(b' ' | b'\t')) {
-                    j += 1;
+                Err(NumberError::Missing) => {
+                    self.i = j;
+                    None
                 }
-                // Fast path for the command itself (`G1`, `M73`, `T0`): a small integer,
-                // no float parsing.
-                if line.command.is_none() && matches!(letter, b'G' | b'M' | b'T') {
-                    let digits = s[j..].iter().take(6).take_while(|b| b.is_ascii_digit()).count();
-                    let after = s.get(j + digits).copied().unwrap_or(b' ');
-                    if (1..=5).contains(&digits) && !matches!(after, b'.' | b'e') && !after.is_ascii_digit() {
-                        let n = s[j..j + digits].iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
-                        if let Ok(number) = u16::try_from(n) {
-                            i = j + digits;
-                            code_end = i;
-                            line.command = Some(Command::Code { letter, number, sub: None });
-                            if takes_text(letter, number) {
-                                code_end = text_argument(s, i, line);
-                                break;
-                            }
-                            lenient = letter == b'M' && number == 486;
-                            continue;
-                        }
-                    }
+                Err(NumberError::NotFinite) => {
+                    line.issues.bad_number = true;
+                    let skip = s[j..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'-' | b'+'))
+                        .count();
+                    self.i = j + skip.max(1);
+                    None
                 }
-                let value = match s.get(j) {
-                    Some(&c) if starts_number(c) => match parse_number(&s[j..]) {
-                        Ok((v, used)) => {
-                            i = j + used;
-                            Some(v)
-                        }
-                        Err(NumberError::Missing) => {
-                            i = j;
-                            None
-                        }
-                        Err(NumberError::NotFinite) => {
-                            line.issues.bad_number = true;
-                            let skip = s[j..]
-                                .iter()
-                                .take_while(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'-' | b'+'))
-                                .count();
-                            i = j + skip.max(1);
-                            None
-                        }
-                    },
-                    _ => {
-                        i += 1;
-                        None
-                    }
-                };
-                code_end = i;
-                if line.command.is_none() && matches!(letter, b'G' | b'M' | b'T') {
-                    match value {
-                        Some(v) if (0.0..65536.0).contains(&v) => {
-                            // `as` truncates toward zero (no libm call; v is in 0..65536).
-                            let number = v as u16;
-                            let frac = v - f64::from(number);
-                            let sub = (frac > 1e-9).then(|| ((frac * 10.0).round() as u8).min(9));
-                            line.command = Some(Command::Code { letter, number, sub });
-                            if takes_text(letter, number) {
-                                code_end = text_argument(s, i, line);
-                                break;
-                            }
-                            lenient = letter == b'M' && number == 486;
-                        }
-                        _ => line.issues.junk = true,
-                    }
-                } else if line.command.is_none() && letter == b'N' && value.is_some() {
-                    line.line_number = value.filter(|v| *v >= 0.0 && *v < 1e18).map(|v| v as u64);
-                } else if line.words.set(letter, value) && !lenient {
-                    line.issues.duplicate_word = true;
-                }
-                if let Some(&c) = s.get(i)
-                    && value.is_some()
-                    && (c.is_ascii_digit() || c == b'.')
-                {
-                    line.issues.junk |= !lenient; // `2.5.5`
-                }
-            }
+            },
             _ => {
-                code_start.get_or_insert(i);
-                if is_control(b) {
-                    line.issues.binary = true;
-                } else if !lenient {
-                    line.issues.junk = true;
-                }
-                code_end = i + 1;
-                i += 1;
+                self.i += 1;
+                None
             }
         }
     }
-    if let Some(start) = code_start {
-        let end = code_end.clamp(start, s.len());
-        line.code = trim_end(&s[start..end]);
-    }
-    if line.comment.is_none() {
-        line.comment = paren_comment;
-    }
-    if let Some(c) = line.comment {
-        scan_binary(c, &mut line.issues);
+
+    /// The command text and the comment, once the bytes are scanned.
+    #[inline(always)]
+    fn finish(self, s: &'a [u8], line: &mut Line<'a>) {
+        if let Some(start) = self.code_start {
+            let end = self.code_end.clamp(start, s.len());
+            line.code = trim_end(&s[start..end]);
+        }
+        if line.comment.is_none() {
+            line.comment = self.paren_comment;
+        }
+        if let Some(c) = line.comment {
+            scan_binary(c, &mut line.issues);
+        }
     }
 }
 

@@ -111,6 +111,12 @@ pub trait PrinterLink: Send + Sync {
     fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
         watch::channel(None).1
     }
+    /// Host mode: streams `path` to the printer, confirmed once it runs the
+    /// first line. The default: not possible on this link.
+    async fn start_print(&self, path: &std::path::Path) -> Result<Confirmation, PrinterError> {
+        let _ = path;
+        Err(PrinterError::InvalidState { command: "print", state: "not a serial printer in host mode" })
+    }
     /// Hotend (and optionally bed) off.
     async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {
         self.set_temperatures(Some(0.0), if bed { Some(0.0) } else { None }).await

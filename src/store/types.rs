@@ -190,6 +190,8 @@ text_enum! {
         Cancel = "cancel",
         Park = "park",
         CoolDown = "cool_down",
+        /// Host mode: start streaming a file (`run --print`).
+        Print = "print",
     }
 }
 
@@ -254,6 +256,8 @@ text_enum! {
         Mute = "mute",
         Unmute = "unmute",
         Acknowledge = "acknowledge",
+        /// The owner reset the camera's memory of normal frames.
+        ForgetCamera = "forget_camera",
     }
 }
 

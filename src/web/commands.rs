@@ -1,9 +1,9 @@
 //! The web layer's way to change things: [`CommandSink`], implemented by the
-//! daemon (`app::commands`, over the action engine and the decider) and by a
-//! recording fake in tests. The web never pauses a printer itself.
+//! daemon (`app::commands`, over the action engine) and by a recording fake in
+//! tests. The web never pauses a printer itself, and never talks to the
+//! decider: the engine tells it what a command implies.
 
 use crate::actions::{UserCommand, UserOutcome};
-use crate::decision::Feedback;
 use crate::store::IncidentId;
 
 /// Where owner commands go.
@@ -11,8 +11,6 @@ use crate::store::IncidentId;
 pub trait CommandSink: Send + Sync {
     /// Runs a command through the engine, in order with the daemon's own actions.
     async fn user_command(&self, command: UserCommand, who: Option<String>) -> Result<UserOutcome, CommandError>;
-    /// Tells the decider (re-baseline after a false alarm, mute for this print).
-    fn decider_feedback(&self, feedback: Feedback);
 }
 
 /// Why a command did not run.

@@ -16,12 +16,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::CommandError;
 use super::auth::Access;
 use super::read::error;
 use super::server::WebState;
-use super::{CommandError, dataset};
 use crate::actions::UserCommand;
-use crate::decision::Feedback;
 use crate::store::IncidentId;
 
 /// An optional JSON body: empty means the defaults.
@@ -81,15 +80,7 @@ pub async fn printer(
         "cancel" => UserCommand::Cancel,
         other => return error(StatusCode::NOT_FOUND, format!("unknown printer command {other:?}")),
     };
-    let resumed = matches!(cmd, UserCommand::Resume);
-    let r = run(&st, &access, cmd).await;
-    if resumed
-        && r.is_ok()
-        && let Some(sink) = &st.commands
-    {
-        sink.decider_feedback(Feedback::Resumed);
-    }
-    reply(r)
+    reply(run(&st, &access, cmd).await)
 }
 
 fn incident_id(s: &str) -> Result<IncidentId, Response> {
@@ -104,8 +95,8 @@ pub struct NotAFailure {
     pub resume: bool,
 }
 
-/// Closes the incident as a false alarm, re-baselines the decider, and saves
-/// the frames into the local feedback dataset.
+/// Closes the incident as a false alarm; the engine re-baselines the decider
+/// and saves the frames into the local feedback dataset (`dataset` in the answer).
 pub async fn not_a_failure(
     State(st): State<WebState>,
     Extension(access): Extension<Access>,
@@ -116,22 +107,7 @@ pub async fn not_a_failure(
         (Ok(id), Ok(b)) => (id, b),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    let mut out = match run(&st, &access, UserCommand::NotAFailure { incident: id, resume: b.resume }).await {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    if let Some(sink) = &st.commands {
-        sink.decider_feedback(Feedback::NotAFailure);
-    }
-    let saved = dataset::save_not_a_failure(&st, id).await;
-    out["dataset"] = match saved {
-        Ok(s) => serde_json::to_value(s).unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(incident = id, error = %e, "cannot save the feedback frames");
-            serde_json::json!({ "error": e.to_string() })
-        }
-    };
-    Json(out).into_response()
+    reply(run(&st, &access, UserCommand::NotAFailure { incident: id, resume: b.resume }).await)
 }
 
 pub async fn acknowledge(
@@ -158,14 +134,7 @@ pub async fn mute(State(st): State<WebState>, Extension(access): Extension<Acces
         Ok(m) => m,
         Err(e) => return e,
     };
-    let r = run(&st, &access, UserCommand::Mute { minutes: m.minutes }).await;
-    if r.is_ok()
-        && m.minutes.is_none()
-        && let Some(sink) = &st.commands
-    {
-        sink.decider_feedback(Feedback::MuteForPrint);
-    }
-    reply(r)
+    reply(run(&st, &access, UserCommand::Mute { minutes: m.minutes }).await)
 }
 
 pub async fn unmute(State(st): State<WebState>, Extension(access): Extension<Access>) -> Response {
@@ -174,12 +143,8 @@ pub async fn unmute(State(st): State<WebState>, Extension(access): Extension<Acc
 
 /// `POST /api/camera-memory/reset`: forget this camera's memory of normal
 /// frames (`decision::CameraMemory`), e.g. after moving the camera or
-/// changing the light. The decider stores the emptied memory.
+/// changing the light. The engine records it and tells the decider, which
+/// stores the emptied memory.
 pub async fn forget_camera(State(st): State<WebState>, Extension(access): Extension<Access>) -> Response {
-    let Some(sink) = &st.commands else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "commands are not available on this server");
-    };
-    tracing::info!(who = access.who(), "dashboard: camera memory reset");
-    sink.decider_feedback(Feedback::ForgetCamera);
-    Json(serde_json::json!({ "message": "this camera's memory of normal frames is forgotten" })).into_response()
+    reply(run(&st, &access, UserCommand::ForgetCamera).await)
 }

@@ -11,7 +11,7 @@
 //! - `auth`: token, sessions, CSRF and origin checks (a middleware);
 //! - `pages`: the embedded page (`assets/`), sign-in, the OpenAPI file;
 //! - `read`, `events`, `metrics`: reads, `/api/events`, `/metrics`;
-//! - `control`, `dataset`: commands, and the "not a failure" dataset.
+//! - `control`: commands (the workflows behind them live in `actions`).
 //!
 //! The configuration arrives already redacted (`config::Config::redacted_json`,
 //! handed over by `app`), with `web`'s own `WebConfig`: `web` never sees the
@@ -22,7 +22,6 @@ pub mod auth;
 mod commands;
 mod config;
 mod control;
-pub mod dataset;
 mod events;
 pub mod metrics;
 mod pages;

@@ -10,7 +10,6 @@
 //!   `/api/incidents/{id}/not-a-failure`, `/api/incidents/{id}/acknowledge`,
 //!   `/api/mute`, `/api/unmute`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -34,8 +33,6 @@ pub struct WebState {
     pub config: Arc<serde_json::Value>,
     /// Region of interest from `[vision] roi` (fractions x, y, w, h), for the live view.
     pub roi: Option<[f32; 4]>,
-    /// `"not a failure"` frames go to `<data_dir>/feedback/` (labels.csv + images).
-    pub data_dir: Option<PathBuf>,
     pub auth: Arc<Auth>,
     /// Ends the event streams when the server shuts down (set by `serve`).
     pub shutdown: CancellationToken,
@@ -43,11 +40,7 @@ pub struct WebState {
 
 impl std::fmt::Debug for WebState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebState")
-            .field("store", &self.store)
-            .field("data_dir", &self.data_dir)
-            .field("auth", &self.auth)
-            .finish_non_exhaustive()
+        f.debug_struct("WebState").field("store", &self.store).field("auth", &self.auth).finish_non_exhaustive()
     }
 }
 
@@ -60,7 +53,6 @@ impl WebState {
             commands: None,
             config: Arc::new(serde_json::Value::Null),
             roi: None,
-            data_dir: None,
             auth: Arc::new(Auth::new(None)),
             shutdown: CancellationToken::new(),
         }
@@ -83,11 +75,6 @@ impl WebState {
 
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.auth = Arc::new(Auth::new(token));
-        self
-    }
-
-    pub fn with_data_dir(mut self, dir: PathBuf) -> Self {
-        self.data_dir = Some(dir);
         self
     }
 }

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::actions::feedback_set::DatasetOutcome;
 use crate::actions::{UserCommand, UserOutcome};
-use crate::decision::Feedback;
 use crate::domain::{Level, Temperatures, Timestamp};
 use crate::store::{IncidentCause, NewIncident, Store};
 
@@ -119,7 +119,6 @@ impl StatusSource for Fixed {
 #[derive(Default)]
 struct Recorder {
     commands: Mutex<Vec<(UserCommand, Option<String>)>>,
-    feedback: Mutex<Vec<Feedback>>,
 }
 
 #[async_trait::async_trait]
@@ -129,11 +128,12 @@ impl CommandSink for Recorder {
             return Err(CommandError::UnknownIncident(404));
         }
         self.commands.lock().unwrap().push((command.clone(), who));
-        Ok(UserOutcome { result: None, error: None, closed_incident: None, message: format!("did {command:?}") })
-    }
-
-    fn decider_feedback(&self, feedback: Feedback) {
-        self.feedback.lock().unwrap().push(feedback);
+        let mut out = UserOutcome::note(format!("did {command:?}"));
+        if let UserCommand::NotAFailure { incident, .. } = command {
+            out.closed_incident = Some(incident);
+            out.dataset = Some(DatasetOutcome::Saved { labels: "feedback/labels.csv".into(), images: 3 });
+        }
+        Ok(out)
     }
 }
 
@@ -145,23 +145,20 @@ struct Server {
     done: tokio::task::JoinHandle<Result<(), WebError>>,
 }
 
-async fn start_with(store: Option<Store>, token: Option<&str>, data_dir: Option<std::path::PathBuf>) -> Server {
+async fn start_with(store: Option<Store>, token: Option<&str>) -> Server {
     crate::net::install_tls_provider();
     let fixed = Arc::new(Fixed::new());
     let sink = Arc::new(Recorder::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let cancel = CancellationToken::new();
-    let mut state = WebState::new(fixed.clone(), store).with_commands(sink.clone()).with_token(token.map(String::from));
-    if let Some(d) = data_dir {
-        state = state.with_data_dir(d);
-    }
+    let state = WebState::new(fixed.clone(), store).with_commands(sink.clone()).with_token(token.map(String::from));
     let done = tokio::spawn(serve(state, listener, cancel.clone()));
     Server { url, fixed, sink, cancel, done }
 }
 
 async fn start(store: Option<Store>) -> Server {
-    start_with(store, None, None).await
+    start_with(store, None).await
 }
 
 /// The CSRF token the page was served with.
@@ -262,17 +259,17 @@ async fn commands_need_post_same_origin_and_the_page_csrf_token() {
             "Cancel by Some(\"dashboard\")",
             "Resume by Some(\"dashboard\")",
             "Mute { minutes: None } by Some(\"dashboard\")",
+            "ForgetCamera by Some(\"dashboard\")",
         ]
     "#]]
     .assert_debug_eq(&got);
-    assert_eq!(*s.sink.feedback.lock().unwrap(), [Feedback::Resumed, Feedback::MuteForPrint, Feedback::ForgetCamera]);
     s.cancel.cancel();
 }
 
 #[tokio::test]
 async fn with_a_token_reads_need_it_and_the_login_cookie_works_with_csrf() {
     let token = "0123456789abcdef-secret";
-    let s = start_with(None, Some(token), None).await;
+    let s = start_with(None, Some(token)).await;
     let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     assert_eq!(c.get(format!("{}/healthz", s.url)).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/api/status", s.url)).send().await.unwrap().status(), 401);
@@ -313,11 +310,11 @@ fn non_loopback_without_a_token_is_refused() {
 }
 
 #[tokio::test]
-async fn not_a_failure_goes_to_engine_and_decider_and_saves_the_frames() {
+async fn not_a_failure_goes_to_the_engine_and_its_answer_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&Default::default(), dir.path()).await.unwrap();
     let snap = store.save_snapshot(b"\xff\xd8snap\xff\xd9".to_vec(), Timestamp(5), None).await.unwrap();
-    let incident = store
+    store
         .open_incident(NewIncident {
             print_id: None,
             opened_at: Timestamp(5),
@@ -332,13 +329,11 @@ async fn not_a_failure_goes_to_engine_and_decider_and_saves_the_frames() {
         })
         .await
         .unwrap();
-    let s = start_with(Some(store), None, Some(dir.path().to_path_buf())).await;
-    s.fixed.judge(1, 0.7);
-    s.fixed.judge(2, 0.8);
+    let s = start_with(Some(store), None).await;
     let c = reqwest::Client::new();
     let csrf = page_csrf(&c, &s.url, None).await;
     let r = c
-        .post(format!("{}/api/incidents/{incident}/not-a-failure", s.url))
+        .post(format!("{}/api/incidents/7/not-a-failure", s.url))
         .header("x-csrf-token", &csrf)
         .body(r#"{"resume":true}"#)
         .send()
@@ -346,23 +341,11 @@ async fn not_a_failure_goes_to_engine_and_decider_and_saves_the_frames() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["closed_incident"], 7, "{body}");
     assert_eq!(body["dataset"]["images"], 3, "{body}");
-    let labels = std::fs::read_to_string(dir.path().join("feedback/labels.csv")).unwrap();
-    let labels = labels.replace(&format!("incident{incident}"), "incidentN").replace(&format!(",{incident},"), ",N,");
-    expect_test::expect![[r#"
-        path,label,failure,source,split,incident,captured_at
-        images/incidentN-snapshot.jpg,normal,0,feedback,train,N,5
-        images/incidentN-frame1.jpg,normal,0,feedback,train,N,1250
-        images/incidentN-frame2.jpg,normal,0,feedback,train,N,1500
-    "#]]
-    .assert_eq(&labels);
-    let img = std::fs::read(dir.path().join(format!("feedback/images/incident{incident}-snapshot.jpg"))).unwrap();
-    assert_eq!(img, b"\xff\xd8snap\xff\xd9");
-    assert_eq!(*s.sink.feedback.lock().unwrap(), [Feedback::NotAFailure]);
-    // Pressing it twice adds no duplicate rows.
-    let r = c.post(format!("{}/api/incidents/{incident}/not-a-failure", s.url)).header("x-csrf-token", &csrf).send();
-    let body: serde_json::Value = r.await.unwrap().json().await.unwrap();
-    assert_eq!(body["dataset"]["images"], 0);
+    assert_eq!(body["dataset"]["labels"], "feedback/labels.csv", "{body}");
+    let got = s.sink.commands.lock().unwrap().clone();
+    assert_eq!(got, [(UserCommand::NotAFailure { incident: 7, resume: true }, Some("dashboard".to_string()))]);
     let r = c.post(format!("{}/api/incidents/404/not-a-failure", s.url)).header("x-csrf-token", &csrf).send().await;
     assert_eq!(r.unwrap().status(), 404);
     let r = c.post(format!("{}/api/incidents/x1/not-a-failure", s.url)).header("x-csrf-token", &csrf).send().await;

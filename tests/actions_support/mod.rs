@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use layerwatch::actions::alerts::Notifier;
-use layerwatch::actions::{ActionEngine, ActionsConfig, AlertsConfig, Clock, EngineDeps, RetryConfig};
+use layerwatch::actions::{ActionEngine, ActionsConfig, AlertsConfig, Clock, DeciderFeedback, EngineDeps, RetryConfig};
+use layerwatch::decision::Feedback;
 use layerwatch::domain::{
     Evidence, FailureKind, Frame, FrameImage, Level, PrintJob, PrinterState, PrinterStatus, Timestamp, Verdict,
 };
@@ -17,7 +18,7 @@ use layerwatch::printer::{Confirmation, PrinterError, PrinterLink};
 use layerwatch::store::{Store, StoreConfig};
 use opencv::core::{Mat, Scalar, Vector};
 use opencv::prelude::*;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -156,6 +157,19 @@ impl PrinterLink for DoublePrinter {
         self.run("park", |s| matches!(s, PrinterState::Paused { .. }).then(|| s.clone()).map(|p| p))
             .map(|_| Confirmation::Confirmed)
     }
+
+    async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match self.answer(format!("print {name}")) {
+            Answer::Confirm if matches!(self.state(), PrinterState::Idle) => {
+                self.set_state(PrinterState::Printing { job: job(&name, 0) });
+                Ok(Confirmation::Confirmed)
+            }
+            Answer::Confirm => Err(PrinterError::InvalidState { command: "print", state: self.state().name() }),
+            Answer::Unconfirmed => Err(PrinterError::Unconfirmed { command: "print", timeout_ms: 1, state: "idle" }),
+            Answer::NotConnected => Err(PrinterError::NotConnected),
+        }
+    }
 }
 
 pub fn job(file: &str, layer: u32) -> PrintJob {
@@ -235,6 +249,10 @@ pub struct Harness {
     pub store: Store,
     pub cancel: CancellationToken,
     pub tracker: TaskTracker,
+    /// The decider's end of the engine's feedback channel.
+    pub feedback: Mutex<mpsc::Receiver<Feedback>>,
+    /// Where the engine writes the "not a failure" dataset (`<data_dir>/feedback/`).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Harness {
@@ -249,6 +267,8 @@ impl Harness {
         let store = open_store(dir).await;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let (decider, feedback) = DeciderFeedback::channel();
+        let data_dir = dir.join("data");
         let deps = EngineDeps {
             printer_name: "Test MK4".into(),
             actions,
@@ -257,9 +277,17 @@ impl Harness {
             printer: printer.map(|p| Arc::new(p) as Arc<dyn PrinterLink>),
             notifiers,
             clock,
+            data_dir: Some(data_dir.clone()),
+            decider: Some(decider),
         };
         let engine = ActionEngine::start(deps, &cancel, &tracker).await.unwrap();
-        Harness { engine, store, cancel, tracker }
+        Harness { engine, store, cancel, tracker, feedback: Mutex::new(feedback), data_dir }
+    }
+
+    /// The feedback the engine has sent the decider so far (drained).
+    pub fn feedback(&self) -> Vec<Feedback> {
+        let mut rx = self.feedback.lock().unwrap();
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
     }
 
     /// Stops every task and waits for them.

@@ -2,6 +2,7 @@
 //! why, how it ended) and reduced to a `CommandResult`; the daemon's stop
 //! commands are retried once when unconfirmed while the printer still prints.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::Engine;
@@ -17,6 +18,8 @@ pub(super) struct Request {
     pub who: Option<String>,
     pub reason: String,
     pub incident: Option<IncidentId>,
+    /// The file to print, for `print`.
+    pub file: Option<PathBuf>,
 }
 
 fn classify(r: &Result<Confirmation, PrinterError>) -> (CommandResult, Option<String>) {
@@ -51,6 +54,10 @@ impl Engine {
             AuditCommand::Cancel => printer.cancel().await,
             AuditCommand::Park => printer.park().await,
             AuditCommand::CoolDown => printer.cool_down(self.cfg.cool_bed).await,
+            AuditCommand::Print => match &req.file {
+                Some(file) => printer.start_print(file).await,
+                None => Err(PrinterError::InvalidState { command: "print", state: "no file given" }),
+            },
         };
         let (result, error) = classify(&r);
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -47,6 +47,16 @@ impl Engine {
             return Ok(());
         }
         self.ok_since = None;
+        let kept = frame.clone();
+        let r = self.on_problem(v, frame).await;
+        if let Some(f) = &kept {
+            self.flagged.push(f, self.incident.as_ref().and_then(|i| i.id));
+        }
+        r
+    }
+
+    /// A verdict above `Ok`: raises the open incident, escalates it, or opens one.
+    async fn on_problem(&mut self, v: Verdict, frame: Option<Frame>) -> Result<(), ActionError> {
         let cause = IncidentCause::from_failure(v.kind.unwrap_or(crate::domain::FailureKind::Other));
         if let Some(inc) = &self.incident {
             if inc.level >= v.level {
@@ -233,6 +243,7 @@ impl Engine {
                 p.evidence.layer.map(|l| format!(" at layer {}", l + 1)).unwrap_or_default()
             ),
             incident: id,
+            file: None,
         };
         let stop_cmd = if p.policy == Policy::Cancel { AuditCommand::Cancel } else { AuditCommand::Pause };
         let first = self.stop_command(stop_cmd, &req).await;
@@ -321,6 +332,7 @@ impl Engine {
             who: None,
             reason: format!("incident {id}: nobody resumed or acknowledged within {} min", self.cfg.cool_after_min),
             incident: Some(id),
+            file: None,
         };
         let s = self.step(AuditCommand::CoolDown, &req).await;
         self.store.add_incident_action(id, &step_text(&s)).await?;

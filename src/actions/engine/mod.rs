@@ -8,23 +8,27 @@
 //! instead of pausing and alerting again.
 
 mod commands;
+mod feedback;
 mod incident;
 mod status;
 mod user;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use feedback::{DeciderFeedback, FEEDBACK_QUEUE};
 pub use user::{UserCommand, UserOutcome};
 
 use super::ActionError;
 use super::alerts::Notifier;
 use super::clock::Clock;
 use super::config::{ActionsConfig, AlertsConfig};
+use super::feedback_set::FlaggedFrames;
 use super::outbox::Outbox;
 use crate::domain::{Frame, HealthFinding, MuteInfo, PrinterStatus, Timestamp, Verdict};
 use crate::printer::PrinterLink;
@@ -41,11 +45,17 @@ pub struct EngineDeps {
     pub printer: Option<Arc<dyn PrinterLink>>,
     pub notifiers: Vec<Arc<dyn Notifier>>,
     pub clock: Clock,
+    /// `general.data_dir`: "not a failure" frames go to its `feedback/` folder.
+    pub data_dir: Option<PathBuf>,
+    /// Owner feedback for the decider, sent once the engine has carried out the
+    /// command that implies it ([`DeciderFeedback`]).
+    pub decider: Option<DeciderFeedback>,
 }
 
 impl EngineDeps {
     /// Everything from the config file: `[general].name`, `[actions]`, `[alerts]`
-    /// (one notifier per configured channel), the system clock.
+    /// (one notifier per configured channel), the system clock. No data folder
+    /// and no decider until the caller adds them.
     pub fn from_config(
         printer_name: &str,
         actions: &ActionsConfig,
@@ -61,6 +71,8 @@ impl EngineDeps {
             printer,
             notifiers: super::alerts::build_notifiers(alerts)?,
             clock: Clock::System,
+            data_dir: None,
+            decider: None,
         })
     }
 }
@@ -147,6 +159,10 @@ pub(super) struct Engine {
     mute_tx: watch::Sender<Option<MuteInfo>>,
     cool_due: Option<(IncidentId, Timestamp)>,
     sampler: TimelineSampler,
+    /// Frames judged above `Ok`, for the "not a failure" dataset.
+    flagged: FlaggedFrames,
+    data_dir: Option<PathBuf>,
+    decider: Option<DeciderFeedback>,
     /// Keeps the placeholder status channel alive when there is no printer.
     _status_tx: Option<watch::Sender<PrinterStatus>>,
 }
@@ -189,6 +205,9 @@ impl ActionEngine {
             mute: None,
             mute_tx,
             cool_due: None,
+            flagged: FlaggedFrames::default(),
+            data_dir: deps.data_dir,
+            decider: deps.decider,
             _status_tx: status_tx,
         };
         engine.adopt().await?;

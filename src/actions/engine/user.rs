@@ -1,7 +1,11 @@
-//! Commands from the owner (the dashboard): pause, resume, cancel, not a
-//! failure, acknowledge, mute. They run in order with the daemon's own
-//! actions and land in the same audit log, with the user's name.
+//! Commands from the owner (the dashboard, `run --print`): pause, resume,
+//! cancel, not a failure, acknowledge, mute, forget the camera, start a print.
+//! They run in order with the daemon's own actions and land in the same audit
+//! log, with the user's name. The workflow behind each one lives here: "not a
+//! failure" closes the incident, records the feedback, saves the frames to the
+//! feedback dataset and tells the decider; the web only asks.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::commands::{Request, done};
 use super::{Engine, Mute};
 use crate::actions::ActionError;
+use crate::actions::feedback_set::{self, DatasetOutcome, Image};
+use crate::decision::Feedback;
 use crate::domain::{Evidence, Level};
 use crate::store::{
     Actor, AlertKind, AuditCommand, CloseReason, CommandResult, FeedbackEntry, FeedbackKind, IncidentId,
@@ -39,6 +45,13 @@ pub enum UserCommand {
         minutes: Option<u32>,
     },
     Unmute,
+    /// Forget this camera's memory of normal frames (`decision::CameraMemory`),
+    /// e.g. after moving the camera or changing the light.
+    ForgetCamera,
+    /// Host mode: stream `file` to the printer (`run --print`), audited as `print`.
+    StartPrint {
+        file: PathBuf,
+    },
 }
 
 /// How a user command ended.
@@ -51,16 +64,40 @@ pub struct UserOutcome {
     pub closed_incident: Option<IncidentId>,
     /// One line for the dashboard.
     pub message: String,
+    /// "Not a failure": what went into the feedback dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetOutcome>,
 }
 
 impl UserOutcome {
-    fn note(message: impl Into<String>) -> Self {
-        UserOutcome { result: None, error: None, closed_incident: None, message: message.into() }
+    pub fn note(message: impl Into<String>) -> Self {
+        UserOutcome { result: None, error: None, closed_incident: None, message: message.into(), dataset: None }
+    }
+}
+
+/// What the decider must learn once `cmd` has been carried out as `out`.
+fn decider_feedback(cmd: &UserCommand, out: &UserOutcome) -> Option<Feedback> {
+    let carried_out = out.result.is_none_or(done);
+    match cmd {
+        UserCommand::Resume if carried_out => Some(Feedback::Resumed),
+        UserCommand::NotAFailure { .. } => Some(Feedback::NotAFailure),
+        UserCommand::Mute { minutes: None } => Some(Feedback::MuteForPrint),
+        UserCommand::ForgetCamera => Some(Feedback::ForgetCamera),
+        _ => None,
     }
 }
 
 impl Engine {
+    /// Carries out `cmd`, then tells the decider what it implies.
     pub(super) async fn on_user(&mut self, cmd: UserCommand, who: Option<String>) -> Result<UserOutcome, ActionError> {
+        let out = self.run_user(cmd.clone(), who).await?;
+        if let (Some(f), Some(decider)) = (decider_feedback(&cmd, &out), &self.decider) {
+            decider.send(f);
+        }
+        Ok(out)
+    }
+
+    async fn run_user(&mut self, cmd: UserCommand, who: Option<String>) -> Result<UserOutcome, ActionError> {
         let now = self.clock.now();
         let open_id = self.incident.as_ref().and_then(|i| i.id);
         let req = |reason: String, incident: Option<IncidentId>| Request {
@@ -68,6 +105,7 @@ impl Engine {
             who: who.clone(),
             reason,
             incident,
+            file: None,
         };
         let feedback = |kind, incident, until, print_id, note: String| FeedbackEntry {
             at: now,
@@ -129,6 +167,7 @@ impl Engine {
                     self.health.retain(|_, id| *id != incident);
                     out.closed_incident = Some(incident);
                 }
+                out.dataset = Some(self.save_not_a_failure(incident, &row).await);
                 Ok(out)
             }
             UserCommand::Acknowledge { incident } => {
@@ -191,7 +230,36 @@ impl Engine {
                 tracing::info!(who = ?who, "mute lifted");
                 Ok(UserOutcome::note("unmuted"))
             }
+            UserCommand::ForgetCamera => {
+                let print = self.print.as_ref().map(|p| p.id);
+                self.store.add_feedback(feedback(FeedbackKind::ForgetCamera, None, None, print, String::new())).await?;
+                tracing::info!(who = ?who, "the camera's memory of normal frames is forgotten");
+                Ok(UserOutcome::note("this camera's memory of normal frames is forgotten"))
+            }
+            UserCommand::StartPrint { file } => {
+                let mut r = req(format!("print {}", file.display()), None);
+                r.file = Some(file);
+                self.user_printer(AuditCommand::Print, &r, None).await
+            }
         }
+    }
+
+    /// The incident's snapshot and its flagged frames, labelled normal, into the feedback dataset.
+    async fn save_not_a_failure(&self, incident: IncidentId, row: &crate::store::IncidentRow) -> DatasetOutcome {
+        let mut images = Vec::new();
+        if let Some(sid) = row.snapshot_id.as_deref().and_then(|s| crate::store::SnapshotId::parse(s).ok()) {
+            match self.store.read_snapshot(&sid).await {
+                Ok(Some(jpeg)) => images.push(Image {
+                    name: format!("incident{incident}-snapshot.jpg"),
+                    captured_at: row.opened_at,
+                    jpeg: jpeg.into(),
+                }),
+                Ok(None) => tracing::warn!(incident, snapshot = %sid, "the incident's snapshot is gone"),
+                Err(e) => tracing::warn!(incident, error = %e, "cannot read the incident's snapshot"),
+            }
+        }
+        images.extend(self.flagged.of_incident(incident));
+        feedback_set::save(self.data_dir.as_deref(), incident, images).await
     }
 
     /// Sends a user's printer command; on success closes the open incident with `close`.
@@ -210,6 +278,7 @@ impl Engine {
                 None => format!("{cmd}: {result}"),
                 Some(e) => format!("{cmd}: {result}: {e}"),
             },
+            dataset: None,
         };
         if done(result)
             && let Some(reason) = close

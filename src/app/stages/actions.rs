@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::actions::{ActionEngine, EngineDeps};
+use crate::actions::{ActionEngine, DeciderFeedback, EngineDeps};
 use crate::app::status::StatusBoard;
 use crate::app::supervisor::StageExit;
 use crate::config::Config;
@@ -24,15 +24,26 @@ use crate::store::Store;
 /// How often the stage checks that its engine is still alive.
 const LIVENESS: Duration = Duration::from_secs(2);
 
+/// What the engine is wired to outside `actions`: kept by the daemon across restarts of this stage.
+#[derive(Clone)]
+pub struct Outside {
+    pub printer: Option<Arc<dyn PrinterLink>>,
+    /// Where the running engine's handle is published (decision, web, `--print`).
+    pub engines: Arc<watch::Sender<Option<ActionEngine>>>,
+    /// The decider's feedback channel.
+    pub feedback: DeciderFeedback,
+}
+
 pub async fn run(
     cfg: Arc<Config>,
     store: Store,
-    printer: Option<Arc<dyn PrinterLink>>,
-    engines: Arc<watch::Sender<Option<ActionEngine>>>,
+    outside: Outside,
     board: Arc<StatusBoard>,
     cancel: CancellationToken,
 ) -> anyhow::Result<StageExit> {
-    let deps = EngineDeps::from_config(&cfg.general.name, &cfg.actions, &cfg.alerts, store, printer)?;
+    let mut deps = EngineDeps::from_config(&cfg.general.name, &cfg.actions, &cfg.alerts, store, outside.printer)?;
+    deps.data_dir = Some(cfg.general.data_dir.clone());
+    deps.decider = Some(outside.feedback);
     let inner = cancel.child_token();
     let _stop_inner = inner.clone().drop_guard();
     let tracker = TaskTracker::new();
@@ -40,6 +51,7 @@ pub async fn run(
     tracker.close();
     tracing::info!(channels = ?engine.outbox().channels(), "action engine started");
     board.set_mute(engine.mute());
+    let engines = outside.engines;
     engines.send_replace(Some(engine.clone()));
     let result = supervise(&engine, &tracker, &board, &cancel).await;
     engines.send_replace(None);

@@ -32,6 +32,9 @@ pub struct DecisionInputs {
     pub params: DecisionParams,
     /// Held by one run of the stage at a time (a restart takes it over).
     pub scored: tokio::sync::Mutex<mpsc::Receiver<Scored>>,
+    /// Owner feedback from the action engine (`actions::DeciderFeedback`), in order;
+    /// held like `scored`.
+    pub feedback: tokio::sync::Mutex<mpsc::Receiver<Feedback>>,
     pub printer: watch::Receiver<PrinterStatus>,
     /// The printer link's analysis of the printing file.
     pub analysis: watch::Receiver<Option<FileAnalysis>>,
@@ -96,6 +99,7 @@ async fn persist_memory(decider: &mut Decider, slot: Option<&MemorySlot>, synced
 
 pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyhow::Result<StageExit> {
     let mut scored = inputs.scored.lock().await;
+    let mut feedback = inputs.feedback.lock().await;
     let memory = match &inputs.memory {
         Some(slot) => slot.load().await,
         None => CameraMemory::default(),
@@ -128,14 +132,12 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
                 deliver_verdict(&mut engines, &inputs.actions_stopped, &step, frame).await;
                 persist_memory(&mut decider, inputs.memory.as_ref(), &mut synced).await;
             }
-            _ = inputs.board.feedback_ready().notified() => {
-                while let Some(f) = inputs.board.take_feedback() {
-                    tracing::info!(feedback = f.name(), "owner feedback for the decider");
-                    for finding in decider.feedback(f, Timestamp::now()) {
-                        log_finding(&finding);
-                        inputs.board.record_finding(&finding);
-                        deliver_finding(&mut engines, &inputs.actions_stopped, &finding).await;
-                    }
+            Some(f) = feedback.recv() => {
+                tracing::info!(feedback = f.name(), "owner feedback for the decider");
+                for finding in decider.feedback(f, Timestamp::now()) {
+                    log_finding(&finding);
+                    inputs.board.record_finding(&finding);
+                    deliver_finding(&mut engines, &inputs.actions_stopped, &finding).await;
                 }
                 persist_memory(&mut decider, inputs.memory.as_ref(), &mut synced).await;
             }

@@ -271,6 +271,10 @@ impl PrinterLink for MarlinLink {
         self.analysis.clone()
     }
 
+    async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
+        self.print(path).await
+    }
+
     async fn pause(&self) -> Result<Confirmation, PrinterError> {
         self.command("pause", |reply| Request::Pause { reply }).await
     }
