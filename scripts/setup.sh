@@ -2,7 +2,7 @@
 # Installs what layerwatch needs on a fresh Debian machine, idempotently.
 #   scripts/setup.sh base   build + run: OpenCV/clang from Debian, ONNX Runtime from the PyPI wheel
 #   scripts/setup.sh test   base + what the test suite's real peers need (OctoPrint, Moonraker,
-#                           ffmpeg, Chromium + playwright-core, Python reference for the benchmark)
+#                           aiosmtpd, ffmpeg, Chromium + playwright-core, Python reference for the benchmark)
 # Everything project-local goes under .tools/ (git-ignored). Nothing is downloaded from anywhere
 # but Debian's archive, PyPI and the npm registry.
 set -euo pipefail
@@ -77,6 +77,8 @@ if [ "$mode" = test ]; then
   mkvenv venv-octoprint "octoprint==1.11.8"
   mkvenv venv-moonraker "moonraker==0.11.0"
   # onnx: only to regenerate the tiny test models (tests/data/vision/make_models.py).
+  # A real SMTP server (and a throw-away CA for its certificate) for the e-mail channel's tests.
+  mkvenv venv-smtp "aiosmtpd==1.4.6" "trustme==1.2.1"
   mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3" "onnx==1.23.2"
   # Node.js for the dashboard's browser tests (tests/web/*.mjs), from PyPI's official-binary wheel:
   # playwright-core needs Node >= 20 and Debian 12 ships 18. The tests use .tools/venv-node/bin/node.

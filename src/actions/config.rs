@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::alerts::config::{NtfyConfig, SmsConfig, TelegramConfig, WebhookConfig};
+use super::alerts::config::{
+    DiscordConfig, EmailConfig, NtfyConfig, PushoverConfig, SmsConfig, TelegramConfig, WebhookConfig,
+};
 use crate::config_issues::Issues;
 
 /// What the daemon does about an incident of one severity.
@@ -138,6 +140,9 @@ pub struct AlertsConfig {
     pub sms: Option<SmsConfig>,
     pub ntfy: Option<NtfyConfig>,
     pub telegram: Option<TelegramConfig>,
+    pub discord: Option<DiscordConfig>,
+    pub pushover: Option<PushoverConfig>,
+    pub email: Option<EmailConfig>,
 }
 
 impl Default for AlertsConfig {
@@ -152,6 +157,9 @@ impl Default for AlertsConfig {
             sms: None,
             ntfy: None,
             telegram: None,
+            discord: None,
+            pushover: None,
+            email: None,
         }
     }
 }
@@ -234,11 +242,26 @@ impl AlertsConfig {
         if let Some(t) = &self.telegram {
             t.validate(&format!("{p}.telegram"), out);
         }
+        if let Some(d) = &self.discord {
+            d.validate(&format!("{p}.discord"), out);
+        }
+        if let Some(x) = &self.pushover {
+            x.validate(&format!("{p}.pushover"), out);
+        }
+        if let Some(e) = &self.email {
+            e.validate(&format!("{p}.email"), out);
+        }
     }
 
     /// True when at least one channel is configured.
     pub fn any_channel(&self) -> bool {
-        self.webhook.is_some() || self.sms.is_some() || self.ntfy.is_some() || self.telegram.is_some()
+        self.webhook.is_some()
+            || self.sms.is_some()
+            || self.ntfy.is_some()
+            || self.telegram.is_some()
+            || self.discord.is_some()
+            || self.pushover.is_some()
+            || self.email.is_some()
     }
 }
 

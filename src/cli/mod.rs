@@ -10,6 +10,7 @@ mod cameras;
 mod classify;
 mod dataset;
 mod demo;
+mod doctor;
 mod eval;
 mod gcode;
 mod label;
@@ -45,6 +46,8 @@ pub enum Command {
     Run(run::Args),
     /// Check a configuration file and report every problem with its key and value.
     ValidateConfig(validate::Args),
+    /// Check that this set-up will work (config, model, camera, printer, alerts, disk) and say how to fix what won't.
+    Doctor(doctor::Args),
     /// Score images (a file or a folder) with the failure classifier and summarise.
     Classify(classify::Args),
     /// Inspect G-code files: layers, time, filament, objects (`gcode info FILE`).
@@ -113,6 +116,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(a, &global).await,
         Command::Demo(a) => demo::run(a, &global).await,
         Command::ValidateConfig(a) => validate::run(a, &global).await,
+        Command::Doctor(a) => doctor::run(a, &global).await,
         Command::Classify(a) => classify::run(a, &global).await,
         Command::Gcode(a) => gcode::run(a, &global).await,
         Command::Cameras(a) => cameras::run(a, &global).await,

@@ -214,6 +214,9 @@ text_enum! {
         Sms = "sms",
         Ntfy = "ntfy",
         Telegram = "telegram",
+        Discord = "discord",
+        Pushover = "pushover",
+        Email = "email",
     }
 }
 

@@ -154,7 +154,7 @@ impl PrinterLink for DoublePrinter {
     }
 
     async fn park(&self) -> Result<Confirmation, PrinterError> {
-        self.run("park", |s| matches!(s, PrinterState::Paused { .. }).then(|| s.clone()).map(|p| p))
+        self.run("park", |s| matches!(s, PrinterState::Paused { .. }).then(|| s.clone()))
             .map(|_| Confirmation::Confirmed)
     }
 

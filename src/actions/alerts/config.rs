@@ -1,10 +1,12 @@
-//! `[alerts.webhook]`, `[alerts.sms]`, `[alerts.ntfy]`, `[alerts.telegram]`.
+//! `[alerts.webhook]`, `[alerts.sms]`, `[alerts.ntfy]`, `[alerts.telegram]`,
+//! `[alerts.discord]`, `[alerts.pushover]`, `[alerts.email]`.
 //!
 //! Credentials are `Secret`s; each falls back to an environment variable so it
 //! need not sit in the config file. Base URLs are configurable so tests (and
 //! self-hosted servers) can point a channel at any host.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,10 @@ pub const ENV_TWILIO_SID: &str = "TWILIO_ACCOUNT_SID";
 pub const ENV_TWILIO_TOKEN: &str = "TWILIO_AUTH_TOKEN";
 pub const ENV_NTFY_TOKEN: &str = "NTFY_TOKEN";
 pub const ENV_TELEGRAM_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
+pub const ENV_DISCORD_WEBHOOK: &str = "DISCORD_WEBHOOK_URL";
+pub const ENV_PUSHOVER_TOKEN: &str = "PUSHOVER_TOKEN";
+pub const ENV_PUSHOVER_USER: &str = "PUSHOVER_USER";
+pub const ENV_SMTP_PASSWORD: &str = "LAYERWATCH_SMTP_PASSWORD";
 
 /// How a webhook carries the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +220,178 @@ impl TelegramConfig {
         }
         if !is_http_url(&self.base_url) {
             out.push(format!("{p}.base_url"), &self.base_url, "must be an http:// or https:// URL");
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+/// `[alerts.discord]`: a Discord channel's incoming webhook posts an embed with the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// `https://discord.com/api/webhooks/{id}/{token}` (it holds the token); else `DISCORD_WEBHOOK_URL`.
+    #[serde(default)]
+    pub webhook_url: Option<Secret>,
+    /// Attach the snapshot to the embed.
+    #[serde(default = "yes")]
+    pub attach_snapshot: bool,
+    #[serde(default = "warning")]
+    pub min_level: Level,
+}
+
+impl DiscordConfig {
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        match Secret::resolve(self.webhook_url.as_ref(), ENV_DISCORD_WEBHOOK) {
+            None => out.push(format!("{p}.webhook_url"), "", format!("is required (or set {ENV_DISCORD_WEBHOOK})")),
+            Some(u) if !is_http_url(u.expose()) => {
+                out.push(format!("{p}.webhook_url"), "***", "must be an http:// or https:// URL")
+            }
+            Some(_) => {}
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+/// `[alerts.pushover]`: Pushover's Messages API, with the snapshot attached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushoverConfig {
+    /// The application's API token; else `PUSHOVER_TOKEN`.
+    #[serde(default)]
+    pub app_token: Option<Secret>,
+    /// The user (or group) key; else `PUSHOVER_USER`.
+    #[serde(default)]
+    pub user_key: Option<Secret>,
+    /// Only this device of the user (default: all).
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default = "pushover_base")]
+    pub base_url: String,
+    #[serde(default = "yes")]
+    pub attach_snapshot: bool,
+    #[serde(default = "warning")]
+    pub min_level: Level,
+}
+
+fn pushover_base() -> String {
+    "https://api.pushover.net".into()
+}
+
+impl PushoverConfig {
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        for (key, value, env) in
+            [("app_token", &self.app_token, ENV_PUSHOVER_TOKEN), ("user_key", &self.user_key, ENV_PUSHOVER_USER)]
+        {
+            match Secret::resolve(value.as_ref(), env) {
+                None => out.push(format!("{p}.{key}"), "", format!("is required (or set {env})")),
+                Some(s) if s.expose().len() != 30 || !s.expose().bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    out.push(format!("{p}.{key}"), "***", "must be Pushover's 30 letters and digits")
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(d) = &self.device
+            && (d.is_empty() || d.len() > 25 || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        {
+            out.push(format!("{p}.device"), d, "must be 1-25 characters of A-Z, a-z, 0-9, _ and -");
+        }
+        if !is_http_url(&self.base_url) {
+            out.push(format!("{p}.base_url"), &self.base_url, "must be an http:// or https:// URL");
+        }
+        check_level(out, p, self.min_level);
+    }
+}
+
+/// How the e-mail channel secures its SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on this machine (port 25).
+    None,
+}
+
+/// `[alerts.email]`: e-mail over SMTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The SMTP server's host name (checked against its certificate).
+    pub server: String,
+    /// Default: 587 with `starttls`, 465 with `tls`, 25 with `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "starttls")]
+    pub security: EmailSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Else `LAYERWATCH_SMTP_PASSWORD`.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// `Printer <printer@example.com>` or a bare address.
+    pub from: String,
+    pub to: Vec<String>,
+    /// A PEM certificate to trust besides the system's (a home server's own CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    pub attach_snapshot: bool,
+    #[serde(default = "warning")]
+    pub min_level: Level,
+}
+
+fn starttls() -> EmailSecurity {
+    EmailSecurity::Starttls
+}
+
+impl EmailConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            EmailSecurity::Starttls => 587,
+            EmailSecurity::Tls => 465,
+            EmailSecurity::None => 25,
+        })
+    }
+
+    pub fn validate(&self, p: &str, out: &mut Issues) {
+        let host_ok = !self.server.is_empty()
+            && self.server.len() <= 253
+            && self.server.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':');
+        if !host_ok {
+            out.push(format!("{p}.server"), &self.server, "must be a host name or an IP address, without a scheme");
+        }
+        if self.port == Some(0) {
+            out.push(format!("{p}.port"), "0", "must be 1-65535");
+        }
+        if let Err(e) = self.from.parse::<lettre::message::Mailbox>() {
+            out.push(format!("{p}.from"), &self.from, format!("is not an e-mail address ({e})"));
+        }
+        if self.to.is_empty() {
+            out.push(format!("{p}.to"), "[]", "needs at least one address");
+        }
+        for t in &self.to {
+            if let Err(e) = t.parse::<lettre::message::Mailbox>() {
+                out.push(format!("{p}.to"), t, format!("is not an e-mail address ({e})"));
+            }
+        }
+        let password = Secret::resolve(self.password.as_ref(), ENV_SMTP_PASSWORD);
+        if password.is_some() && self.username.is_none() {
+            out.push(format!("{p}.username"), "", "is required with a password");
+        }
+        let local = matches!(self.server.as_str(), "localhost" | "127.0.0.1" | "::1");
+        if self.security == EmailSecurity::None && !local {
+            out.push(
+                format!("{p}.security"),
+                "none",
+                "sends mail (and any password) in clear text: only allowed for a relay on localhost",
+            );
+        }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            out.push(format!("{p}.ca_file"), ca.display().to_string(), "is not a readable file");
         }
         check_level(out, p, self.min_level);
     }

@@ -1,14 +1,18 @@
 //! Alerts: what the owner is told (`Alert`), how it looks (`render`,
 //! `snapshot`), and the channels that carry it (`Notifier`: webhook, Twilio
-//! SMS, ntfy, Telegram, and a recording fake for unit tests).
+//! SMS, ntfy, Telegram, Discord, Pushover, e-mail over SMTP, and a recording
+//! fake for unit tests).
 //!
 //! A notifier sends one alert once and says whether a failure is worth
 //! retrying; retries, rate limits and durability belong to `actions::outbox`.
 
 mod alert;
 pub mod config;
+mod discord;
+mod email;
 pub mod fake;
 mod ntfy;
+mod pushover;
 pub mod render;
 mod secret;
 pub mod signature;
@@ -25,7 +29,10 @@ use async_trait::async_trait;
 pub use alert::{
     ALERT_SCHEMA_VERSION, ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, new_alert_id, snapshot_url,
 };
+pub use discord::DiscordNotifier;
+pub use email::EmailNotifier;
 pub use ntfy::NtfyNotifier;
+pub use pushover::PushoverNotifier;
 pub use secret::Secret;
 pub use telegram::TelegramNotifier;
 pub use twilio::TwilioNotifier;
@@ -101,6 +108,15 @@ pub fn build_notifiers(cfg: &AlertsConfig) -> Result<Vec<Arc<dyn Notifier>>, Not
     }
     if let Some(t) = &cfg.telegram {
         out.push(Arc::new(TelegramNotifier::new(t, timeout)?));
+    }
+    if let Some(d) = &cfg.discord {
+        out.push(Arc::new(DiscordNotifier::new(d, timeout)?));
+    }
+    if let Some(p) = &cfg.pushover {
+        out.push(Arc::new(PushoverNotifier::new(p, timeout)?));
+    }
+    if let Some(e) = &cfg.email {
+        out.push(Arc::new(EmailNotifier::new(e, timeout)?));
     }
     Ok(out)
 }

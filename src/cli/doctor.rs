@@ -1,0 +1,330 @@
+//! `layerwatch doctor`: whether this set-up will work, in one command. It
+//! checks what `run` needs, in the order it needs it, and says plainly what
+//! is wrong and how to fix it: the config and every path in it, the ONNX
+//! Runtime library and the model (one inference), a frame from the camera
+//! (its size and brightness), the printer link (connected, its state, what
+//! layerwatch can command), each alert channel (a test message only with
+//! `--send`), MQTT, and disk space for the store. The exit code is 0 when
+//! nothing failed (warnings allowed), 1 otherwise.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::domain::{FrameImage, PrinterState};
+use crate::printer::PrinterKind;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Send a test message to every alert channel (without it, channels are only listed).
+    #[arg(long)]
+    pub send: bool,
+    /// How long to wait for the camera's first frame and the printer's first answer, in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub timeout_s: u64,
+}
+
+/// How one check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One line of the report, with what to do about it.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub verdict: Verdict,
+    pub what: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+fn ok(what: &str, detail: impl Into<String>) -> Finding {
+    Finding { verdict: Verdict::Ok, what: what.into(), detail: detail.into(), fix: None }
+}
+
+fn warn(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding { verdict: Verdict::Warn, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
+}
+
+fn fail(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding { verdict: Verdict::Fail, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
+}
+
+pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
+    let cfg = match global.load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("FAIL  config        {e:#}");
+            println!("      fix: correct the file; `layerwatch validate-config` lists every problem at once");
+            println!("not ready");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let where_ = global.config.as_ref().map_or("built-in defaults".to_string(), |p| p.display().to_string());
+    println!("layerwatch doctor: {where_}");
+    let timeout = Duration::from_secs(args.timeout_s.max(1));
+    let mut all = Vec::new();
+    for section in [
+        paths(&cfg),
+        vision_and_camera(&cfg, timeout).await,
+        printer(&cfg, timeout).await,
+        alerts(&cfg, args.send).await,
+        vec![mqtt()],
+        vec![disk(&cfg)],
+    ] {
+        for f in &section {
+            print_finding(f);
+        }
+        all.extend(section);
+    }
+    let worst = all.iter().map(|f| f.verdict).max().unwrap_or(Verdict::Ok);
+    let (fails, warns) = (
+        all.iter().filter(|f| f.verdict == Verdict::Fail).count(),
+        all.iter().filter(|f| f.verdict == Verdict::Warn).count(),
+    );
+    Ok(match worst {
+        Verdict::Fail => {
+            println!("not ready: {fails} problem(s) to fix, {warns} warning(s)");
+            ExitCode::from(1)
+        }
+        _ => {
+            println!("ready{}", if warns > 0 { format!(", with {warns} warning(s)") } else { String::new() });
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+fn print_finding(f: &Finding) {
+    let tag = match f.verdict {
+        Verdict::Ok => "ok  ",
+        Verdict::Warn => "warn",
+        Verdict::Fail => "FAIL",
+    };
+    println!("{tag}  {:<12}  {}", f.what, f.detail);
+    if let Some(fix) = &f.fix {
+        println!("      {:<12}  fix: {fix}", "");
+    }
+}
+
+/// The file's own validity was checked by loading it; now what `run` needs from the machine.
+fn paths(cfg: &Config) -> Vec<Finding> {
+    let issues = crate::app::preflight::check(cfg);
+    if issues.is_empty() {
+        return vec![ok("config", "valid; every file, folder and device it names is usable")];
+    }
+    issues
+        .iter()
+        .map(|i| fail("config", i.to_string(), "give a path that exists and this user may read (or write, for data)"))
+        .collect()
+}
+
+async fn vision_and_camera(cfg: &Config, timeout: Duration) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let vision = cfg.vision.clone();
+    let started = Instant::now();
+    let classifier = tokio::task::spawn_blocking(move || crate::vision::OnnxClassifier::from_config(&vision)).await;
+    let mut classifier = match classifier {
+        Ok(Ok(c)) => {
+            out.push(ok("model", format!("loaded with ONNX Runtime in {} ms", started.elapsed().as_millis())));
+            Some(c)
+        }
+        Ok(Err(e)) => {
+            out.push(fail(
+                "model",
+                e.to_string(),
+                "run `scripts/setup.sh base`, or set [vision] ort_library / model to files that exist",
+            ));
+            None
+        }
+        Err(e) => {
+            out.push(fail("model", format!("loading crashed: {e}"), "report this as a bug"));
+            None
+        }
+    };
+    let mut source = match crate::capture::build_source(&cfg.camera) {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(fail("camera", e.to_string(), "check [camera] (source, url, device, path)"));
+            return out;
+        }
+    };
+    let started = Instant::now();
+    let frame = match tokio::time::timeout(timeout, source.next_frame()).await {
+        Err(_) => {
+            out.push(fail(
+                "camera",
+                format!("{:?}: no frame within {} s", cfg.camera.name, timeout.as_secs()),
+                "is the camera on and its URL or device right? `layerwatch cameras` lists local ones",
+            ));
+            return out;
+        }
+        Ok(Err(e)) => {
+            out.push(fail("camera", format!("{:?}: {e}", cfg.camera.name), "check [camera] and the camera itself"));
+            return out;
+        }
+        Ok(Ok(f)) => f,
+    };
+    let size = match &frame.image {
+        FrameImage::Jpeg(b) => {
+            crate::images::check_header(b, u64::MAX).map(|h| format!("{}x{}", h.width, h.height)).unwrap_or_default()
+        }
+        FrameImage::Rgb(i) => format!("{}x{}", i.width, i.height),
+    };
+    let took = started.elapsed().as_millis();
+    let Some(c) = classifier.as_mut() else {
+        out.push(ok("camera", format!("{:?}: a {size} frame in {took} ms", cfg.camera.name)));
+        return out;
+    };
+    use crate::vision::Classifier as _;
+    match c.classify(&frame) {
+        Err(e) => out.push(fail(
+            "camera",
+            format!("{:?}: a {size} frame that the model cannot use: {e}", cfg.camera.name),
+            "check the camera's format (JPEG or raw frames) and [camera] max_pixels",
+        )),
+        Ok(s) => {
+            let detail = format!(
+                "{:?}: a {size} frame in {took} ms; brightness {:.0}/255; failure score {:.2} (model: {:.0} ms)",
+                cfg.camera.name, s.brightness, s.scores.failure, s.latency_ms
+            );
+            let dark = cfg.decision.health.dark_brightness;
+            if s.brightness.is_nan() || s.brightness < dark {
+                out.push(warn(
+                    "camera",
+                    format!("{detail}: too dark to judge (below decision.health.dark_brightness = {dark})"),
+                    "light the print area while printing; dark frames are never judged, and a dark camera \
+                     during a print raises \"can't see the print\"",
+                ));
+            } else {
+                out.push(ok("camera", detail));
+            }
+        }
+    }
+    out
+}
+
+async fn printer(cfg: &Config, timeout: Duration) -> Vec<Finding> {
+    if cfg.printer.kind == PrinterKind::None {
+        return vec![warn(
+            "printer",
+            "none configured: alerts only, nothing can pause a print",
+            "set [printer] kind to marlin, octoprint or moonraker",
+        )];
+    }
+    let name = crate::app::printer::describe(&cfg.printer);
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
+    let link: std::sync::Arc<dyn crate::printer::PrinterLink> = if cfg.printer.kind == PrinterKind::Marlin {
+        crate::printer::marlin::MarlinLink::open(&cfg.printer, cancel.child_token())
+    } else {
+        match crate::printer::connect(&cfg.printer, cancel.child_token()) {
+            Ok(l) => l,
+            Err(e) => return vec![fail("printer", format!("{name}: {e}"), "check [printer] (url, api_key)")],
+        }
+    };
+    let mut rx = link.status();
+    let wait = rx.wait_for(|s| !matches!(s.state, PrinterState::Disconnected));
+    let status = match tokio::time::timeout(timeout, wait).await {
+        Ok(Ok(s)) => s.clone(),
+        _ => {
+            return vec![fail(
+                "printer",
+                format!("{name}: no answer within {} s", timeout.as_secs()),
+                "is the printer (or its host) on and reachable? `layerwatch printer status` shows the link's errors",
+            )];
+        }
+    };
+    let state = crate::cli::printer::describe(&status);
+    let mut can = vec!["pause", "resume", "cancel", "park", "cool down"];
+    if cfg.printer.kind == PrinterKind::Marlin && cfg.printer.serial.mode == crate::printer::SerialMode::Host {
+        can.push("print files");
+    }
+    vec![
+        ok("printer", format!("{name}: {state}")),
+        ok(
+            "printer",
+            format!(
+                "layerwatch can {}; each command is confirmed from the printer's own state. \
+                 Cancelling one object is not supported yet: a failure pauses the whole print",
+                can.join(", ")
+            ),
+        ),
+    ]
+}
+
+async fn alerts(cfg: &Config, send: bool) -> Vec<Finding> {
+    let notifiers = match crate::actions::alerts::build_notifiers(&cfg.alerts) {
+        Ok(n) => n,
+        Err(e) => return vec![fail("alerts", e.to_string(), "check the channel's settings in [alerts]")],
+    };
+    if notifiers.is_empty() {
+        return vec![warn(
+            "alerts",
+            "no channel configured: nobody is told when a print fails",
+            "add one of [alerts.webhook], .sms, .ntfy, .telegram, .discord, .pushover, .email",
+        )];
+    }
+    if !send {
+        let names: Vec<String> = notifiers.iter().map(|n| n.channel().to_string()).collect();
+        return vec![ok(
+            "alerts",
+            format!("{}: configured (add --send to send each a test message)", names.join(", ")),
+        )];
+    }
+    super::alerts::send_test(&cfg.general.name, &notifiers)
+        .await
+        .into_iter()
+        .map(|(channel, r)| match r {
+            Ok(answer) => ok("alerts", format!("{channel}: test message delivered ({answer})")),
+            Err(e) => fail("alerts", format!("{channel}: {e}"), "check the channel's credentials and address"),
+        })
+        .collect()
+}
+
+fn mqtt() -> Finding {
+    ok("mqtt", "not configured (this version of layerwatch has no MQTT link)")
+}
+
+/// Free space where the store lives: below 100 MiB fails, below the snapshot budget (or 1 GiB) warns.
+fn disk(cfg: &Config) -> Finding {
+    let dir = &cfg.general.data_dir;
+    let probe = std::iter::successors(Some(dir.as_path()), |p| p.parent()).find(|p| p.exists());
+    let Some(probe) = probe else {
+        return fail("disk", format!("{}: no existing folder on its path", dir.display()), "create general.data_dir");
+    };
+    match free_bytes(probe) {
+        None => warn("disk", format!("cannot read the free space of {}", probe.display()), "check the file system"),
+        Some(free) => {
+            let mib = free / (1 << 20);
+            let budget = u64::from(cfg.store.snapshots.max_mb).max(1024);
+            let detail = format!(
+                "{:.1} GiB free for {} (snapshots may use up to {} MiB)",
+                free as f64 / f64::from(1u32 << 30),
+                dir.display(),
+                cfg.store.snapshots.max_mb
+            );
+            if mib < 100 {
+                fail("disk", detail, "free some space: the store cannot record incidents on a full disk")
+            } else if mib < budget {
+                warn("disk", detail, "free some space or lower store.snapshots.max_mb")
+            } else {
+                ok("disk", detail)
+            }
+        }
+    }
+}
+
+fn free_bytes(p: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `s` a writable statvfs.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    (r == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
+}

@@ -1,0 +1,172 @@
+//! `layerwatch doctor` as a user runs it (the release binary): against the
+//! Marlin simulator on a pty, a folder camera, and a real webhook receiver on
+//! 127.0.0.1 (`--send` delivers a test message); a set-up with a missing
+//! model, an unreachable printer and a dark camera fails with a fix for each.
+
+use std::path::Path;
+use std::process::Command;
+
+use layerwatch::sim::marlin::{MarlinSim, SimConfig};
+use layerwatch::sim::receivers::WebhookReceiver;
+use tokio_util::sync::CancellationToken;
+
+async fn doctor(config: &Path, extra: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_layerwatch"));
+    cmd.arg("-c").arg(config).arg("doctor").args(["--timeout-s", "8"]).args(extra);
+    cmd.env("RUST_LOG", "warn").env_remove("LAYERWATCH_CONFIG");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run layerwatch")).await.unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn frames(dir: &Path, grey: u8) -> std::path::PathBuf {
+    use opencv::core::{Mat, Scalar, Vector};
+    use opencv::prelude::*;
+    let d = dir.join(format!("frames-{grey}"));
+    std::fs::create_dir_all(&d).unwrap();
+    if grey > 50 {
+        // Real frames of the demo print.
+        for n in 0..2 {
+            let name = format!("{n:06}.jpg");
+            std::fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/frames").join(&name),
+                d.join(&name),
+            )
+            .unwrap();
+        }
+    } else {
+        let m = Mat::new_rows_cols_with_default(360, 640, opencv::core::CV_8UC3, Scalar::all(f64::from(grey))).unwrap();
+        let mut buf = Vector::<u8>::new();
+        opencv::imgcodecs::imencode(".jpg", &m, &mut buf, &Vector::new()).unwrap();
+        std::fs::write(d.join("000000.jpg"), buf.to_vec()).unwrap();
+    }
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_set_up_is_ready_and_the_test_message_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let (_sim, port) = MarlinSim::spawn(
+        SimConfig { link: Some(dir.path().join("ttySIM")), ..SimConfig::default() },
+        cancel.child_token(),
+    )
+    .await
+    .expect("simulator");
+    let receiver = WebhookReceiver::start(Some(b"whsec_doctor-0123456789")).await.unwrap();
+    let config = dir.path().join("layerwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[general]
+name = "Doctor MK4"
+data_dir = "{data}"
+
+[camera]
+name = "bench"
+source = "folder"
+path = "{frames}"
+
+[printer]
+kind = "marlin"
+
+[printer.serial]
+path = "{port}"
+mode = "monitor"
+
+[alerts.webhook]
+url = "{hook}"
+secret = "whsec_doctor-0123456789"
+"#,
+            data = dir.path().join("data").display(),
+            frames = frames(dir.path(), 200).display(),
+            port = port.display(),
+            hook = receiver.url(),
+        ),
+    )
+    .unwrap();
+    let (ready, text) = doctor(&config, &[]).await;
+    assert!(ready, "{text}");
+    for needle in [
+        "ok    config",
+        "ok    model         loaded with ONNX Runtime",
+        "ok    camera        \"bench\": a 448x336 frame",
+        "ok    printer       marlin",
+        "idle",
+        "webhook: configured (add --send",
+        "ok    mqtt",
+        "GiB free for",
+        "ready",
+    ] {
+        assert!(text.contains(needle), "doctor's report lacks {needle:?}:\n{text}");
+    }
+    assert!(receiver.deliveries().is_empty(), "nothing is sent without --send");
+
+    let (ready, text) = doctor(&config, &["--send"]).await;
+    assert!(ready, "{text}");
+    assert!(text.contains("ok    alerts        webhook: test message delivered (HTTP 200"), "{text}");
+    let sent = receiver.deliveries();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].signature_ok);
+    assert_eq!(sent[0].json.as_ref().unwrap()["kind"], "test");
+    assert!(!text.contains("whsec_doctor"), "the secret was printed:\n{text}");
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_set_up_is_not_ready_and_each_problem_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("layerwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[general]
+data_dir = "{data}"
+
+[camera]
+name = "shelf"
+source = "folder"
+path = "{frames}"
+
+[vision]
+model = "{model}"
+
+[printer]
+kind = "octoprint"
+
+[printer.octoprint]
+url = "http://127.0.0.1:9"
+api_key = "0123456789ABCDEF0123456789ABCDEF"
+"#,
+            data = dir.path().join("data").display(),
+            frames = frames(dir.path(), 5).display(),
+            model = dir.path().join("missing.json").display(),
+        ),
+    )
+    .unwrap();
+    let (ready, text) = doctor(&config, &[]).await;
+    assert!(!ready, "{text}");
+    for needle in [
+        "FAIL  config        vision.model = ",
+        "missing.json",
+        "FAIL  model",
+        "FAIL  printer       octoprint http://127.0.0.1:9",
+        "warn  alerts        no channel configured",
+        "fix: ",
+        "not ready: ",
+    ] {
+        assert!(text.contains(needle), "doctor's report lacks {needle:?}:\n{text}");
+    }
+    assert!(!text.contains("0123456789ABCDEF0123456789ABCDEF"), "the API key was printed:\n{text}");
+
+    // The model fixed: the dark camera is a warning that says why, not a failure.
+    let fixed = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("model = \"{}\"\n", dir.path().join("missing.json").display()), "");
+    std::fs::write(&config, fixed).unwrap();
+    let (_, text) = doctor(&config, &[]).await;
+    assert!(text.contains("warn  camera        \"shelf\": a 640x360 frame"), "{text}");
+    assert!(text.contains("too dark to judge"), "{text}");
+}
