@@ -91,7 +91,7 @@ impl Camera {
     /// Bed point → pixel; `None` behind (or within 1 mm of) the camera plane.
     pub fn project(&self, p: V3) -> Option<[f64; 2]> {
         let c = self.to_camera(p);
-        if !(c[2] > MIN_DEPTH_MM) {
+        if c[2].is_nan() || c[2] <= MIN_DEPTH_MM {
             return None;
         }
         Some(self.pixel_of_normalised(c[0] / c[2], c[1] / c[2]))

@@ -99,6 +99,7 @@ pub fn rotation_vector(m: &M3) -> V3 {
 
 /// Solves `a · x = b` (square, row-major) by Gaussian elimination with
 /// partial pivoting; `None` when `a` is (numerically) singular.
+#[allow(clippy::needless_range_loop)] // row operations read clearer with indices
 pub fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     let scale_max = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
@@ -129,6 +130,7 @@ pub fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
 
 /// Eigenvalues and eigenvectors (columns of the returned matrix, as rows
 /// `vecs[k]` = k-th eigenvector) of a symmetric matrix, by cyclic Jacobi.
+#[allow(clippy::needless_range_loop)] // Jacobi rotations touch two columns at once
 pub fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
     let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect();

@@ -252,7 +252,7 @@ fn dlt_camera(points: &[Correspondence], width: u32, height: u32) -> Option<Came
 fn decompose(p: &[[f64; 4]; 3], points: &[Correspondence], width: u32, height: u32) -> Option<Camera> {
     let m: M3 = [[p[0][0], p[0][1], p[0][2]], [p[1][0], p[1][1], p[1][2]], [p[2][0], p[2][1], p[2][2]]];
     let n3 = norm(m[2]);
-    if !(n3 > 1e-300) {
+    if n3.is_nan() || n3 <= 1e-300 {
         return None;
     }
     let depth0 = dot(m[2], points[0].bed) + p[2][3];
