@@ -2,7 +2,8 @@
 # Installs what layerwatch needs on a fresh Debian machine, idempotently.
 #   scripts/setup.sh base   build + run: OpenCV/clang from Debian, ONNX Runtime from the PyPI wheel
 #   scripts/setup.sh test   base + what the test suite's real peers need (OctoPrint, Moonraker,
-#                           aiosmtpd, ffmpeg, Chromium + playwright-core, Python reference for the benchmark)
+#                           aiosmtpd, ffmpeg, Chromium + playwright-core, Python reference for the benchmark,
+#                           GStreamer's RTSP server)
 # Everything project-local goes under .tools/ (git-ignored). Nothing is downloaded from anywhere
 # but Debian's archive, PyPI and the npm registry.
 set -euo pipefail
@@ -25,6 +26,10 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
+  # The RTSP tests' server (tests/peers/rtsp_server.py, run by Debian's python3): gst-rtsp-server through
+  # python3-gi, videotestsrc (base), rtph264pay (good), x264enc (ugly).
+  for p in python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-ugly; do want_pkg "$p"; done
   # The peers' virtual environments need ensurepip (Debian ships it separately).
   "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || want_pkg python3-venv
 fi

@@ -170,3 +170,18 @@ api_key = "0123456789ABCDEF0123456789ABCDEF"
     assert!(text.contains("warn  camera        \"shelf\": a 640x360 frame"), "{text}");
     assert!(text.contains("too dark to judge"), "{text}");
 }
+
+#[test]
+fn version_names_the_build_the_model_and_onnx_runtime() {
+    let out = Command::new(env!("CARGO_BIN_EXE_layerwatch")).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with(&format!("layerwatch {} (commit ", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(first.contains("rustc 1.") && first.contains("release build"), "{text}");
+    assert!(text.contains("\nmodel: ") && text.contains("(built in, sha256 "), "{text}");
+    assert!(text.contains("\nONNX Runtime: API 31 or newer") && text.contains("; library: "), "{text}");
+    // `-V` stays one line.
+    let short = Command::new(env!("CARGO_BIN_EXE_layerwatch")).arg("-V").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&short.stdout).trim(), format!("layerwatch {}", env!("CARGO_PKG_VERSION")));
+}

@@ -126,3 +126,62 @@ async fn follows_an_sd_print_and_pauses_resumes_and_cancels_it() {
     }
     cancel.cancel();
 }
+
+/// Found by the soak (issue 13, item 10): after the printer was unplugged for longer than the
+/// link's probes allow, every reconnection was dropped at once ("stopped answering", forever),
+/// and the print the reset printer had lost was shown as paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_replugged_after_a_long_unplug_stays_connected_and_its_lost_print_is_not_paused() {
+    let mut vp = VirtualPrinter::start(&[("simulated_errors", "[]")]);
+    let text = gcode::generate(&Spec {
+        layers: 200,
+        moves_per_layer: 25,
+        feedrate: 3_000,
+        ..Spec::default()
+    });
+    let local = vp.dir.path().join("local");
+    std::fs::create_dir(&local).unwrap();
+    let file = local.join("print.gcode");
+    std::fs::write(&file, &text).unwrap();
+    vp.control(&format!("sd print.gcode {}", file.display()));
+    let cancel = CancellationToken::new();
+    let link = monitor_link(&vp, &cancel, Some(local.clone()));
+    link.wait_connected(Duration::from_secs(20)).await.expect("connected");
+    let mut rx = link.status();
+    vp.control("debug start_sd print.gcode");
+    wait_for(&mut rx, "printing", Duration::from_secs(15), |s| {
+        matches!(s, PrinterState::Printing { .. }) && sd_position(s) > 0
+    })
+    .await;
+
+    // Gone for longer than read_timeout (3 s) × (max_probes + 1).
+    tokio::task::block_in_place(|| vp.control("unplug"));
+    wait_for(&mut rx, "disconnected", Duration::from_secs(15), |s| {
+        matches!(s, PrinterState::Disconnected)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::task::block_in_place(|| vp.control("replug"));
+
+    // The printer booted: idle, not "paused", and it stays connected well past the probe limit.
+    let back = wait_for(&mut rx, "the replugged printer", Duration::from_secs(20), |s| {
+        !matches!(s, PrinterState::Disconnected)
+    })
+    .await;
+    assert!(matches!(back.state, PrinterState::Idle), "{:?}", back.state);
+    let mut seen = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(12);
+    while std::time::Instant::now() < until {
+        seen.push(rx.borrow().state.name());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen.iter().all(|s| *s == "idle"), "the link dropped the printer again: {seen:?}");
+
+    // And a new print is followed.
+    vp.control("debug start_sd print.gcode");
+    wait_for(&mut rx, "printing again", Duration::from_secs(15), |s| {
+        matches!(s, PrinterState::Printing { .. }) && sd_position(s) > 0
+    })
+    .await;
+    cancel.cancel();
+}

@@ -71,6 +71,8 @@ const SCORED: usize = 4;
 const STOP_FRONT: Duration = Duration::from_secs(10);
 const STOP_ACTIONS: Duration = Duration::from_secs(15);
 const STOP_PRINTER: Duration = Duration::from_secs(5);
+/// The vision worker finishes the frame in hand within this, or is left behind (stuck).
+const STOP_VISION: Duration = Duration::from_secs(5);
 
 /// A running daemon.
 pub struct Daemon {
@@ -176,7 +178,7 @@ impl Daemon {
         let t0 = std::time::Instant::now();
         tracing::info!("shutting down");
         step("capture, vision, decision, web", &self.front, STOP_FRONT).await;
-        self.pool.shutdown().await;
+        self.pool.shutdown(STOP_VISION).await;
         self.actions_stop.cancel();
         step("actions", &self.actions, STOP_ACTIONS).await;
         self.printer_stop.cancel();

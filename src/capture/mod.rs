@@ -36,6 +36,7 @@ pub mod pixels;
 mod pump;
 mod queue;
 mod reconnect;
+mod rtsp_probe;
 pub mod snapshot;
 mod stats;
 pub mod v4l2;

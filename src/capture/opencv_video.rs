@@ -6,7 +6,11 @@
 //! A file thread waits when the channel is full (the consumer sets the pace); an
 //! RTSP thread never waits (a live stream must be drained) and counts what it
 //! cannot hand over as dropped. A lost RTSP stream ends its thread; the source
-//! then backs off and opens a new one. Files are paced at their recorded frame
+//! then backs off and opens a new one. A stalled one (the session open, no
+//! frames: FFmpeg's own read timeout does not always fire then) is noticed here
+//! when nothing arrives for twice the camera's timeout: the source lets go of
+//! that thread (it ends when its call returns) and opens a new stream; at most
+//! [`MAX_STUCK_READERS`] such threads may be waiting at once. Files are paced at their recorded frame
 //! times or read as fast as taken, and end with `CaptureError::Ended` unless
 //! `loop_replay`.
 
@@ -25,13 +29,16 @@ use tokio::time::Instant;
 use super::common::SourceCore;
 use super::reconnect::Reconnector;
 use super::stats::CaptureStats;
-use super::{CameraConfig, CaptureError, FrameSource, cv, http};
+use super::{CameraConfig, CaptureError, FrameSource, cv, http, rtsp_probe};
 use crate::domain::{Frame, FrameImage, RgbImage, Timestamp};
 
 /// Frames in flight between a reader thread and the source.
 const CHANNEL: usize = 2;
 /// A file that fails this many reads in a row is treated as ended.
 const MAX_CONSECUTIVE_READ_ERRORS: u32 = 25;
+/// RTSP reader threads given up on (stalled inside FFmpeg) that may still be waiting; no new
+/// stream is opened while this many are.
+pub const MAX_STUCK_READERS: usize = 3;
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -73,6 +80,17 @@ pub struct OpenCvSource {
     last_offset_ms: f64,
     frame_gap_ms: f64,
     frames_this_pass: u64,
+    /// Reader threads still running, the current one included.
+    readers: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a reader thread while it runs.
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl OpenCvSource {
@@ -121,6 +139,15 @@ impl OpenCvSource {
             last_offset_ms: 0.0,
             frame_gap_ms: 0.0,
             frames_this_pass: 0,
+            readers: Arc::default(),
+        }
+    }
+
+    /// RTSP: how long nothing may arrive before the stream counts as stalled.
+    fn stall_after(&self) -> Option<Duration> {
+        match &self.target {
+            Target::Rtsp { timeout, .. } => Some(*timeout * 2),
+            Target::File { .. } => None,
         }
     }
 
@@ -140,9 +167,12 @@ impl OpenCvSource {
         let target = self.target.clone();
         let stats = self.core.stats();
         let name = format!("capture-{}", self.core.name());
+        self.readers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let running = Running(Arc::clone(&self.readers));
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
+                let _running = running;
                 let panic_tx = tx.clone();
                 if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| read_loop(&target, &tx, &stats))) {
                     let what =
@@ -178,15 +208,41 @@ impl FrameSource for OpenCvSource {
     }
 
     async fn next_frame(&mut self) -> Result<Frame, CaptureError> {
+        let stall_after = self.stall_after();
         loop {
             let Some(rx) = self.rx.as_mut() else {
                 if self.reconnect.is_down() {
                     self.reconnect.wait().await;
                 }
+                let stuck = self.readers.load(std::sync::atomic::Ordering::SeqCst);
+                if stuck >= MAX_STUCK_READERS {
+                    let why = format!(
+                        "{stuck} earlier readers of {} are still stuck in FFmpeg; not opening another yet",
+                        self.describe_target()
+                    );
+                    self.reconnect.failed(&why);
+                    self.reconnect.wait().await;
+                    continue;
+                }
                 self.start_reader()?;
                 continue;
             };
-            let msg = rx.recv().await;
+            let msg = match stall_after {
+                None => rx.recv().await,
+                Some(limit) => match tokio::time::timeout(limit, rx.recv()).await {
+                    Ok(msg) => msg,
+                    Err(_) => {
+                        self.rx = None;
+                        let why = format!(
+                            "stream {} stopped delivering frames (nothing for {} s)",
+                            self.describe_target(),
+                            limit.as_secs()
+                        );
+                        self.reconnect.failed(&why);
+                        continue;
+                    }
+                },
+            };
             match msg {
                 Some(Msg::Opened { fps, frames }) => {
                     self.frame_gap_ms = if fps.is_finite() && fps > 0.0 { 1000.0 / fps } else { 0.0 };
@@ -257,16 +313,22 @@ fn read_loop(target: &Target, tx: &mpsc::Sender<Msg>, stats: &CaptureStats) {
     let mut cap = match cap {
         Ok(c) if c.is_opened().unwrap_or(false) => c,
         Ok(_) => {
-            let why = if is_file {
-                format!("cannot open video file {what}: unsupported format or corrupt file")
-            } else {
-                format!("cannot open stream {what}")
+            let why = match target {
+                Target::File { .. } => format!("cannot open video file {what}: unsupported format or corrupt file"),
+                Target::Rtsp { url, timeout, .. } => match rtsp_probe::why_not(url, *timeout) {
+                    Some(why) => format!("cannot open stream {what}: {why}"),
+                    None => format!(
+                        "cannot open stream {what}: the camera answers but sent no video it could decode within {} ms \
+                         (a slow stream may need a longer camera.timeout_ms)",
+                        timeout.as_millis()
+                    ),
+                },
             };
             let _ = tx.blocking_send(Msg::OpenFailed(why));
             return;
         }
         Err(e) => {
-            let _ = tx.blocking_send(Msg::OpenFailed(format!("cannot open {what}: {e}")));
+            let _ = tx.blocking_send(Msg::OpenFailed(format!("cannot open {what}: {}", http::redact_str(&e.to_string()))));
             return;
         }
     };

@@ -22,7 +22,7 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// layerwatch: watches a 3D printer through a camera and stops prints that fail.
 #[derive(Debug, Parser)]
@@ -74,7 +74,9 @@ pub enum Command {
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `-V`: the version; `--version`: also the build, the model and ONNX Runtime.
+    let matches = Cli::command().long_version(&*Box::leak(long_version().into_boxed_str())).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -90,6 +92,34 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// What `--version` says: the build (version, commit, compiler, profile), the
+/// built-in model (name, ONNX file hash, the int8 variant) and ONNX Runtime (the
+/// API the binary needs and the library it would load, or why none is found).
+pub fn long_version() -> String {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let mut s = format!(
+        "{} (commit {}, {}, {profile} build)",
+        env!("CARGO_PKG_VERSION"),
+        env!("LAYERWATCH_COMMIT"),
+        env!("LAYERWATCH_RUSTC")
+    );
+    match crate::vision::Model::load(None) {
+        Ok(m) => {
+            let sha: String = m.spec.sha256.chars().take(12).collect();
+            s.push_str(&format!("\nmodel: {} (built in, sha256 {sha}…, {} classes)", m.spec.name, m.labels.len()));
+        }
+        Err(e) => s.push_str(&format!("\nmodel: the built-in model does not load: {e}")),
+    }
+    let api = crate::vision::runtime::MIN_API;
+    s.push_str(&format!("\nONNX Runtime: API {api} or newer (1.{api}+, loaded at run time)"));
+    let inputs = crate::vision::runtime::SearchInputs::from_process(None);
+    match crate::vision::runtime::locate(&inputs) {
+        Ok((lib, origin)) => s.push_str(&format!("; library: {} ({})", lib.display(), origin.describe())),
+        Err(_) => s.push_str("; library: not found (`layerwatch doctor` says where it looks)"),
+    }
+    s
 }
 
 /// The error and its causes joined by `: `, each cause once: an error whose own

@@ -36,7 +36,8 @@ impl Origin {
         matches!(self, Origin::Config | Origin::EnvVar)
     }
 
-    fn describe(self) -> &'static str {
+    /// Where the library was found, in words.
+    pub fn describe(self) -> &'static str {
         match self {
             Origin::Config => "vision.ort_library",
             Origin::EnvVar => "ORT_DYLIB_PATH",
@@ -46,6 +47,9 @@ impl Origin {
         }
     }
 }
+
+/// The oldest ONNX Runtime API the binary works with (the `ort` crate's `api-31` feature).
+pub const MIN_API: u32 = 31;
 
 /// The places the search looks at, gathered from outside so the choice itself is pure.
 #[derive(Debug, Clone, Default)]

@@ -273,6 +273,24 @@ impl VisionHandle {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
+
+    /// Stops the worker and waits at most `limit` for its thread to end; false when it is still
+    /// inside a call (a stuck inference): the thread is left to end when the call returns, or
+    /// with the process. Nothing blocking is left behind on the runtime.
+    pub async fn shutdown_within(self, limit: Duration) -> bool {
+        self.stop();
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        let Some(t) = thread else { return true };
+        let deadline = tokio::time::Instant::now() + limit;
+        while !t.is_finished() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = t.join();
+        true
+    }
 }
 
 #[cfg(test)]

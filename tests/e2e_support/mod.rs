@@ -223,7 +223,12 @@ impl Daemon {
         self.runs += 1;
         let out = std::fs::File::create(&self.log).expect("daemon log");
         let err = out.try_clone().expect("clone log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_layerwatch"));
+        // `LAYERWATCH_TEST_BIN`: another build of the daemon (scripts/soak.sh runs a copy, so that
+        // rebuilding the checkout during a long soak changes nothing under it).
+        let bin = std::env::var_os("LAYERWATCH_TEST_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_layerwatch")));
+        let mut cmd = Command::new(bin);
         cmd.arg("--config").arg(&self.config).arg("run").args(&self.args);
         cmd.env_remove("RUST_LOG").stdin(Stdio::null()).stdout(out).stderr(err);
         self.child = Some(spawn(cmd).expect("start layerwatch"));

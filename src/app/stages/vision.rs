@@ -97,11 +97,14 @@ impl VisionPool {
         }
     }
 
-    /// Stops the worker and waits for its thread (after the frame in hand).
-    pub async fn shutdown(&self) {
+    /// Stops the worker and waits up to `limit` for its thread (after the frame in hand); a worker
+    /// stuck in an inference is left behind, so a stuck model never holds up the daemon's exit.
+    pub async fn shutdown(&self, limit: std::time::Duration) {
         let h = self.current.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = h {
-            h.shutdown().await;
+        if let Some(h) = h
+            && !h.shutdown_within(limit).await
+        {
+            tracing::warn!(stage = "vision", limit_s = limit.as_secs(), "vision worker still busy; not waiting for it");
         }
     }
 }

@@ -341,8 +341,23 @@ impl MonitorMode {
 }
 
 impl Mode for MonitorMode {
-    fn on_connected(&mut self, cx: &mut Cx, _handshake: &Handshake) {
+    fn on_connected(&mut self, cx: &mut Cx, handshake: &Handshake) {
         self.connected = true;
+        // The silence before this connection is not this connection's: without this, a printer that
+        // was gone longer than the probes allow is dropped again at once, forever (the soak found it).
+        self.last_rx = cx.now;
+        // A firmware that booted has no print: the one we followed ended with the reset (without
+        // this, its "Not SD printing" made the lost print look paused).
+        if handshake.saw_boot && self.phase.is_active() {
+            warn!(printer = %cx.printer, from = self.phase.name(), "the printer restarted: the print it was running is gone");
+            self.flow.fail_all("the printer restarted");
+            if let Some(j) = self.job.as_mut() {
+                j.end(cx.now);
+            }
+            self.hold = None;
+            self.last_sd_pos = None;
+            self.set_phase(cx, Phase::Idle);
+        }
         self.queue.clear();
         self.awaiting = None;
         if matches!(self.phase, Phase::Error(_)) {
