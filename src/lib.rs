@@ -15,6 +15,7 @@ pub mod decision;
 pub mod domain;
 pub mod eval;
 pub mod gcode;
+pub mod geometry;
 pub mod images;
 pub mod net;
 pub mod printer;

@@ -28,6 +28,66 @@ pub enum DatasetCommand {
     Synth(SynthArgs),
     /// Load a dataset and list what would be skipped, without scoring.
     Check(CheckArgs),
+    /// Render a sequence from a G-code file through a calibrated camera over a background picture.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The sliced file to draw, layer by layer.
+    #[arg(long)]
+    pub gcode: PathBuf,
+    /// The camera file (cameras/<printer>.toml); its frame size is the render's.
+    #[arg(long)]
+    pub camera: PathBuf,
+    /// Any picture (a photo of the printer with an empty bed), stretched to the frame.
+    #[arg(long)]
+    pub background: PathBuf,
+    /// The sequence folder to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Sequence name.
+    #[arg(long, default_value = "render")]
+    pub name: String,
+    /// Frames in the sequence.
+    #[arg(long, default_value_t = 120)]
+    pub frames: usize,
+    /// Time between frames (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Frames before printing starts (empty bed, toolhead parked).
+    #[arg(long, default_value_t = 3)]
+    pub heat_frames: usize,
+    /// Failure to inject from the onset layer on.
+    #[arg(long, value_enum)]
+    pub failure: Option<crate::eval::render::RenderFailure>,
+    /// Onset as a share of the print's layers.
+    #[arg(long, default_value_t = 0.5)]
+    pub onset: f64,
+    /// Layer shift on the bed, DX,DY mm.
+    #[arg(long, default_value = "6,0", value_parser = parse_pair_f64)]
+    pub shift_mm: (f64, f64),
+    /// Switch a lamp at this share of the sequence (brightness × --lamp-gain, with a gradient).
+    #[arg(long)]
+    pub lamp_change_at: Option<f64>,
+    /// Brightness factor after the lamp switch.
+    #[arg(long, default_value_t = 0.7)]
+    pub lamp_gain: f64,
+    /// Slow brightness drift (share).
+    #[arg(long, default_value_t = 0.06)]
+    pub drift: f64,
+    /// Sensor noise, grey levels (standard deviation).
+    #[arg(long, default_value_t = 3.0)]
+    pub noise: f64,
+    /// JPEG quality.
+    #[arg(long, default_value_t = 88)]
+    pub quality: i32,
+    /// Park the toolhead for the first frame of each layer (the layer-change reference frame).
+    #[arg(long)]
+    pub park_at_layer_change: bool,
+    /// Random seed: the same seed and inputs give the same frames.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,7 +220,7 @@ fn parse_pair_i32(s: &str) -> Result<(i32, i32), String> {
     Ok((a as i32, b as i32))
 }
 
-fn parse_size_wh(s: &str) -> Result<(u32, u32), String> {
+pub(super) fn parse_size_wh(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?}: expected WxH, e.g. 640x480"))?;
     let w: u32 = w.trim().parse().map_err(|_| format!("{w:?} is not a width"))?;
     let h: u32 = h.trim().parse().map_err(|_| format!("{h:?} is not a height"))?;
@@ -227,6 +287,36 @@ pub async fn run(a: Args, g: &Global) -> anyhow::Result<ExitCode> {
             for p in &r.sequences {
                 println!("  {}", p.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Render(r) => {
+            let mut o = crate::eval::render::RenderOptions::new(r.gcode, r.camera, r.background, r.out);
+            o.name = r.name;
+            o.frames = r.frames;
+            o.interval_ms = r.interval.as_millis().max(1) as u64;
+            o.heat_frames = r.heat_frames;
+            o.failure = r.failure;
+            o.onset = r.onset;
+            o.shift_mm = [r.shift_mm.0, r.shift_mm.1];
+            o.lamp_change_at = r.lamp_change_at;
+            o.lamp_gain = r.lamp_gain;
+            o.drift = r.drift;
+            o.noise = r.noise;
+            o.park_at_layer_change = r.park_at_layer_change;
+            o.jpeg_quality = r.quality.clamp(5, 100);
+            o.seed = r.seed;
+            o.command = std::env::args().collect::<Vec<_>>().join(" ");
+            let s = tokio::task::spawn_blocking(move || crate::eval::render::render(&o)).await??;
+            println!(
+                "rendered {} frames of {} layers into {}{}",
+                s.frames,
+                s.layers,
+                s.dir.display(),
+                match (s.onset_frame, s.onset_layer) {
+                    (Some(f), Some(l)) => format!(" (failure from frame {f}, layer {l})"),
+                    _ => String::new(),
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::Check(c) => {

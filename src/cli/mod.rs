@@ -4,6 +4,7 @@
 //! 0 success, 1 the command ran and found a problem, 2 usage or setup error.
 
 mod alerts;
+mod calibrate;
 mod camera_memory;
 mod cameras;
 mod classify;
@@ -65,6 +66,8 @@ pub enum Command {
     Label(label::Args),
     /// Datasets: import other layouts, generate synthetic sequences, check files.
     Dataset(dataset::Args),
+    /// Camera calibration: `calibrate solve` finds the camera's pose from bed points seen in a frame.
+    Calibrate(calibrate::Args),
     /// Each camera's memory of normal frames, which the decision reads scores against: show or reset it.
     CameraMemory(camera_memory::Args),
 }
@@ -153,6 +156,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(a) => record::run(a, &global).await,
         Command::Label(a) => label::run(a, &global).await,
         Command::Dataset(a) => dataset::run(a, &global).await,
+        Command::Calibrate(a) => calibrate::run(a, &global).await,
         Command::CameraMemory(a) => camera_memory::run(a, &global).await,
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adapt::AdaptParams;
 use super::calibration::{ClassAction, WINDOW_CAPACITY};
+use super::geometry::GeometryConfig;
 use crate::config_issues::Issues;
 
 /// `[decision]`: how eager the daemon is to call a failure.
@@ -56,6 +57,8 @@ pub struct DecisionConfig {
     pub health: HealthConfig,
     /// Reading scores relative to the camera and the print (`[decision.adapt]`).
     pub adapt: AdaptParams,
+    /// The geometry checks' thresholds (`[decision.geometry]`; used where the camera is calibrated).
+    pub geometry: GeometryConfig,
 }
 
 impl Default for DecisionConfig {
@@ -80,6 +83,7 @@ impl Default for DecisionConfig {
             classes: ClassOverrides::default(),
             health: HealthConfig::default(),
             adapt: AdaptParams::default(),
+            geometry: GeometryConfig::default(),
         }
     }
 }
@@ -146,6 +150,7 @@ impl Default for HealthConfig {
 impl DecisionConfig {
     pub fn validate(&self, p: &str, out: &mut Issues) {
         out.range(format!("{p}.sensitivity"), self.sensitivity, 0.0, 1.0);
+        self.geometry.validate(&format!("{p}.geometry"), out);
         if let Some(path) = &self.calibration
             && path.as_os_str().is_empty()
         {

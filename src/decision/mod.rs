@@ -92,6 +92,13 @@
 //!    the smoothed score drops `hysteresis` below its level. A failure is
 //!    latched until feedback, a new print, or the printer stops printing.
 //!
+//! # Geometry checks
+//!
+//! Where the camera is calibrated, [`GeometryChecker`] compares layer-change
+//! frames with the expected print (`geometry::ExpectedPrint`): material
+//! missing, growth stopped, silhouette offset; see `geometry.rs`. Thresholds
+//! in `[decision.geometry]` ([`GeometryConfig`]).
+//!
 //! # Feedback
 //!
 //! `Resumed` restarts smoothing and starts the quiet period; `NotAFailure` does
@@ -119,6 +126,7 @@ mod config;
 mod decider;
 mod fake;
 mod gcode_plan;
+mod geometry;
 mod health;
 mod inputs;
 mod params;
@@ -136,6 +144,7 @@ pub use config::{ClassOverride, ClassOverrides, DecisionConfig, HealthConfig};
 pub use decider::Decider;
 pub use fake::ThresholdJudge;
 pub use gcode_plan::{feature_mix, layer_expectations};
+pub use geometry::{GeometryChecker, GeometryConfig, GeometryFinding, GeometryKind, GeometryStats};
 pub use inputs::{FeatureMix, Feedback, LayerExpectation};
 pub use plan::LayerPlan;
 pub use params::{ClassParams, DecisionParams, KINDS, MAX_LEVEL, kind_index, scale_level, sensitize};

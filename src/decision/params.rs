@@ -75,6 +75,8 @@ pub struct DecisionParams {
     pub health: HealthConfig,
     /// How scores are read relative to the camera and the print.
     pub adapt: AdaptParams,
+    /// The geometry checks' thresholds (used where the camera is calibrated).
+    pub geometry: super::geometry::GeometryConfig,
     /// The model's label for "no failure" (`normal_label` in `classifier.toml`);
     /// its probability is not counted towards any failure kind.
     pub normal_label: Arc<str>,
@@ -136,6 +138,7 @@ impl DecisionParams {
             max_offset: cfg.max_offset,
             health: cfg.health,
             adapt: cfg.adapt,
+            geometry: cfg.geometry.clone(),
             normal_label: Arc::from("normal"),
         }
     }

@@ -12,15 +12,19 @@
 //! - [`report`] and [`compare`]: the JSON report (`docs/eval-report.md`) and the HTML page.
 //! - [`synth`]: synthetic sequences assembled from labelled stills and a sliced file.
 //! - [`record`]: writing a live camera (and printer) to a sequence.
+//! - [`render`]: sequences drawn from a G-code file through a calibrated camera, with injected failures.
+//! - [`geometry`]: the geometry checks replayed over sequences that have a camera file.
 //! - [`run`]: one evaluation end to end.
 
 pub mod compare;
 pub mod dataset;
 pub mod error;
+pub mod geometry;
 pub mod images;
 pub mod metrics;
 pub mod progress;
 pub mod record;
+pub mod render;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -30,6 +30,28 @@ use crate::domain::{FrameScore, Scores, Timestamp};
 /// Frames read before they are handed to the scoring pool together.
 const CHUNK: usize = 64;
 
+/// The geometry checks over the sequences that have a camera file; a sequence
+/// whose frames or camera file cannot be used is skipped (listed), not fatal.
+fn geometry_report(
+    sequences: &[Sequence],
+    cfg: &crate::decision::GeometryConfig,
+    skipped: &mut Vec<Skip>,
+) -> Option<super::geometry::GeometrySummary> {
+    let mut outcomes = vec![];
+    for seq in sequences {
+        match super::geometry::replay_geometry(seq, cfg) {
+            Ok(Some(o)) => outcomes.push(o),
+            Ok(None) => {}
+            Err(e) => {
+                let skip = Skip::new(SkipKind::BadSequence, &seq.dir, None, format!("geometry checks: {e}"));
+                skip.log();
+                skipped.push(skip);
+            }
+        }
+    }
+    (!outcomes.is_empty()).then(|| super::geometry::summarize(outcomes))
+}
+
 /// One model + decision setting to evaluate.
 #[derive(Clone)]
 pub struct Variant {
@@ -424,8 +446,15 @@ pub async fn run(opts: &RunOptions, variants: &[Variant], cancel: &CancellationT
                     SequenceReport::new(inp, o, meta)
                 })
                 .collect();
-            SequencesReport { summary, sequences: reports }
+            SequencesReport { summary, sequences: reports, geometry: None }
         });
+        let sequences = match sequences {
+            Some(mut s) => {
+                s.geometry = geometry_report(&inputs.sequences, &params.geometry, &mut skipped);
+                Some(s)
+            }
+            None => None,
+        };
         let sweep_report = match (&opts.sweep, replay_inputs.is_empty()) {
             (Some(spec), false) => {
                 let points = sweep(&replay_inputs, &params, spec);

@@ -49,6 +49,10 @@ pub struct Manifest {
     /// Which split of an image set the frames were drawn from (synthetic sequences).
     #[serde(default)]
     pub split: Option<String>,
+    /// The camera calibration file (`geometry::CameraFile`), relative to the sequence (optional):
+    /// with it and the G-code, `eval` runs the geometry checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_pose: Option<String>,
     #[serde(default)]
     pub label: SequenceLabel,
     #[serde(default)]
@@ -138,6 +142,7 @@ impl Manifest {
             start_ms: None,
             gcode: None,
             split: None,
+            camera_pose: None,
             label: SequenceLabel::default(),
             provenance: Provenance::default(),
             recording: None,

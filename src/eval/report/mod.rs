@@ -88,6 +88,9 @@ pub struct SweepReport {
 pub struct SequencesReport {
     pub summary: SequenceSummary,
     pub sequences: Vec<SequenceReport>,
+    /// The geometry checks on sequences with a camera file (absent when none has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<super::geometry::GeometrySummary>,
 }
 
 /// Everything measured for one model + decision setting.
