@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The compressed-week soak (issue 13, item 10): the release daemon against OctoPrint's VirtualPrinter on a
-# pseudo-terminal (monitor mode, SD prints at the VirtualPrinter's 10x pace), a simulated 1 fps MJPEG camera and a
+# pseudo-terminal (monitor mode, SD prints at the VirtualPrinter's pace: moves 10x faster, about 14x overall), a simulated 1 fps MJPEG camera and a
 # signing webhook receiver, with camera drops, printer unplugs, webhook outages and kill -9 + restart injected on a
 # schedule. It is the ignored test `tests/soak.rs`, which fails on a lost or phantom alert, an incident left open,
 # an unexpected exit, or RSS/FD growth. Under OUT it writes:

@@ -830,7 +830,7 @@ fn report(
             let _ = writeln!(
                 r,
                 "`{PRINT_FILE}`: slicer estimate {:.1} min; finished prints took {:.1} min of wall time (median of {}), \
-                 a pace of {:.1}× (VirtualPrinter runs moves 10× faster; heat-up is simulated). {:.1} h of printer time in all.\n",
+                 a pace of {:.1}× (VirtualPrinter runs moves 10× faster, timed by their longest axis, and heats 10 °C/s). {:.1} h of printer time in all.\n",
                 e / 60.0,
                 m / 60.0,
                 f.finished_print_s.len(),
