@@ -23,6 +23,7 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod timelapse;
 pub mod vision;
 pub mod web;
 

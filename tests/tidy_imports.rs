@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// Modules that import nothing from the crate, so anything may import them.
 const LEAVES: &[&str] = &["domain", "config_issues", "secret", "net"];
 /// The stages: each receives its own config section, never the whole `Config`.
-const STAGES: &[&str] = &["capture", "vision", "gcode", "printer", "decision", "actions", "store", "web", "eval"];
+const STAGES: &[&str] =
+    &["capture", "vision", "gcode", "printer", "decision", "actions", "store", "web", "eval", "timelapse"];
 /// All that `decision` (pure) may depend on, directly or not.
 const DECISION_MAY_USE: &[&str] = &["domain", "gcode", "config_issues", "geometry"];
 /// Text that means I/O, a clock or the async runtime inside `decision`.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config_issues::{ConfigError, ConfigIssue, Issues};
 
-use crate::{actions, capture, decision, printer, store, vision, web};
+use crate::{actions, capture, decision, printer, store, timelapse, vision, web};
 
 /// The whole configuration file. Every section is optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -32,6 +32,7 @@ pub struct Config {
     pub vision: vision::VisionConfig,
     pub printer: printer::PrinterConfig,
     pub decision: decision::DecisionConfig,
+    pub timelapse: timelapse::TimelapseConfig,
     pub actions: actions::ActionsConfig,
     pub alerts: actions::AlertsConfig,
     pub store: store::StoreConfig,
@@ -116,6 +117,7 @@ impl Config {
         self.vision.validate("vision", &mut out);
         self.printer.validate("printer", &mut out);
         self.decision.validate("decision", &mut out);
+        self.timelapse.validate("timelapse", &mut out);
         self.actions.validate("actions", &mut out);
         self.alerts.validate("alerts", &mut out);
         self.store.validate("store", &mut out);

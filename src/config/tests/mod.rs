@@ -6,6 +6,7 @@ mod alerts;
 mod decision;
 mod redact;
 mod store;
+mod timelapse;
 
 use expect_test::{Expect, expect};
 
