@@ -94,6 +94,7 @@ fn engine(c: &mut Criterion) {
             clock: Clock::System,
             data_dir: None,
             decider: None,
+            timelapse_links: false,
         };
         ActionEngine::start(deps, &cancel, &tracker).await.expect("engine")
     });

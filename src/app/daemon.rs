@@ -27,8 +27,9 @@ use tokio_util::task::TaskTracker;
 use super::commands::DaemonCommands;
 use super::printer::{self, PrinterSlot};
 use super::stages::decision::{DecisionInputs, MemorySlot};
+use super::stages::timelapse::TimelapseInputs;
 use super::stages::vision::{ClassifierFactory, Scored, VisionPool, onnx_factory};
-use super::stages::{actions, capture, decision, vision, watchdog, web};
+use super::stages::{actions, capture, decision, timelapse, vision, watchdog, web};
 use super::status::StatusBoard;
 use super::supervisor::{Policy, Stage, Supervisor};
 use crate::actions::{ActionEngine, DeciderFeedback};
@@ -38,6 +39,7 @@ use crate::decision::{Calibration, DecisionParams};
 use crate::domain::{PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
 use crate::printer::{PrinterKind, PrinterLink};
 use crate::store::Store;
+use crate::timelapse::Library;
 use crate::web::WebState;
 
 /// Everything `app::run` does not read from the config.
@@ -120,6 +122,7 @@ impl Daemon {
             printer_tracker.spawn(printer::print_when_ready(slot, print_engines, path, root.clone()));
         }
         let (scored_tx, scored_rx) = mpsc::channel(SCORED);
+        w.timelapse(&store, printer_side.status.clone());
         w.decision(DecisionInputs {
             params,
             scored: tokio::sync::Mutex::new(scored_rx),
@@ -304,6 +307,23 @@ impl Wiring<'_> {
         pool
     }
 
+    /// The time-lapse recorder (`[timelapse] enabled`): one task beside the
+    /// supervised stages that logs its errors and never ends the daemon.
+    fn timelapse(&self, store: &Store, printer: watch::Receiver<PrinterStatus>) {
+        let cfg = &self.cfg.timelapse;
+        if !cfg.enabled {
+            return;
+        }
+        let inputs = Arc::new(TimelapseInputs {
+            cfg: cfg.clone(),
+            library: Library::new(&self.cfg.general.data_dir),
+            store: store.clone(),
+            printer,
+            board: self.board.clone(),
+        });
+        self.front.spawn(timelapse::run(inputs, self.root.clone()));
+    }
+
     /// The API, with the redacted configuration (`web` never sees `Config`).
     fn web(&self, store: &Store, engines: watch::Receiver<Option<ActionEngine>>) {
         let (cfg, board) = (self.cfg, self.board);
@@ -317,6 +337,10 @@ impl Wiring<'_> {
             cfg.vision.roi.map(|r| [r.x, r.y, r.w, r.h]),
             &cfg.web,
         );
+        let state = match cfg.timelapse.enabled {
+            true => state.with_timelapses(Library::new(&cfg.general.data_dir)),
+            false => state,
+        };
         let (bind, board, stop) = (cfg.web.bind.clone(), board.clone(), self.root.clone());
         self.sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board.clone(), stop.clone()));
     }

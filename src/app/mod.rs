@@ -4,7 +4,8 @@
 //!
 //! - `daemon`: [`Daemon`] — wiring, channel policies, ordered shutdown.
 //! - `supervisor`: one task per stage, restarts with backoff within a budget.
-//! - `stages/`: the stage tasks (capture, vision, decision, actions, web, watchdog).
+//! - `stages/`: the stage tasks (capture, vision, decision, actions, web, watchdog), and the
+//!   time-lapse recorder (`timelapse`, an unsupervised task that only logs its errors).
 //! - `printer`: [`PrinterSlot`], the printer link the other stages hold for the daemon's life.
 //! - `expect`: G-code analysis → per-layer expectations for decision.
 //! - `commands`: the dashboard's commands into the engine and the decider.

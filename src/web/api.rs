@@ -79,6 +79,9 @@ pub struct Counters {
     pub verdicts_warning: u64,
     pub verdicts_failure: u64,
     pub printer_reconnects: u64,
+    /// Time-lapse MP4s written, and encodings that failed.
+    pub timelapses_written: u64,
+    pub timelapse_failures: u64,
 }
 
 impl Counters {

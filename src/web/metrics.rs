@@ -101,6 +101,13 @@ pub fn render(s: &ApiStatus, c: &Counters, alerts: &[OutboxRow]) -> String {
         "Times the printer link came back after being down.",
         c.printer_reconnects,
     );
+    o.one("layerwatch_timelapses_written_total", "counter", "Time-lapse videos written.", c.timelapses_written);
+    o.one(
+        "layerwatch_timelapse_failures_total",
+        "counter",
+        "Time-lapse videos that failed to encode.",
+        c.timelapse_failures,
+    );
     o.one("layerwatch_up", "gauge", "1 when every stage runs and the printer link is up.", u8::from(s.health.ok));
     o.one("layerwatch_muted", "gauge", "1 while pauses and alerts are muted by the owner.", u8::from(s.mute.is_some()));
     let left = s.mute.as_ref().and_then(|m| m.until).map_or(0.0, |t| (t.millis() as f64 / 1000.0 - now_s(s)).max(0.0));

@@ -127,12 +127,61 @@ pub async fn incidents(State(st): State<WebState>, Query(q): Query<Limit>) -> Re
     }
 }
 
+/// One print of the history, with the link to its time-lapse when it has one.
+#[derive(Debug, Serialize)]
+pub struct PrintView {
+    #[serde(flatten)]
+    pub print: PrintRow,
+    /// `/api/prints/{id}/timelapse.mp4`.
+    pub timelapse_url: Option<String>,
+}
+
 pub async fn prints(State(st): State<WebState>, Query(q): Query<Limit>) -> Response {
-    let Some(store) = &st.store else { return Json(Vec::<PrintRow>::new()).into_response() };
+    let Some(store) = &st.store else { return Json(Vec::<PrintView>::new()).into_response() };
     match store.recent_prints(q.limit.unwrap_or(50).min(MAX_ROWS)).await {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => {
+            let lib = st.timelapses.clone();
+            // One stat per row, off the runtime.
+            let views = tokio::task::spawn_blocking(move || {
+                v.into_iter()
+                    .map(|print| {
+                        let has = lib.as_ref().is_some_and(|l| l.has_video(print.id));
+                        PrintView { timelapse_url: has.then(|| crate::timelapse::url_path(print.id)), print }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            Json(views).into_response()
+        }
         Err(e) => store_error("prints", &e),
     }
+}
+
+/// `GET /api/prints/{id}/timelapse.mp4`: the video, streamed from disk.
+pub async fn timelapse(State(st): State<WebState>, Path(id): Path<String>) -> Response {
+    let not_found = |why: &str| (StatusCode::NOT_FOUND, format!("{why}\n")).into_response();
+    let Ok(id) = id.parse::<i64>() else { return not_found("no such print") };
+    let Some(lib) = &st.timelapses else { return not_found("time-lapses are off ([timelapse] enabled = false)") };
+    let path = lib.video(id);
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return not_found("no time-lapse for this print (not ended yet, no frames, or removed by retention)");
+        }
+        Err(e) => {
+            tracing::warn!(video = %path.display(), error = %e, "cannot open a time-lapse");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the time-lapse\n").into_response();
+        }
+    };
+    let len = file.metadata().await.map(|m| m.len()).ok();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut r = ([(header::CONTENT_TYPE, "video/mp4"), (header::CACHE_CONTROL, "private, max-age=86400")], body)
+        .into_response();
+    if let Some(len) = len {
+        r.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+    }
+    r
 }
 
 /// Everything the timeline chart draws for one print.

@@ -5,7 +5,8 @@
 //! - page: `GET /` (dashboard), `GET|POST /login`, `POST /logout`, `/assets/*`;
 //! - reads: `/healthz`, `/api/status`, `/api/events` (server-sent events),
 //!   `/api/live.jpg`, `/api/timeline`, `/api/prints`, `/api/prints/{id}/timeline`,
-//!   `/api/incidents`, `/api/config`, `/api/snapshots/{id}.jpg`, `/metrics`;
+//!   `/api/incidents`, `/api/config`, `/api/snapshots/{id}.jpg`, `/api/prints/{id}/timelapse.mp4`,
+//!   `/metrics`;
 //! - commands (POST only, see `auth`): `/api/printer/{pause|resume|cancel}`,
 //!   `/api/incidents/{id}/not-a-failure`, `/api/incidents/{id}/acknowledge`,
 //!   `/api/mute`, `/api/unmute`.
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::{self, Auth};
 use super::{CommandSink, StatusSource, WebConfig, control, events, metrics, pages, read};
 use crate::store::Store;
+use crate::timelapse::Library;
 
 /// What the handlers can reach. Cheap to clone.
 #[derive(Clone)]
@@ -40,6 +42,8 @@ pub struct WebState {
     /// How long a client may take to send a request's headers, and an idle keep-alive connection may stay
     /// open (`[web] header_timeout_s`).
     pub header_timeout: Duration,
+    /// Time-lapse videos (`[timelapse]`); `None` answers 404.
+    pub timelapses: Option<Library>,
 }
 
 impl std::fmt::Debug for WebState {
@@ -60,7 +64,14 @@ impl WebState {
             auth: Arc::new(Auth::new(None)),
             shutdown: CancellationToken::new(),
             header_timeout: Duration::from_secs(WebConfig::default().header_timeout_s),
+            timelapses: None,
         }
+    }
+
+    /// Serves the time-lapses of `library` and links them from the print history.
+    pub fn with_timelapses(mut self, library: Library) -> Self {
+        self.timelapses = Some(library);
+        self
     }
 
     pub fn with_commands(mut self, commands: Arc<dyn CommandSink>) -> Self {
@@ -117,6 +128,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/timeline", get(read::timeline))
         .route("/api/prints", get(read::prints))
         .route("/api/prints/{id}/timeline", get(read::print_timeline))
+        .route("/api/prints/{id}/timelapse.mp4", get(read::timelapse))
         .route("/api/incidents", get(read::incidents))
         .route("/api/config", get(read::config))
         .route("/api/snapshots/{file}", get(read::snapshot))

@@ -543,6 +543,7 @@ async fn every_documented_path_is_routed_and_every_route_documented() {
         "/api/timeline",
         "/api/prints",
         "/api/prints/{id}/timeline",
+        "/api/prints/{id}/timelapse.mp4",
         "/api/incidents",
         "/api/config",
         "/api/snapshots/{id}.jpg",

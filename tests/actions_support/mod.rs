@@ -279,6 +279,7 @@ impl Harness {
             clock,
             data_dir: Some(data_dir.clone()),
             decider: Some(decider),
+            timelapse_links: false,
         };
         let engine = ActionEngine::start(deps, &cancel, &tracker).await.unwrap();
         Harness { engine, store, cancel, tracker, feedback: Mutex::new(feedback), data_dir }

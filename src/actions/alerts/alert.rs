@@ -39,6 +39,10 @@ pub struct Alert {
     /// What the daemon did to the printer.
     pub action: Option<ActionReport>,
     pub snapshot: Option<SnapshotRef>,
+    /// The print's time-lapse (`[timelapse] enabled` with `alerts.public_url`): the
+    /// link works once the print has ended and its video is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timelapse: Option<TimelapseRef>,
     /// `resolved` follow-ups: why the incident closed.
     pub resolution: Option<CloseReason>,
     /// `summary`: how many alerts the rate limit suppressed.
@@ -89,6 +93,14 @@ pub struct SnapshotRef {
     pub jpeg_base64: Option<String>,
 }
 
+/// Where the print's time-lapse will be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelapseRef {
+    pub print_id: i64,
+    /// `{alerts.public_url}/api/prints/{print_id}/timelapse.mp4`.
+    pub url: String,
+}
+
 impl Alert {
     /// A new alert of `kind` with a fresh id; the caller fills in the rest.
     pub fn new(kind: AlertKind, printer: &str, time: Timestamp, level: Level) -> Alert {
@@ -106,6 +118,7 @@ impl Alert {
             note: String::new(),
             action: None,
             snapshot: None,
+            timelapse: None,
             resolution: None,
             suppressed: None,
         }
@@ -121,6 +134,11 @@ pub fn new_alert_id(at: Timestamp) -> String {
 /// The snapshot URL under a public base URL.
 pub fn snapshot_url(public_url: &str, id: &str) -> String {
     format!("{}/api/snapshots/{id}.jpg", public_url.trim_end_matches('/'))
+}
+
+/// The time-lapse URL of a print under a public base URL (the web route `timelapse::url_path`).
+pub fn timelapse_url(public_url: &str, print: i64) -> String {
+    format!("{}/api/prints/{print}/timelapse.mp4", public_url.trim_end_matches('/'))
 }
 
 mod rfc3339 {

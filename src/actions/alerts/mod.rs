@@ -27,7 +27,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use alert::{
-    ALERT_SCHEMA_VERSION, ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, new_alert_id, snapshot_url,
+    ALERT_SCHEMA_VERSION, ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, TimelapseRef, new_alert_id,
+    snapshot_url, timelapse_url,
 };
 pub use discord::DiscordNotifier;
 pub use email::EmailNotifier;

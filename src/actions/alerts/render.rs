@@ -91,6 +91,9 @@ pub fn body(a: &Alert) -> String {
     if let Some(url) = a.snapshot.as_ref().and_then(|s| s.url.as_ref()) {
         lines.push(url.clone());
     }
+    if let Some(t) = &a.timelapse {
+        lines.push(format!("time-lapse (once the print ends): {}", t.url));
+    }
     lines.retain(|l| !l.trim().is_empty());
     lines.join("\n")
 }

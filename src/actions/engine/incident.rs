@@ -8,7 +8,9 @@ use super::commands::{Request, done};
 use super::{Engine, OpenIncident};
 use crate::actions::ActionError;
 use crate::actions::alerts::snapshot::{Annotation, annotate, decode, encode_jpeg};
-use crate::actions::alerts::{ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, render, snapshot_url};
+use crate::actions::alerts::{
+    ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, TimelapseRef, render, snapshot_url, timelapse_url,
+};
 use crate::actions::config::{HealthPolicy, Policy};
 use crate::domain::{Evidence, Frame, FrameImage, HealthFinding, Level, Timestamp, Verdict};
 use crate::store::{
@@ -376,6 +378,11 @@ impl Engine {
     pub(super) fn alert(&self, kind: AlertKind, level: Level, incident: Option<IncidentId>, now: Timestamp) -> Alert {
         let mut a = Alert::new(kind, &self.name, now, level);
         a.incident_id = incident;
+        if self.timelapse_links
+            && let (Some(base), Some(p)) = (&self.public_url, &self.print)
+        {
+            a.timelapse = Some(TimelapseRef { print_id: p.id, url: timelapse_url(base, p.id) });
+        }
         a
     }
 

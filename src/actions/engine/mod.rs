@@ -50,6 +50,8 @@ pub struct EngineDeps {
     /// Owner feedback for the decider, sent once the engine has carried out the
     /// command that implies it ([`DeciderFeedback`]).
     pub decider: Option<DeciderFeedback>,
+    /// `[timelapse] enabled`: alerts about a print link its time-lapse (with `alerts.public_url`).
+    pub timelapse_links: bool,
 }
 
 impl EngineDeps {
@@ -73,6 +75,7 @@ impl EngineDeps {
             clock: Clock::System,
             data_dir: None,
             decider: None,
+            timelapse_links: false,
         })
     }
 }
@@ -144,6 +147,7 @@ pub(super) struct Engine {
     name: String,
     cfg: ActionsConfig,
     public_url: Option<String>,
+    timelapse_links: bool,
     followup: bool,
     store: Store,
     outbox: Outbox,
@@ -192,6 +196,7 @@ impl ActionEngine {
             sampler: TimelineSampler::new(deps.store.config().timeline_interval_s),
             cfg: deps.actions,
             public_url: deps.alerts.public_url.clone(),
+            timelapse_links: deps.timelapse_links,
             followup: deps.alerts.followup,
             store: deps.store,
             outbox: outbox.clone(),

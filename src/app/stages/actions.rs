@@ -44,6 +44,7 @@ pub async fn run(
     let mut deps = EngineDeps::from_config(&cfg.general.name, &cfg.actions, &cfg.alerts, store, outside.printer)?;
     deps.data_dir = Some(cfg.general.data_dir.clone());
     deps.decider = Some(outside.feedback);
+    deps.timelapse_links = cfg.timelapse.enabled;
     let inner = cancel.child_token();
     let _stop_inner = inner.clone().drop_guard();
     let tracker = TaskTracker::new();

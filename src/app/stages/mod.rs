@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod capture;
 pub mod decision;
+pub mod timelapse;
 pub mod vision;
 pub mod watchdog;
 pub mod web;

@@ -271,6 +271,16 @@ impl StatusBoard {
         g.push_back(LiveFrame { seq: frame.seq, captured_at: frame.captured_at, jpeg: jpeg.clone(), smoothed, level });
     }
 
+    /// A time-lapse was written (`ok`) or failed to encode.
+    pub fn count_timelapse(&self, ok: bool) {
+        let mut c = lock(&self.counters);
+        if ok {
+            c.timelapses_written += 1;
+        } else {
+            c.timelapse_failures += 1;
+        }
+    }
+
     /// The printer link came back after being down.
     pub fn count_printer_reconnect(&self) {
         lock(&self.counters).printer_reconnects += 1;

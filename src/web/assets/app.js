@@ -260,7 +260,13 @@ async function refreshLists() {
     $('prints').replaceChildren(...prints.map((p) => {
       const tr = el('tr', { 'data-id': p.id });
       if (viewing === p.id) tr.className = 'sel';
-      tr.append(el('td', {}, new Date(p.started_at).toLocaleString()), el('td', {}, p.file), el('td', {}, p.outcome || (p.ended_at ? 'ended' : 'printing')));
+      const video = el('td', {});
+      if (p.timelapse_url) {
+        const a = el('a', { href: p.timelapse_url, target: '_blank', rel: 'noopener' }, 'time-lapse');
+        a.onclick = (ev) => ev.stopPropagation();
+        video.append(a);
+      }
+      tr.append(el('td', {}, new Date(p.started_at).toLocaleString()), el('td', {}, p.file), el('td', {}, p.outcome || (p.ended_at ? 'ended' : 'printing')), video);
       tr.onclick = () => { viewing = p.ended_at ? p.id : null; loadTimeline(); refreshLists(); };
       return tr;
     }));
