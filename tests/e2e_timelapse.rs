@@ -222,3 +222,50 @@ async fn the_failure_alert_links_the_time_lapse_of_the_print_it_cancelled() {
     let status = daemon.wait_exit(Duration::from_secs(15)).expect("exited after SIGTERM");
     assert!(status.success(), "{status:?}\n{}", daemon.log_tail(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_taken_before_a_kill_9_become_the_video_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = CancellationToken::new();
+    let _stop = peers.clone().drop_guard();
+    let sim_cfg = SimConfig { time_scale: 0.5, link: Some(dir.path().join("ttySIM")), ..SimConfig::default() };
+    let (_sim, pty) = MarlinSim::spawn(sim_cfg, peers.child_token()).await.expect("simulated printer");
+    let file = dir.path().join("long.gcode");
+    let spec = Spec { layers: 200, moves_per_layer: 40, feedrate: 15_000, ..Spec::default() };
+    std::fs::write(&file, gcode::generate(&spec)).unwrap();
+    let mut cam = Camera::bind().await;
+    cam.start(normal_frames(24), 4.0);
+    let cfg = base_config(&dir.path().join("data"), &cam.url)
+        + &marlin_host_section(&pty)
+        + "\n[timelapse]\nenabled = true\nfps = 5\nmax_frames = 100\nencoder = \"opencv\"\n";
+    let mut daemon = Daemon::start(dir.path(), &cfg, &["--print", file.to_str().unwrap()]);
+    eventually(Duration::from_secs(60), "three time-lapse frames", Some(&daemon), async || {
+        (daemon.log_records("time-lapse frame").len() >= 3).then_some(())
+    })
+    .await;
+    daemon.kill9();
+    let frames_dir = daemon.data.join("timelapses/frames/1");
+    let on_disk =
+        std::fs::read_dir(&frames_dir).unwrap().flatten().filter(|e| e.path().extension() == Some("jpg".as_ref()));
+    let on_disk = on_disk.count() as u64;
+    assert!(on_disk >= 3, "{on_disk} frames in {}", frames_dir.display());
+
+    // The host streamed the file, so the print stops with it: after the restart the printer is idle,
+    // the print ends as interrupted, and the frames of the first run become its video.
+    daemon.restart(&[]);
+    let written = eventually(Duration::from_secs(60), "the time-lapse after the restart", Some(&daemon), async || {
+        daemon.log_records("time-lapse written").into_iter().next()
+    })
+    .await;
+    assert_eq!(written["print"], 1, "{written}");
+    // Which of the two depends on whether the action engine ended the print before the recorder looked.
+    assert!(matches!(written["ended"].as_str(), Some("interrupted" | "before the restart")), "{written}");
+    assert_eq!(written["frames"].as_u64(), Some(on_disk), "every frame of the killed run is in the video: {written}");
+    let video = daemon.data.join("timelapses/1.mp4");
+    assert_eq!(u64::from(frames_in(&video)), on_disk);
+    assert!(!frames_dir.exists(), "the frames were removed after encoding");
+    println!("e2e time-lapse: {on_disk} frames from before kill -9 encoded after the restart");
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(15)).expect("exited after SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", daemon.log_tail(20));
+}
