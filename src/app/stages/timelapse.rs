@@ -251,11 +251,23 @@ async fn encode(inputs: &TimelapseInputs, print: i64, file: &str, why: &str, las
 /// At start: prepares the folder, encodes the frames of ended prints, and
 /// returns the unfinished print's recording to resume.
 async fn recover(inputs: &TimelapseInputs) -> Result<Option<Recording>, crate::timelapse::TimelapseError> {
-    let lib = inputs.library.clone();
-    let spools =
-        tokio::task::spawn_blocking(move || lib.prepare().and_then(|()| lib.spools())).await.unwrap_or_else(|e| {
-            Err(crate::timelapse::TimelapseError::Io { path: "timelapses".into(), source: std::io::Error::other(e) })
-        })?;
+    let (lib, limits) = (inputs.library.clone(), inputs.cfg.limits());
+    // Retention runs at each start too, so the age limit holds between prints.
+    let spools = tokio::task::spawn_blocking(move || {
+        lib.prepare()?;
+        match lib.enforce(limits, Timestamp::now()) {
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::info!(prints = ?deleted, "time-lapse retention deleted videos")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "time-lapse retention failed"),
+        }
+        lib.spools()
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(crate::timelapse::TimelapseError::Io { path: "timelapses".into(), source: std::io::Error::other(e) })
+    })?;
     let unfinished = match inputs.store.unfinished_print().await {
         Ok(p) => p,
         Err(e) => {
