@@ -79,6 +79,11 @@ pub struct Counters {
     pub verdicts_warning: u64,
     pub verdicts_failure: u64,
     pub printer_reconnects: u64,
+    /// Light switches the printer confirmed, and those it refused or left unconfirmed.
+    pub light_switches: u64,
+    pub light_switch_failures: u64,
+    /// 1 while the light is on by layerwatch's doing (`[printer.light]`).
+    pub light_on: u8,
 }
 
 impl Counters {
