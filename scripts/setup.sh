@@ -3,9 +3,9 @@
 #   scripts/setup.sh base   build + run: OpenCV/clang from Debian, ONNX Runtime from the PyPI wheel
 #   scripts/setup.sh test   base + what the test suite's real peers need (OctoPrint, Moonraker,
 #                           aiosmtpd, ffmpeg, Chromium + playwright-core, Python reference for the benchmark,
-#                           GStreamer's RTSP server)
+#                           GStreamer's RTSP server, cargo-deb + debootstrap for the Debian package's test)
 # Everything project-local goes under .tools/ (git-ignored). Nothing is downloaded from anywhere
-# but Debian's archive, PyPI and the npm registry.
+# but Debian's archive, PyPI, the npm registry and crates.io (cargo-deb).
 set -euo pipefail
 mode="${1:-base}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,6 +26,10 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
+  # The Debian package's test (tests/package_deb.rs): a clean root to install it into, and
+  # dpkg-shlibdeps for cargo-deb's automatic dependencies.
+  want_pkg debootstrap
+  want_pkg dpkg-dev
   # The RTSP tests' server (tests/peers/rtsp_server.py, run by Debian's python3): gst-rtsp-server through
   # python3-gi, videotestsrc (base), rtph264pay (good), x264enc (ugly).
   for p in python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
@@ -94,6 +98,15 @@ if [ "$mode" = test ]; then
     mkdir -p "$tools/web"
     (cd "$tools/web" && export PATH="$tools/venv-node/bin:$PATH" && npm init -y >/dev/null \
       && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null)
+  fi
+fi
+if [ "$mode" = test ]; then
+  # cargo-deb for scripts/build_deb.sh (pinned; crates.io, ~1.5 min to build), unless one is on PATH.
+  CARGO_DEB_VERSION="3.8.0"
+  if ! command -v cargo-deb >/dev/null 2>&1 \
+    && ! "$tools/cargo-deb/bin/cargo-deb" --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+    log "cargo install cargo-deb $CARGO_DEB_VERSION"
+    cargo install --locked --quiet --version "$CARGO_DEB_VERSION" --root "$tools/cargo-deb" cargo-deb
   fi
 fi
 log "ok ($mode)"

@@ -75,6 +75,11 @@ kind = "marlin"
 path = "{port}"
 mode = "monitor"
 
+[printer.light]
+method = "gcode"
+on_gcode = ["M118 light on"]
+off_gcode = ["M118 light off"]
+
 [alerts.webhook]
 url = "{hook}"
 secret = "whsec_doctor-0123456789"
@@ -95,6 +100,7 @@ secret = "whsec_doctor-0123456789"
         "ok    printer       marlin",
         "idle",
         "webhook: configured (add --send",
+        "ok    light         gcode (M118 light on), Printing (add --send",
         "ok    mqtt",
         "GiB free for",
         "ready",
@@ -106,6 +112,7 @@ secret = "whsec_doctor-0123456789"
     let (ready, text) = doctor(&config, &["--send"]).await;
     assert!(ready, "{text}");
     assert!(text.contains("ok    alerts        webhook: test message delivered (HTTP 200"), "{text}");
+    assert!(text.contains("ok    light         gcode (M118 light on): switched on and off, both confirmed"), "{text}");
     let sent = receiver.deliveries();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].signature_ok);

@@ -185,3 +185,19 @@ async fn a_printer_replugged_after_a_long_unplug_stays_connected_and_its_lost_pr
     .await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_gcode_is_confirmed_by_the_printers_ok_in_monitor_mode() {
+    let vp = VirtualPrinter::start(&[("simulated_errors", "[]")]);
+    let cancel = CancellationToken::new();
+    let link = monitor_link(&vp, &cancel, None);
+    link.wait_connected(Duration::from_secs(20)).await.expect("connected");
+    for lines in [["M355 S1 P255"], ["M355 S0"]] {
+        let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        assert_eq!(link.run_gcode("light", &lines).await.expect("run gcode"), Confirmation::Confirmed);
+        let executed = vp.executed();
+        assert!(executed.contains(&lines[0]), "{lines:?} ran: {executed:?}");
+    }
+    assert!(matches!(link.run_gcode("light", &[]).await, Err(PrinterError::Rejected { command: "light", .. })));
+    cancel.cancel();
+}

@@ -179,6 +179,30 @@ async fn commands_in_the_wrong_state_are_refused_and_409_is_a_state() {
     cancel.cancel();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_gcode_reaches_the_printer_and_smuggled_lines_are_refused() {
+    let server = octoprint::shared().await;
+    let _one = octoprint::PRINTER.lock().await;
+    let (link, cancel) = link(server, &server.url).await;
+    idle(server, &link).await;
+    // The light's lines go through OctoPrint's command API; a heater target makes them visible.
+    let lines = vec!["M355 S1 P255".to_string(), "M140 S41".to_string()];
+    assert_eq!(link.run_gcode("light", &lines).await.expect("run gcode"), Confirmation::Confirmed);
+    let mut rx = link.status();
+    wait_status(&mut rx, STATE_TIMEOUT, "bed target 41 from the user's lines", |s| {
+        s.temps.bed.is_some_and(|b| b.target == 41.0)
+    })
+    .await;
+    for bad in [vec![], vec!["M355 S1\nM112".to_string()], vec!["x".repeat(200)]] {
+        match link.run_gcode("light", &bad).await {
+            Err(PrinterError::Rejected { command: "light", .. }) => {}
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert_eq!(link.cool_down(true).await.expect("cool down"), Confirmation::Confirmed);
+    cancel.cancel();
+}
+
 fn rx_target(link: &OctoPrintLink) -> Option<f32> {
     link.status().borrow().temps.bed.map(|b| b.target)
 }

@@ -1,4 +1,4 @@
-//! Verdicts to deeds: pause/park/cool-down/cancel through `PrinterLink`, and
+//! Verdicts to deeds: pause/park/cool-down/cancel (and the light) through `PrinterLink`, and
 //! alerts (webhook, SMS, ntfy, Telegram) through a durable outbox.
 //!
 //! Owns the per-severity policy, incident de-duplication (never a second pause
@@ -12,6 +12,8 @@
 //!   channels.
 //! - `outbox`: durable, rate-limited, retried delivery.
 //! - `feedback_set`: the "not a failure" dataset the engine writes.
+//! - `light`: the printer's light switched for the camera, a task beside the
+//!   engine (a slow switch never delays a pause), audited like every command.
 //!
 //! The owner's commands that tell the decider something (resumed, not a
 //! failure, mute for this print, forget this camera) leave the engine, once
@@ -25,6 +27,7 @@ mod engine;
 mod error;
 pub mod feedback_set;
 pub mod http;
+pub mod light;
 pub mod outbox;
 
 pub use clock::Clock;

@@ -36,7 +36,7 @@ use crate::actions::{ActionEngine, DeciderFeedback};
 use crate::capture::{CaptureStats, FrameQueue};
 use crate::config::Config;
 use crate::decision::{Calibration, DecisionParams};
-use crate::domain::{PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
+use crate::domain::{HealthFinding, PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
 use crate::printer::{PrinterKind, PrinterLink};
 use crate::store::Store;
 use crate::timelapse::Library;
@@ -120,6 +120,15 @@ impl Daemon {
                 anyhow::bail!("--print needs a printer (printer.kind = \"marlin\" with serial.mode = \"host\")");
             };
             printer_tracker.spawn(printer::print_when_ready(slot, print_engines, path, root.clone()));
+        }
+        if let (Some(link), true) = (printer_side.link.clone(), cfg.printer.light.enabled()) {
+            let (dark, switched) = (board.clone(), board.clone());
+            let hooks = crate::actions::light::LightHooks {
+                dark: Box::new(move || dark.findings().iter().any(|f| matches!(f, HealthFinding::CameraDark { .. }))),
+                switched: Box::new(move |on, ok| switched.set_light(on, ok)),
+            };
+            let light = cfg.printer.light.clone();
+            actions.spawn(crate::actions::light::run(light, link, store.clone(), hooks, actions_stop.clone()));
         }
         let (scored_tx, scored_rx) = mpsc::channel(SCORED);
         w.timelapse(&store, printer_side.status.clone());

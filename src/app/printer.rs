@@ -123,6 +123,10 @@ impl PrinterLink for PrinterSlot {
     async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
         self.link()?.start_print(path).await
     }
+
+    async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
+        self.link()?.run_gcode(command, lines).await
+    }
 }
 
 /// Opens the configured link. Marlin links connect in the background; hosts

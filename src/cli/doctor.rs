@@ -3,7 +3,8 @@
 //! is wrong and how to fix it: the config and every path in it, the ONNX
 //! Runtime library and the model (one inference), a frame from the camera
 //! (its size and brightness), the printer link (connected, its state, what
-//! layerwatch can command), each alert channel (a test message only with
+//! layerwatch can command), the light (`[printer.light]`: switched on and off
+//! once only with `--send`), each alert channel (a test message only with
 //! `--send`), MQTT, and disk space for the store. The exit code is 0 when
 //! nothing failed (warnings allowed), 1 otherwise.
 
@@ -73,7 +74,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     for section in [
         paths(&cfg),
         vision_and_camera(&cfg, timeout).await,
-        printer(&cfg, timeout).await,
+        printer(&cfg, timeout, args.send).await,
         alerts(&cfg, args.send).await,
         vec![mqtt()],
         vec![disk(&cfg)],
@@ -209,7 +210,7 @@ async fn vision_and_camera(cfg: &Config, timeout: Duration) -> Vec<Finding> {
     out
 }
 
-async fn printer(cfg: &Config, timeout: Duration) -> Vec<Finding> {
+async fn printer(cfg: &Config, timeout: Duration, send: bool) -> Vec<Finding> {
     if cfg.printer.kind == PrinterKind::None {
         return vec![warn(
             "printer",
@@ -245,7 +246,7 @@ async fn printer(cfg: &Config, timeout: Duration) -> Vec<Finding> {
     if cfg.printer.kind == PrinterKind::Marlin && cfg.printer.serial.mode == crate::printer::SerialMode::Host {
         can.push("print files");
     }
-    vec![
+    let mut out = vec![
         ok("printer", format!("{name}: {state}")),
         ok(
             "printer",
@@ -255,7 +256,37 @@ async fn printer(cfg: &Config, timeout: Duration) -> Vec<Finding> {
                 can.join(", ")
             ),
         ),
-    ]
+    ];
+    out.extend(light(&cfg.printer.light, link.as_ref(), send).await);
+    out
+}
+
+/// `[printer.light]`: listed, or with `--send` switched on and off once.
+async fn light(
+    cfg: &crate::printer::light::LightConfig,
+    link: &dyn crate::printer::PrinterLink,
+    send: bool,
+) -> Vec<Finding> {
+    if !cfg.enabled() {
+        return Vec::new();
+    }
+    let what = format!("{} ({})", cfg.method.name(), cfg.lines(true).join("; "));
+    if !send {
+        return vec![ok("light", format!("{what}, {:?} (add --send to switch it on and off once)", cfg.when))];
+    }
+    for on in [true, false] {
+        if let Err(e) = link.run_gcode("light", &cfg.lines(on)).await {
+            return vec![fail(
+                "light",
+                format!("switching it {}: {e}", if on { "on" } else { "off" }),
+                "check [printer.light]: Marlin needs CASE_LIGHT_ENABLE for M355, Klipper an [output_pin] of that name",
+            )];
+        }
+        if on {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    vec![ok("light", format!("{what}: switched on and off, both confirmed by the printer"))]
 }
 
 async fn alerts(cfg: &Config, send: bool) -> Vec<Finding> {

@@ -31,6 +31,8 @@ pub struct PrinterConfig {
     pub octoprint: OctoPrintConfig,
     pub moonraker: MoonrakerConfig,
     pub park: ParkConfig,
+    /// `[printer.light]`: switch the printer's light for the camera.
+    pub light: super::light::LightConfig,
 }
 
 impl Default for PrinterConfig {
@@ -42,6 +44,7 @@ impl Default for PrinterConfig {
             octoprint: OctoPrintConfig::default(),
             moonraker: MoonrakerConfig::default(),
             park: ParkConfig::default(),
+            light: super::light::LightConfig::default(),
         }
     }
 }
@@ -164,6 +167,10 @@ impl PrinterConfig {
         out.range(format!("{p}.command_timeout_ms"), self.command_timeout_ms, 1_000, 600_000);
         out.range(format!("{p}.park.retract_mm"), self.park.retract_mm, 0.0, 20.0);
         out.range(format!("{p}.park.lift_mm"), self.park.lift_mm, 0.0, 100.0);
+        self.light.validate(&format!("{p}.light"), out);
+        if self.light.enabled() && self.kind == PrinterKind::None {
+            out.push(format!("{p}.light.method"), self.light.method.name(), "needs a printer link (printer.kind)");
+        }
         match self.kind {
             PrinterKind::None => {}
             PrinterKind::Marlin => {

@@ -19,6 +19,7 @@ pub enum FakeCommand {
     Cancel,
     Park,
     SetTemperatures { hotend: Option<f32>, bed: Option<f32> },
+    Gcode(Vec<String>),
 }
 
 /// How the fake answers commands.
@@ -212,6 +213,14 @@ impl PrinterLink for FakePrinter {
                 command: "park",
                 state: s.name(),
             }),
+        }
+    }
+
+    async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
+        let lines = super::gcode_lines(command, lines)?;
+        match self.begin(FakeCommand::Gcode(lines), command)? {
+            Some(c) => Ok(c),
+            None => Ok(Confirmation::Confirmed),
         }
     }
 }

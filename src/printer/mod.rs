@@ -10,6 +10,7 @@
 mod config;
 mod connect;
 pub mod fake;
+pub mod light;
 mod hostlink;
 pub mod marlin;
 pub mod moonraker;
@@ -117,8 +118,44 @@ pub trait PrinterLink: Send + Sync {
         let _ = path;
         Err(PrinterError::InvalidState { command: "print", state: "not a serial printer in host mode" })
     }
+    /// Runs a few G-code lines of the user's (the light: `M355`, `SET_PIN`, a
+    /// macro), between the print's own lines, confirmed once the printer (or
+    /// Klipper, or OctoPrint's queue) took the last one. Lines are checked by
+    /// [`gcode_lines`]. The default: not possible on this link.
+    async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
+        let _ = lines;
+        Err(PrinterError::InvalidState { command, state: "a link that cannot send G-code" })
+    }
     /// Hotend (and optionally bed) off.
     async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {
         self.set_temperatures(Some(0.0), if bed { Some(0.0) } else { None }).await
     }
 }
+
+/// At most this many lines in one `run_gcode` batch, each at most [`MAX_GCODE_LINE`] bytes.
+pub const MAX_GCODE_LINES: usize = 16;
+pub const MAX_GCODE_LINE: usize = 120;
+
+/// The lines of a `run_gcode` batch, trimmed, without blanks: refused when
+/// empty, too many or too long, or when a line holds a control character
+/// (a newline would smuggle in a second command).
+pub fn gcode_lines(command: &'static str, lines: &[String]) -> Result<Vec<String>, PrinterError> {
+    let out: Vec<String> = lines.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let reject = |message: String| Err(PrinterError::Rejected { command, message });
+    if out.is_empty() {
+        return reject("no G-code to send".into());
+    }
+    if out.len() > MAX_GCODE_LINES {
+        return reject(format!("{} lines, at most {MAX_GCODE_LINES}", out.len()));
+    }
+    for l in &out {
+        if l.len() > MAX_GCODE_LINE {
+            return reject(format!("a line of {} bytes, at most {MAX_GCODE_LINE}", l.len()));
+        }
+        if l.chars().any(char::is_control) {
+            return reject(format!("a control character in {:?}", l.escape_debug().to_string()));
+        }
+    }
+    Ok(out)
+}
+

@@ -192,6 +192,9 @@ text_enum! {
         CoolDown = "cool_down",
         /// Host mode: start streaming a file (`run --print`).
         Print = "print",
+        /// The printer's light, switched for the camera (`[printer.light]`).
+        LightOn = "light_on",
+        LightOff = "light_off",
     }
 }
 

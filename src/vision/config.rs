@@ -37,7 +37,8 @@ pub struct VisionConfig {
     /// Which built-in model runs when `model` is unset.
     pub precision: Precision,
     /// ONNX Runtime shared library; unset means `ORT_DYLIB_PATH`, then next to the binary, then the
-    /// checkout's `.tools/ort/`, then the system library folders (see `vision::runtime`).
+    /// checkout's `.tools/ort/`, then `/usr/local/lib/layerwatch`, `/usr/lib/layerwatch` (the Debian package)
+    /// and the system library folders (see `vision::runtime`).
     pub ort_library: Option<PathBuf>,
     /// Threads ONNX Runtime may use for one inference.
     pub threads: usize,

@@ -2,7 +2,9 @@
 //!
 //! Owns the search order: `vision.ort_library` (config), then `ORT_DYLIB_PATH`,
 //! then `libonnxruntime.so*` next to the executable, then `<repo>/.tools/ort/`
-//! when running from a checkout, then the system library folders. An explicit
+//! when running from a checkout, then layerwatch's own library folders
+//! (`/usr/local/lib/layerwatch` for a hand install, `/usr/lib/layerwatch` for the
+//! Debian package), then the system library folders. An explicit
 //! choice (config or environment variable) that cannot be loaded is an error,
 //! not a reason to keep looking; discovered places are tried in order. Loading
 //! goes through `ort::init_from`, which returns an error (plain `ort::init`
@@ -63,7 +65,8 @@ pub struct SearchInputs {
 
 impl SearchInputs {
     /// This process's inputs: the given config value, `ORT_DYLIB_PATH`, the executable's folder,
-    /// the checkout (if any) and the usual library folders.
+    /// the checkout (if any), layerwatch's own library folders (hand install, then the Debian package's)
+    /// and the usual library folders.
     pub fn from_process(config: Option<&Path>) -> SearchInputs {
         let arch_dir = format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH);
         SearchInputs {
@@ -75,7 +78,14 @@ impl SearchInputs {
                 .ok()
                 .and_then(|p| p.parent().map(Path::to_path_buf)),
             repo_root: crate::repo_root(),
-            system_dirs: ["/usr/local/lib", "/usr/lib", &arch_dir, "/usr/lib64"]
+            system_dirs: [
+                "/usr/local/lib/layerwatch",
+                "/usr/lib/layerwatch",
+                "/usr/local/lib",
+                "/usr/lib",
+                &arch_dir,
+                "/usr/lib64",
+            ]
                 .iter()
                 .map(PathBuf::from)
                 .collect(),

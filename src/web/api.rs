@@ -82,6 +82,11 @@ pub struct Counters {
     /// Time-lapse MP4s written, and encodings that failed.
     pub timelapses_written: u64,
     pub timelapse_failures: u64,
+    /// Light switches the printer confirmed, and those it refused or left unconfirmed.
+    pub light_switches: u64,
+    pub light_switch_failures: u64,
+    /// 1 while the light is on by layerwatch's doing (`[printer.light]`).
+    pub light_on: u8,
 }
 
 impl Counters {

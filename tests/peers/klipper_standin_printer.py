@@ -29,7 +29,10 @@ ENDPOINTS = [
 OBJECTS = [
     "webhooks", "configfile", "mcu", "gcode_move", "print_stats", "virtual_sdcard", "pause_resume",
     "display_status", "toolhead", "extruder", "heater_bed", "heaters", "idle_timeout", "system_stats",
+    "output_pin caselight",
 ]
+# `[output_pin caselight]` with `pwm: True`, as a printer.cfg would declare a case light.
+OUTPUT_PINS = ("caselight",)
 WORD = re.compile(r"([A-Z])\s*(-?[0-9.]+)")
 EXT_PARAM = re.compile(r'(\S+?)=("[^"]*"|\S+)')
 
@@ -69,6 +72,7 @@ class Printer:
             "filename": "", "total_duration": 0.0, "print_duration": 0.0, "filament_used": 0.0,
             "state": "standby", "message": "", "info": {"total_layer": None, "current_layer": None},
         }
+        self.output_pins = {name: 0.0 for name in OUTPUT_PINS}
         self.print_started = None
         self.print_paused_total = 0.0
         self.pause_started = None
@@ -146,6 +150,8 @@ class Printer:
                 out["can_extrude"] = actual >= MIN_EXTRUDE_TEMP
                 out["pressure_advance"] = 0.0
             return out
+        if name.startswith("output_pin "):
+            return {"value": self.output_pins[name.split(" ", 1)[1]]}
         if name == "heaters":
             return {"available_heaters": ["heater_bed", "extruder"], "available_sensors": ["heater_bed", "extruder"]}
         if name == "idle_timeout":
@@ -246,6 +252,19 @@ class Printer:
                 info["current_layer"] = info["current_layer"] or 0
             if "CURRENT_LAYER" in params:
                 info["current_layer"] = int(params["CURRENT_LAYER"])
+        elif first == "SET_PIN":
+            # Klipper's mux command and output_pin's checks (a PWM pin: 0..1).
+            params = ext_params(line)
+            pin = params.get("PIN", "")
+            if pin not in self.output_pins:
+                raise CommandError(f"The value '{pin}' is not valid for PIN")
+            try:
+                value = float(params.get("VALUE", ""))
+            except ValueError:
+                raise CommandError(f"Error on '{line}': unable to parse {params.get('VALUE', '')}")
+            if not 0.0 <= value <= 1.0:
+                raise CommandError(f"Error on '{line}': VALUE must be between 0 and 1")
+            self.output_pins[pin] = value
         elif first == "SDCARD_PRINT_FILE":
             self.start_print(ext_params(line).get("FILENAME", "").strip('"'))
         elif first == "SDCARD_RESET_FILE":

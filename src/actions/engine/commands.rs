@@ -58,6 +58,10 @@ impl Engine {
                 Some(file) => printer.start_print(file).await,
                 None => Err(PrinterError::InvalidState { command: "print", state: "no file given" }),
             },
+            // The light is `actions::light`'s task, never the engine's.
+            AuditCommand::LightOn | AuditCommand::LightOff => {
+                Err(PrinterError::InvalidState { command: "light", state: "switched by the light task" })
+            }
         };
         let (result, error) = classify(&r);
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -287,6 +287,17 @@ impl StatusBoard {
     }
 
     /// Follows the (re)started action engine's mute.
+    /// The light task's outcome: a confirmed switch (`ok`) sets the light state.
+    pub fn set_light(&self, on: bool, ok: bool) {
+        let mut c = lock(&self.counters);
+        if ok {
+            c.light_switches += 1;
+            c.light_on = u8::from(on);
+        } else {
+            c.light_switch_failures += 1;
+        }
+    }
+
     pub fn set_mute(&self, rx: watch::Receiver<Option<MuteInfo>>) {
         *lock(&self.mute) = Some(rx);
     }

@@ -4,6 +4,7 @@
 mod actions;
 mod alerts;
 mod decision;
+mod light;
 mod redact;
 mod store;
 mod timelapse;

@@ -218,6 +218,23 @@ impl Commands {
         self.confirm("set_temperatures", |s| targets_match(&s.temps, hotend, bed)).await
     }
 
+    /// User G-code (the light) through the host: after the link checks, the
+    /// host's answer is the confirmation (Klipper answers after running it,
+    /// OctoPrint once it is queued).
+    pub(crate) async fn run_gcode(
+        &self,
+        wire: &dyn HostWire,
+        command: &'static str,
+        lines: &[String],
+    ) -> Result<Confirmation, PrinterError> {
+        let lines = crate::printer::gcode_lines(command, lines)?;
+        let _one = self.lock.lock().await;
+        require_link(&self.current().state, command)?;
+        tracing::info!(printer = %self.name, command, lines = lines.len(), "running G-code");
+        wire.gcode(command, &lines).await?;
+        Ok(Confirmation::Confirmed)
+    }
+
     /// The shared half of a park: only while paused, once per pause, retracting
     /// only a hot nozzle. `Ok(None)`: already parked. The host then sends the
     /// move, calls [`Commands::parked`] and confirms it its own way.

@@ -18,6 +18,8 @@ pub enum Target {
     Cancelled,
     /// The firmware stopped waiting for the user.
     Unheld,
+    /// The firmware acknowledged the last line of a `run_gcode` batch.
+    GcodeRan,
 }
 
 type TempWaiter = (Option<f32>, Option<f32>, Reply);

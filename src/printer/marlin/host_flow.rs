@@ -30,6 +30,8 @@ pub enum Step {
     FinishMark,
     /// `M105` after a temperature change.
     TempSet,
+    /// The last line of a `run_gcode` batch.
+    GcodeDone,
 }
 
 /// Who asked for a pause.

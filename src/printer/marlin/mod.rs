@@ -115,6 +115,11 @@ pub(crate) enum Request {
         bed: Option<f32>,
         reply: Reply,
     },
+    /// User G-code (the light): queued between file lines, confirmed by the `ok` of the last one.
+    Gcode {
+        lines: Vec<String>,
+        reply: Reply,
+    },
 }
 
 impl Request {
@@ -125,7 +130,8 @@ impl Request {
             | Request::Resume { reply }
             | Request::Cancel { reply }
             | Request::Park { reply }
-            | Request::SetTemperatures { reply, .. } => reply.send_result(result),
+            | Request::SetTemperatures { reply, .. }
+            | Request::Gcode { reply, .. } => reply.send_result(result),
         }
     }
 }
@@ -298,5 +304,10 @@ impl PrinterLink for MarlinLink {
 
     async fn park(&self) -> Result<Confirmation, PrinterError> {
         self.command("park", |reply| Request::Park { reply }).await
+    }
+
+    async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
+        let lines = super::gcode_lines(command, lines)?;
+        self.command(command, |reply| Request::Gcode { lines, reply }).await
     }
 }

@@ -184,4 +184,8 @@ impl PrinterLink for MoonrakerLink {
     async fn park(&self) -> Result<Confirmation, PrinterError> {
         self.do_park().await
     }
+
+    async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
+        self.commands.run_gcode(self, command, lines).await
+    }
 }

@@ -92,6 +92,14 @@ impl HostMode {
                 })),
             },
             Request::SetTemperatures { hotend, bed, reply } => self.set_temperatures(cx, hotend, bed, reply),
+            Request::Gcode { lines, reply } => {
+                if !self.connected {
+                    return reply.send_result(Err(PrinterError::NotConnected));
+                }
+                info!(printer = %cx.printer, lines = lines.len(), "running G-code");
+                self.push_sequence(lines, Step::GcodeDone);
+                self.flow.wait(Target::GcodeRan, "gcode", reply);
+            }
         }
     }
 

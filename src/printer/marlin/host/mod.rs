@@ -169,6 +169,7 @@ impl HostMode {
     fn step_done(&mut self, cx: &mut Cx, step: Step) {
         match step {
             Step::Plain | Step::Setup | Step::TempSet => {}
+            Step::GcodeDone => self.flow.resolve(Target::GcodeRan),
             Step::Poll => self.poll_outstanding = false,
             Step::PauseMark => self.moves_done(cx),
             Step::ParkDone => {

@@ -110,6 +110,15 @@ impl MonitorMode {
                 self.enqueue("M105");
                 self.flow.temp_waiters.push((hotend, bed, reply));
             }
+            Request::Gcode { lines, reply } => {
+                info!(printer = %cx.printer, lines = lines.len(), "running G-code");
+                // `enqueue` drops a line already queued; the marker is the last line sent.
+                self.gcode_pending = lines.last().cloned();
+                for l in lines {
+                    self.enqueue(l);
+                }
+                self.flow.wait(Target::GcodeRan, "gcode", reply);
+            }
         }
     }
 }

@@ -102,6 +102,8 @@ pub struct MonitorMode {
     sd_seen_idle: bool,
     /// A park command is out; an `Unknown command` before its `ok` means the firmware cannot park.
     park_pending: bool,
+    /// The last line of a `run_gcode` batch: its `ok` confirms the batch.
+    gcode_pending: Option<String>,
     last_rx: Instant,
 }
 
@@ -130,6 +132,7 @@ impl MonitorMode {
             parked: false,
             sd_seen_idle: false,
             park_pending: false,
+            gcode_pending: None,
             last_rx: Instant::now(),
         }
     }
@@ -360,6 +363,7 @@ impl Mode for MonitorMode {
         }
         self.queue.clear();
         self.awaiting = None;
+        self.gcode_pending = None;
         if matches!(self.phase, Phase::Error(_)) {
             self.phase = Phase::Idle;
         }
@@ -400,6 +404,10 @@ impl Mode for MonitorMode {
                         self.park_pending = false;
                         self.parked = true;
                         self.flow.resolve(Target::Parked);
+                    }
+                    if self.gcode_pending.as_ref() == Some(&cmd) {
+                        self.gcode_pending = None;
+                        self.flow.resolve(Target::GcodeRan);
                     }
                 }
                 if self.hold.is_some() && self.queue.is_empty() {
@@ -462,6 +470,9 @@ impl Mode for MonitorMode {
                         "park",
                         &format!("the firmware cannot park: {}", e.message),
                     );
+                } else if e.kind == ErrorKind::UnknownCommand && self.gcode_pending.is_some() {
+                    self.gcode_pending = None;
+                    self.flow.fail(Target::GcodeRan, "gcode", &format!("the firmware refused it: {}", e.message));
                 } else {
                     warn!(printer = %cx.printer, error = %e.message, "printer reported an error");
                 }
@@ -536,6 +547,7 @@ impl Mode for MonitorMode {
         self.connected = false;
         self.awaiting = None;
         self.queue.clear();
+        self.gcode_pending = None;
         self.hold = None;
         self.flow.fail_disconnected();
     }
