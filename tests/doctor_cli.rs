@@ -75,6 +75,9 @@ kind = "marlin"
 path = "{port}"
 mode = "monitor"
 
+[timelapse]
+enabled = true
+
 [printer.light]
 method = "gcode"
 on_gcode = ["M118 light on"]
@@ -101,6 +104,7 @@ secret = "whsec_doctor-0123456789"
         "idle",
         "webhook: configured (add --send",
         "ok    light         gcode (M118 light on), Printing (add --send",
+        "MP4s (2 frames,",
         "ok    mqtt",
         "GiB free for",
         "ready",

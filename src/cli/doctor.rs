@@ -5,7 +5,8 @@
 //! (its size and brightness), the printer link (connected, its state, what
 //! layerwatch can command), the light (`[printer.light]`: switched on and off
 //! once only with `--send`), each alert channel (a test message only with
-//! `--send`), MQTT, and disk space for the store. The exit code is 0 when
+//! `--send`), the time-lapse (a trial MP4 with the chosen encoder), MQTT, and
+//! disk space for the store. The exit code is 0 when
 //! nothing failed (warnings allowed), 1 otherwise.
 
 use std::path::Path;
@@ -76,6 +77,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
         vision_and_camera(&cfg, timeout).await,
         printer(&cfg, timeout, args.send).await,
         alerts(&cfg, args.send).await,
+        timelapse(&cfg).await,
         vec![mqtt()],
         vec![disk(&cfg)],
     ] {
@@ -287,6 +289,65 @@ async fn light(
         }
     }
     vec![ok("light", format!("{what}: switched on and off, both confirmed by the printer"))]
+}
+
+/// `[timelapse]`: the videos' folder can be made, and the chosen encoder writes a
+/// two-frame MP4 (in a scratch folder, removed after).
+async fn timelapse(cfg: &Config) -> Vec<Finding> {
+    let t = &cfg.timelapse;
+    if !t.enabled {
+        return Vec::new();
+    }
+    let library = crate::timelapse::Library::new(&cfg.general.data_dir);
+    if let Err(e) = library.prepare() {
+        return vec![fail("timelapse", e.to_string(), "make general.data_dir writable by the user running layerwatch")];
+    }
+    let (fps, encoder) = (t.fps, t.encoder);
+    let trial = tokio::task::spawn_blocking(move || -> Result<crate::timelapse::Encoded, String> {
+        use opencv::core::{Mat, Scalar, Vector};
+        let dir = std::env::temp_dir().join(format!("layerwatch-doctor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("scratch folder {}: {e}", dir.display()))?;
+        let _cleanup = Cleanup(dir.clone());
+        let mut frames = Vec::new();
+        for (i, grey) in [40.0, 200.0].into_iter().enumerate() {
+            let img = Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, Scalar::all(grey))
+                .map_err(|e| e.to_string())?;
+            let mut jpeg = Vector::<u8>::new();
+            opencv::imgcodecs::imencode(".jpg", &img, &mut jpeg, &Vector::new()).map_err(|e| e.to_string())?;
+            let path = dir.join(format!("{i}.jpg"));
+            std::fs::write(&path, jpeg.as_slice()).map_err(|e| e.to_string())?;
+            frames.push(path);
+        }
+        crate::timelapse::encode::encode(&frames, &dir.join("trial.mp4"), fps, encoder).map_err(|e| e.to_string())
+    })
+    .await;
+    match trial {
+        Ok(Ok(v)) => vec![ok(
+            "timelapse",
+            format!(
+                "{} writes the MP4s ({} frames, {} bytes in a trial); videos go to {}",
+                v.codec,
+                v.frames,
+                v.bytes,
+                library.root().display()
+            ),
+        )],
+        Ok(Err(e)) => vec![fail(
+            "timelapse",
+            format!("a trial MP4 failed: {e}"),
+            "install ffmpeg (apt install ffmpeg), or set [timelapse] encoder = \"opencv\"",
+        )],
+        Err(e) => vec![fail("timelapse", format!("the trial encode crashed: {e}"), "report this as a bug")],
+    }
+}
+
+/// Removes a scratch folder when dropped.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn alerts(cfg: &Config, send: bool) -> Vec<Finding> {
