@@ -228,6 +228,19 @@ impl PrinterState {
     pub fn is_printing(&self) -> bool {
         matches!(self, PrinterState::Printing { .. })
     }
+
+    /// A print runs: heating for a job, printing, pausing or paused.
+    pub fn print_running(&self) -> bool {
+        match self {
+            PrinterState::Heating { job } => job.is_some(),
+            PrinterState::Printing { .. } | PrinterState::Pausing { .. } | PrinterState::Paused { .. } => true,
+            PrinterState::Disconnected
+            | PrinterState::Idle
+            | PrinterState::Finished { .. }
+            | PrinterState::Cancelled { .. }
+            | PrinterState::Error { .. } => false,
+        }
+    }
 }
 
 /// One observation of the printer.

@@ -56,7 +56,7 @@ pub async fn run(
         }
         let state = status.borrow_and_update().state.clone();
         let input = LightInput {
-            active: active(&state),
+            active: state.print_running(),
             connected: !matches!(state, PrinterState::Disconnected),
             dark: (hooks.dark)(),
             now_ms: start.elapsed().as_millis() as i64,
@@ -106,17 +106,4 @@ async fn send(cfg: &LightConfig, link: &dyn PrinterLink, store: &Store, switch: 
         tracing::warn!(error = %e, "cannot write the light switch to the audit log");
     }
     result == CommandResult::Confirmed
-}
-
-/// A print runs: heating for a job, printing, pausing or paused.
-fn active(state: &PrinterState) -> bool {
-    match state {
-        PrinterState::Heating { job } => job.is_some(),
-        PrinterState::Printing { .. } | PrinterState::Pausing { .. } | PrinterState::Paused { .. } => true,
-        PrinterState::Disconnected
-        | PrinterState::Idle
-        | PrinterState::Finished { .. }
-        | PrinterState::Cancelled { .. }
-        | PrinterState::Error { .. } => false,
-    }
 }
