@@ -180,7 +180,8 @@ impl WebhookReceiver {
 }
 
 /// Verifies `X-Layerwatch-Signature: t=<secs>,v1=<hex>` as docs/alerts.md tells
-/// receivers to: HMAC-SHA256 over `t + "." + body`, at most 5 minutes old.
+/// receivers to: HMAC-SHA256 over `t + "." + body`, at most 5 minutes old when
+/// the request arrived (`Request::at`).
 fn signature_valid(secret: &[u8], req: &Request) -> bool {
     let Some(h) = req.header("x-layerwatch-signature") else { return false };
     let mut t = None;
@@ -194,7 +195,9 @@ fn signature_valid(secret: &[u8], req: &Request) -> bool {
     }
     let Some(t) = t else { return false };
     let Ok(secs) = t.parse::<i64>() else { return false };
-    if (chrono::Utc::now().timestamp() - secs).abs() > 300 {
+    // Fresh when it arrived: a delivery looked at again later (a soak's final
+    // tally, hours on) keeps the verdict the receiver gave it then.
+    if (req.at.millis().div_euclid(1000) - secs).abs() > 300 {
         return false;
     }
     v1.iter().any(|sig| {
@@ -316,4 +319,34 @@ impl RecordingServer {
     }
 
     common_api!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::alerts::signature::sign;
+    use crate::domain::Timestamp;
+
+    fn request(header: String, at_s: i64) -> Request {
+        Request {
+            method: "POST".into(),
+            path: "/hooks/layerwatch".into(),
+            headers: vec![("x-layerwatch-signature".into(), header)],
+            body: br#"{"kind":"incident"}"#.to_vec(),
+            at: Timestamp::from_millis(at_s * 1000 + 250),
+        }
+    }
+
+    #[test]
+    fn freshness_is_judged_when_the_request_arrived_not_when_it_is_looked_at() {
+        let secret = b"s3cret";
+        let sent = chrono::Utc::now().timestamp() - 7200; // two hours ago, as at the start of a soak
+        let body = br#"{"kind":"incident"}"#;
+        let ok = request(sign(secret, sent, body), sent + 1);
+        assert!(signature_valid(secret, &ok), "signed and received two hours ago, within the tolerance then");
+        let replayed = request(sign(secret, sent, body), sent + 301);
+        assert!(!signature_valid(secret, &replayed), "arrived 301 s after it was signed: stale");
+        let forged = request(sign(b"other", sent, body), sent + 1);
+        assert!(!signature_valid(secret, &forged), "wrong secret");
+    }
 }
