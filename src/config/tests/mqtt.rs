@@ -15,6 +15,8 @@ fn mqtt_settings_are_checked_and_name_their_key() {
         ),
         expect![[r#"
             invalid configuration:
+              - line 1: mqtt.username = "": is needed with a password (MQTT sends no password alone)
+              - line 1: mqtt.client_key_file = "": give client_cert_file and client_key_file together, or neither
               - line 3: mqtt.host = "mqtt://broker/": must be the broker's host name or address (no scheme, no path)
               - line 4: mqtt.port = 0: must be between 1 and 65535
               - line 6: mqtt.ca_file = "ca.pem": is used only with tls = true
@@ -22,16 +24,14 @@ fn mqtt_settings_are_checked_and_name_their_key() {
               - line 8: mqtt.discovery_prefix = "home/assistant": must be one topic level without / + # (Home Assistant's default is "homeassistant")
               - line 9: mqtt.keepalive_s = 1: must be between 5 and 3600
               - line 10: mqtt.qos = 2: must be between 0 and 1
-              - line 11: mqtt.client_cert_file = "c.pem": is used only with tls = true
-              - line 11: mqtt.username = "": is needed with a password (MQTT sends no password alone)
-              - line 11: mqtt.client_key_file = "": give client_cert_file and client_key_file together, or neither"#]],
+              - line 11: mqtt.client_cert_file = "c.pem": is used only with tls = true"#]],
     );
     check("[mqtt]\nenabled = true\nhost = \"broker.lan\"\nusername = \"u\"\npassword = \"p\"\n", expect![["ok"]]);
     check(
         "[mqtt]\nenabled = true\npasword = \"hunter2-secret\"\n",
         expect![[r#"
             invalid configuration:
-              - line 3: mqtt.pasword = "***": unknown key `pasword`; the keys here are `enabled`, `host`, `port`, `username`, `password`, `tls`, `ca_file`, `client_cert_file`, `client_key_file`, `client_id`, `base_topic`, `discovery`, `discovery_prefix`, `keepalive_s`, `publish_interval_s`, `live_image_interval_s`, `qos`"#]],
+              - line 3: mqtt.pasword = "hunter2-secret": unknown key `pasword`; the keys here are `enabled`, `host`, `port`, `username`, `password`, `tls`, `ca_file`, `client_cert_file`, `client_key_file`, `client_id`, `base_topic`, `discovery`, `discovery_prefix`, `keepalive_s`, `publish_interval_s`, `live_image_interval_s`, `qos`"#]],
     );
 }
 
