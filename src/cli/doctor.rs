@@ -397,8 +397,11 @@ async fn mqtt(cfg: &Config, timeout: Duration, send: bool) -> Vec<Finding> {
     }
     crate::net::install_tls_provider();
     let l = &cfg.printer.light;
-    let light = (send && l.method == crate::printer::light::LightMethod::Mqtt)
-        .then(|| (l.mqtt_topic.as_str(), l.mqtt_payload_on.as_bytes(), l.mqtt_payload_off.as_bytes()));
+    let light = (send && l.method == crate::printer::light::LightMethod::Mqtt).then_some((
+        l.mqtt_topic.as_str(),
+        l.mqtt_payload_on.as_bytes(),
+        l.mqtt_payload_off.as_bytes(),
+    ));
     match crate::mqtt::check(m, &cfg.general.name, light, timeout).await {
         Ok(r) => {
             let discovery = match m.discovery {

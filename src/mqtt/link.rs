@@ -25,11 +25,14 @@ const MAX_INCOMING: usize = 256 * 1024;
 /// Echo waiters kept at once (one per light switch in flight).
 const MAX_WAITERS: usize = 16;
 
+/// A publish waiting for its echo: topic, payload, and whom to wake.
+type Waiter = (String, Vec<u8>, oneshot::Sender<()>);
+
 /// What every task shares about the one connection.
 pub(super) struct Shared {
     pub connected: watch::Sender<bool>,
     /// Publishes that wait to see their own message come back from the broker.
-    waiters: Mutex<Vec<(String, Vec<u8>, oneshot::Sender<()>)>>,
+    waiters: Mutex<Vec<Waiter>>,
     /// Topics subscribed for those echoes (subscribed again after a reconnect).
     pub echo_topics: Mutex<BTreeSet<String>>,
     /// Messages not queued because the request queue was full or the picture too big.
