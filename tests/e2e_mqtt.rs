@@ -558,6 +558,25 @@ async fn an_mqtt_light_over_tls_goes_on_for_the_print_and_off_after_it() {
     assert_eq!(count("SELECT count(*) FROM audit_log WHERE command = 'light_on' AND result = 'confirmed'"), 1);
     assert_eq!(count("SELECT count(*) FROM audit_log WHERE command = 'light_off' AND result = 'confirmed'"), 1);
     assert_eq!(watcher.count(light_topic), 2, "one on, one off: {:?}", watcher.texts(light_topic));
+
+    // `doctor --send` switches the MQTT light on and off once, over the same TLS broker.
+    let mut daemon = daemon;
+    daemon.kill9();
+    let out = Command::new(env!("CARGO_BIN_EXE_layerwatch"))
+        .arg("-c")
+        .arg(&daemon.config)
+        .args(["doctor", "--send", "--timeout-s", "8"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run layerwatch doctor");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("switched on and off in the MQTT check below"), "{text}");
+    assert!(text.contains(&format!("ok    light         {light_topic:?}: switched on and off over MQTT")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("ok    mqtt          mqtts://127.0.0.1:")), "{text}");
+    eventually(Duration::from_secs(10), "doctor's on and off", None, async || {
+        (watcher.count(light_topic) == 4).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
