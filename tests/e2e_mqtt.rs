@@ -13,7 +13,8 @@
 //!   the broker restarted under the daemon → reconnect; SIGTERM → `offline`;
 //! - wrong credentials: a plain error in the log, no secret; `doctor`'s MQTT
 //!   check passes (exit 0) with the right login and fails (exit 1) with a wrong one;
-//! - the MQTT light over TLS: on for the print, off after it, audited;
+//! - the MQTT light over TLS: on for the print, off after it, audited, and
+//!   switched by `doctor --send`; a broker that wants a client certificate;
 //! - a failure: the binary sensor and the incident's snapshot on the bus, and
 //!   "not a failure" pressed there closes the incident (feedback by `mqtt`).
 
@@ -62,10 +63,16 @@ struct Broker {
     /// The CA the TLS listener's certificate chains to (`tls` brokers only).
     ca: Option<PathBuf>,
     login: bool,
+    /// The TLS listener wants a client certificate signed by the same CA.
+    client_certs: bool,
 }
 
 impl Broker {
     fn start(login: bool, tls: bool) -> Broker {
+        Broker::start_with(login, tls, false)
+    }
+
+    fn start_with(login: bool, tls: bool, client_certs: bool) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let ca = tls.then(|| {
             let out = Command::new(python())
@@ -73,7 +80,9 @@ impl Broker {
                 .arg(
                     "import sys, trustme; ca = trustme.CA(); c = ca.issue_cert('127.0.0.1', 'localhost'); \
                      d = sys.argv[1]; ca.cert_pem.write_to_path(d + '/ca.pem'); \
-                     c.private_key_pem.write_to_path(d + '/key.pem'); c.cert_chain_pems[0].write_to_path(d + '/cert.pem')",
+                     c.private_key_pem.write_to_path(d + '/key.pem'); c.cert_chain_pems[0].write_to_path(d + '/cert.pem'); \
+                     k = ca.issue_cert('layerwatch-client'); k.private_key_pem.write_to_path(d + '/client-key.pem'); \
+                     k.cert_chain_pems[0].write_to_path(d + '/client.pem')",
                 )
                 .arg(dir.path())
                 .output()
@@ -90,7 +99,7 @@ impl Broker {
                 .expect("mosquitto_passwd (apt install mosquitto: scripts/setup.sh test)");
             assert!(st.success());
         }
-        let mut b = Broker { child: None, port: free_port(), dir, ca, login };
+        let mut b = Broker { child: None, port: free_port(), dir, ca, login, client_certs };
         b.spawn();
         b
     }
@@ -110,6 +119,9 @@ impl Broker {
                 d.join("cert.pem").display(),
                 d.join("key.pem").display()
             );
+            if self.client_certs {
+                conf += "require_certificate true\n";
+            }
         }
         // As root, mosquitto would switch to the `mosquitto` user and lose access to these files.
         if unsafe { libc::geteuid() } == 0 {
@@ -493,7 +505,14 @@ async fn wrong_credentials_are_said_plainly_never_logged_and_doctor_checks_the_l
     assert!(text.contains("fix: set mqtt.username and mqtt.password"), "{text}");
     assert!(!text.contains(wrong) && !text.contains(PASSWORD), "a password in doctor's output:\n{text}");
 
-    let stopped = Broker { child: None, port: free_port(), dir: tempfile::tempdir().unwrap(), ca: None, login: false };
+    let stopped = Broker {
+        child: None,
+        port: free_port(),
+        dir: tempfile::tempdir().unwrap(),
+        ca: None,
+        login: false,
+        client_certs: false,
+    };
     let (code, text) = doctor(dir.path(), &stopped.section(None));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("cannot reach the broker") && text.contains("check mqtt.host and mqtt.port"), "{text}");
@@ -515,6 +534,41 @@ async fn wrong_credentials_are_said_plainly_never_logged_and_doctor_checks_the_l
     let web = daemon.web_url(Duration::from_secs(5)).await;
     let (status, _) = get_json(&http(), &format!("{web}/healthz")).await.unwrap();
     assert!(status == 200 || status == 503, "the daemon still serves: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_wants_a_client_certificate_gets_the_configured_one() {
+    let broker = Broker::start_with(false, true, true);
+    let dir = tempfile::tempdir().unwrap();
+    let d = broker.dir.path();
+    let with_cert = broker.section(None)
+        + &format!(
+            "client_cert_file = {:?}\nclient_key_file = {:?}\n",
+            d.join("client.pem").display().to_string(),
+            d.join("client-key.pem").display().to_string()
+        );
+    let (code, text) = doctor(dir.path(), &with_cert);
+    assert_eq!(code, Some(0), "doctor with the client certificate:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("ok    mqtt          mqtts://")), "{text}");
+
+    let (code, text) = doctor(dir.path(), &broker.section(None));
+    assert_eq!(code, Some(1), "doctor without the client certificate:\n{text}");
+    let fail = text.lines().find(|l| l.starts_with("FAIL  mqtt")).unwrap_or_else(|| panic!("{text}"));
+    println!("without the client certificate: {fail}");
+    assert!(fail.contains("TLS with the broker") && fail.contains("wants a client certificate"), "{text}");
+    // A CA that did not sign the broker's certificate.
+    let wrong_ca = with_cert.replace("ca.pem", "client.pem");
+    let (code, text) = doctor(dir.path(), &wrong_ca);
+    assert_eq!(code, Some(1), "{text}");
+    let fail = text.lines().find(|l| l.starts_with("FAIL  mqtt")).unwrap_or_else(|| panic!("{text}"));
+    println!("with the wrong CA: {fail}");
+    assert!(fail.contains("not trusted") && fail.contains("mqtt.ca_file"), "{text}");
+    // A key that does not exist is named with its key.
+    let missing =
+        broker.section(None) + "client_cert_file = \"/nonexistent/c.pem\"\nclient_key_file = \"/nonexistent/k.pem\"\n";
+    let (code, text) = doctor(dir.path(), &missing);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("mqtt.client_cert_file /nonexistent/c.pem: cannot read it"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

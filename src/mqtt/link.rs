@@ -233,11 +233,46 @@ pub(super) fn explain(e: &ConnectionError, addr: &str, username: &str, shared: &
             user: if username.is_empty() { "(none)".into() } else { username.into() },
         },
         ConnectionError::ConnectionRefused(code) => MqttError::Refused { addr: addr.into(), code: format!("{code:?}") },
+        // rustls' alerts and certificate errors often surface as I/O errors (in the handshake or the first read).
+        other if tls_words(&other.to_string()).is_some() => MqttError::TlsHandshake {
+            addr: addr.into(),
+            why: tls_words(&shared.scrub(&other.to_string())).unwrap_or_default(),
+        },
         ConnectionError::Tls(t) => MqttError::TlsHandshake { addr: addr.into(), why: shared.scrub(&t.to_string()) },
         ConnectionError::Io(io) => MqttError::Unreachable { addr: addr.into(), why: shared.scrub(&io.to_string()) },
         ConnectionError::NetworkTimeout => {
             MqttError::Unreachable { addr: addr.into(), why: "no answer within the connection timeout".into() }
         }
         other => MqttError::Lost { addr: addr.into(), why: shared.scrub(&other.to_string()) },
+    }
+}
+
+/// A TLS failure hidden in an I/O error's text, in plain words (`None` when it is not one).
+fn tls_words(text: &str) -> Option<String> {
+    if text.contains("CertificateRequired") {
+        Some("the broker wants a client certificate: set mqtt.client_cert_file and mqtt.client_key_file".into())
+    } else if text.contains("invalid peer certificate") {
+        let what = text.split("invalid peer certificate").nth(1).unwrap_or("").trim_start_matches(':').trim();
+        Some(format!("the broker's certificate is not trusted ({what}): mqtt.ca_file must be the CA that signed it"))
+    } else if text.contains("received fatal alert") {
+        Some(text.rsplit(": ").next().map(|a| format!("the broker ended the TLS handshake ({a})")).unwrap_or_default())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_words;
+
+    #[test]
+    fn tls_failures_in_io_errors_are_named() {
+        let t = tls_words("Mqtt state: IO: received fatal alert: CertificateRequired").unwrap();
+        assert!(t.contains("client certificate"), "{t}");
+        let t = tls_words("I/O: invalid peer certificate: UnknownIssuer").unwrap();
+        assert!(t.contains("(UnknownIssuer)") && t.contains("mqtt.ca_file"), "{t}");
+        let t = tls_words("IO: received fatal alert: HandshakeFailure").unwrap();
+        assert_eq!(t, "the broker ended the TLS handshake (HandshakeFailure)");
+        assert_eq!(tls_words("I/O: Connection refused (os error 111)"), None);
     }
 }
