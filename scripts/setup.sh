@@ -2,7 +2,7 @@
 # Installs what layerwatch needs on a fresh Debian machine, idempotently.
 #   scripts/setup.sh base   build + run: OpenCV/clang from Debian, ONNX Runtime from the PyPI wheel
 #   scripts/setup.sh test   base + what the test suite's real peers need (OctoPrint, Moonraker,
-#                           aiosmtpd, ffmpeg, Chromium + playwright-core, Python reference for the benchmark,
+#                           aiosmtpd, mosquitto + paho-mqtt, ffmpeg, Chromium + playwright-core, Python reference for the benchmark,
 #                           GStreamer's RTSP server, cargo-deb + debootstrap for the Debian package's test)
 # Everything project-local goes under .tools/ (git-ignored). Nothing is downloaded from anywhere
 # but Debian's archive, PyPI, the npm registry and crates.io (cargo-deb).
@@ -26,6 +26,8 @@ if [ "$mode" = test ]; then
   want_pkg ffmpeg
   want_pkg chromium
   want_pkg socat
+  # The MQTT tests' broker (tests/e2e_mqtt.rs starts its own on 127.0.0.1; mosquitto_passwd for its users).
+  want_pkg mosquitto
   # The Debian package's test (tests/package_deb.rs): a clean root to install it into, and
   # dpkg-shlibdeps for cargo-deb's automatic dependencies.
   want_pkg debootstrap
@@ -88,6 +90,9 @@ if [ "$mode" = test ]; then
   # onnx: only to regenerate the tiny test models (tests/data/vision/make_models.py).
   # A real SMTP server (and a throw-away CA for its certificate) for the e-mail channel's tests.
   mkvenv venv-smtp "aiosmtpd==1.4.6" "trustme==1.2.1"
+  # The MQTT tests' client (tests/peers/mqtt_peer.py: Home Assistant's discovery schema, buttons, the light)
+  # and a throw-away CA for the TLS broker.
+  mkvenv venv-mqtt "paho-mqtt==2.1.0" "trustme==1.2.1"
   mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3" "onnx==1.23.2"
   # Node.js for the dashboard's browser tests (tests/web/*.mjs), from PyPI's official-binary wheel:
   # playwright-core needs Node >= 20 and Debian 12 ships 18. The tests use .tools/venv-node/bin/node.

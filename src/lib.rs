@@ -17,6 +17,7 @@ pub mod eval;
 pub mod gcode;
 pub mod geometry;
 pub mod images;
+pub mod mqtt;
 pub mod net;
 pub mod printer;
 pub mod secret;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 const LEAVES: &[&str] = &["domain", "config_issues", "secret", "net"];
 /// The stages: each receives its own config section, never the whole `Config`.
 const STAGES: &[&str] =
-    &["capture", "vision", "gcode", "printer", "decision", "actions", "store", "web", "eval", "timelapse"];
+    &["capture", "vision", "gcode", "printer", "decision", "actions", "store", "web", "eval", "timelapse", "mqtt"];
 /// All that `decision` (pure) may depend on, directly or not.
 const DECISION_MAY_USE: &[&str] = &["domain", "gcode", "config_issues", "geometry"];
 /// Text that means I/O, a clock or the async runtime inside `decision`.

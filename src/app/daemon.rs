@@ -113,8 +113,12 @@ impl Daemon {
         // The link's analysis of the printing file, for the decision stage (none without a printer).
         let linked_analysis = printer_side.link.as_ref().map_or_else(|| watch::channel(None).1, |l| l.analysis());
         let (feedback_tx, feedback_rx) = DeciderFeedback::channel();
-        let [decision_engines, web_engines, print_engines] =
+        let [decision_engines, web_engines, print_engines, mqtt_engines] =
             w.actions(&store, printer_side.link.clone(), feedback_tx, &actions_stop, &actions);
+        let bus = match cfg.mqtt.enabled {
+            true => Some(crate::mqtt::open(&cfg.mqtt, &cfg.general.name).context("[mqtt]")?),
+            false => None,
+        };
         if let Some(path) = opts.print.clone() {
             let Some(slot) = printer_side.slot.clone() else {
                 anyhow::bail!("--print needs a printer (printer.kind = \"marlin\" with serial.mode = \"host\")");
@@ -126,6 +130,15 @@ impl Daemon {
             let hooks = crate::actions::light::LightHooks {
                 dark: Box::new(move || dark.findings().iter().any(|f| matches!(f, HealthFinding::CameraDark { .. }))),
                 switched: Box::new(move |on, ok| switched.set_light(on, ok)),
+                sender: bus.as_ref().map(|c| {
+                    let l = &cfg.printer.light;
+                    Arc::new(super::mqtt::MqttLight {
+                        link: c.link(),
+                        topic: l.mqtt_topic.clone(),
+                        on: l.mqtt_payload_on.clone(),
+                        off: l.mqtt_payload_off.clone(),
+                    }) as Arc<dyn crate::actions::light::LightSender>
+                }),
             };
             let light = cfg.printer.light.clone();
             actions.spawn(crate::actions::light::run(light, link, store.clone(), hooks, actions_stop.clone()));
@@ -146,6 +159,9 @@ impl Daemon {
         });
         let pool = w.vision_and_capture(&opts, scored_tx);
         w.web(&store, web_engines);
+        if let Some(conn) = bus {
+            w.mqtt(conn, &store, mqtt_engines);
+        }
 
         Ok(Daemon {
             board,
@@ -263,8 +279,8 @@ impl Wiring<'_> {
     }
 
     /// The action engine and its outbox, under their own token, feeding the
-    /// decider through `feedback`; returns three subscriptions (decision's,
-    /// web's, `--print`'s) to the running engine's handle.
+    /// decider through `feedback`; returns four subscriptions (decision's,
+    /// web's, `--print`'s, MQTT's) to the running engine's handle.
     fn actions(
         &self,
         store: &Store,
@@ -272,9 +288,9 @@ impl Wiring<'_> {
         feedback: DeciderFeedback,
         stop: &CancellationToken,
         tracker: &TaskTracker,
-    ) -> [watch::Receiver<Option<ActionEngine>>; 3] {
+    ) -> [watch::Receiver<Option<ActionEngine>>; 4] {
         let engines = Arc::new(watch::channel(None).0);
-        let subscribers = [engines.subscribe(), engines.subscribe(), engines.subscribe()];
+        let subscribers = [engines.subscribe(), engines.subscribe(), engines.subscribe(), engines.subscribe()];
         let (store, board, stop2) = (store.clone(), self.board.clone(), stop.clone());
         let outside = actions::Outside { printer: link, engines, feedback };
         let cfg = self.cfg.clone();
@@ -331,6 +347,25 @@ impl Wiring<'_> {
             board: self.board.clone(),
         });
         self.front.spawn(timelapse::run(inputs, self.root.clone()));
+    }
+
+    /// MQTT (`[mqtt] enabled`): one task beside the supervised stages; it waits out a broker
+    /// outage itself, says `offline` when the root token fires, and never ends the daemon.
+    fn mqtt(&self, conn: crate::mqtt::Connection, store: &Store, engines: watch::Receiver<Option<ActionEngine>>) {
+        let view = super::mqtt::BusView {
+            board: self.board.clone(),
+            store: store.clone(),
+            commands: DaemonCommands::new(engines),
+        };
+        let how = crate::mqtt::Publishing::from_config(&self.cfg.mqtt, &self.cfg.general.name);
+        let (mut up, board, stop) = (conn.link().connected(), self.board.clone(), self.root.clone());
+        self.front.spawn(async move {
+            while tokio::select! { _ = stop.cancelled() => false, r = up.changed() => r.is_ok() } {
+                let now = *up.borrow_and_update();
+                board.set_mqtt(now);
+            }
+        });
+        self.front.spawn(crate::mqtt::run(conn, Arc::new(view), how, self.root.clone()));
     }
 
     /// The API, with the redacted configuration (`web` never sees `Config`).

@@ -9,6 +9,7 @@
 //! - `printer`: [`PrinterSlot`], the printer link the other stages hold for the daemon's life.
 //! - `expect`: G-code analysis → per-layer expectations for decision.
 //! - `commands`: the dashboard's commands into the engine and the decider.
+//! - `mqtt`: the MQTT side's view of the board and store, its buttons into the engine, the MQTT light.
 //! - `status`, `journal`: the live status board (the web API reads it) and the recent steps.
 //! - `demo`: `layerwatch demo`, the same daemon on the simulated peers.
 //!
@@ -24,6 +25,7 @@ mod daemon;
 pub mod demo;
 pub mod expect;
 pub mod journal;
+pub mod mqtt;
 pub mod preflight;
 pub mod printer;
 pub mod stages;

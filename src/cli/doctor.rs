@@ -78,7 +78,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
         printer(&cfg, timeout, args.send).await,
         alerts(&cfg, args.send).await,
         timelapse(&cfg).await,
-        vec![mqtt()],
+        mqtt(&cfg, timeout, args.send).await,
         vec![disk(&cfg)],
     ] {
         for f in &section {
@@ -272,6 +272,14 @@ async fn light(
     if !cfg.enabled() {
         return Vec::new();
     }
+    if cfg.method == crate::printer::light::LightMethod::Mqtt {
+        let how = if send {
+            "switched on and off in the MQTT check below"
+        } else {
+            "add --send to switch it on and off once"
+        };
+        return vec![ok("light", format!("mqtt (topic {:?}), {:?} ({how})", cfg.mqtt_topic, cfg.when))];
+    }
     let what = format!("{} ({})", cfg.method.name(), cfg.lines(true).join("; "));
     if !send {
         return vec![ok("light", format!("{what}, {:?} (add --send to switch it on and off once)", cfg.when))];
@@ -379,8 +387,75 @@ async fn alerts(cfg: &Config, send: bool) -> Vec<Finding> {
         .collect()
 }
 
-fn mqtt() -> Finding {
-    ok("mqtt", "not configured (this version of layerwatch has no MQTT link)")
+/// `[mqtt]`: a connection with the configured credentials and TLS, a message
+/// published and read back under the base topic and, with `--send` and an MQTT
+/// light, the light switched on and off once.
+async fn mqtt(cfg: &Config, timeout: Duration, send: bool) -> Vec<Finding> {
+    let m = &cfg.mqtt;
+    if !m.enabled {
+        return vec![ok("mqtt", "not configured ([mqtt] enabled = false): no Home Assistant entities")];
+    }
+    crate::net::install_tls_provider();
+    let l = &cfg.printer.light;
+    let light = (send && l.method == crate::printer::light::LightMethod::Mqtt).then_some((
+        l.mqtt_topic.as_str(),
+        l.mqtt_payload_on.as_bytes(),
+        l.mqtt_payload_off.as_bytes(),
+    ));
+    match crate::mqtt::check(m, &cfg.general.name, light, timeout).await {
+        Ok(r) => {
+            let discovery = match m.discovery {
+                true => format!("Home Assistant discovery under {}/", m.discovery_prefix),
+                false => "discovery off".into(),
+            };
+            let mut out = vec![ok(
+                "mqtt",
+                format!(
+                    "{}: connected{}, published and read back on {}/doctor; {discovery}",
+                    r.broker,
+                    if m.username.is_empty() { String::new() } else { format!(" as {:?}", m.username) },
+                    r.base_topic
+                ),
+            )];
+            match r.light {
+                Some(Ok(())) => out.push(ok("light", format!("{:?}: switched on and off over MQTT", l.mqtt_topic))),
+                Some(Err(e)) => out.push(fail(
+                    "light",
+                    format!("{:?}: {e}", l.mqtt_topic),
+                    "check [printer.light] mqtt_topic and the broker's ACL for it",
+                )),
+                None => {}
+            }
+            out
+        }
+        Err(e) => {
+            use crate::mqtt::MqttError as E;
+            let fix = match &e {
+                E::BadCredentials { .. } => {
+                    "set mqtt.username and mqtt.password (or LAYERWATCH_MQTT_PASSWORD) to a \
+                                             user the broker knows (mosquitto_passwd adds one)"
+                }
+                E::NotAuthorized { .. } => {
+                    "set mqtt.username and mqtt.password (or LAYERWATCH_MQTT_PASSWORD) to a \
+                                            user the broker knows (mosquitto_passwd adds one)"
+                }
+                E::Tls { .. } | E::TlsHandshake { .. } => {
+                    "check mqtt.tls, mqtt.port (8883 is usual for TLS) and \
+                                                           mqtt.ca_file (the CA that signed the broker's certificate)"
+                }
+                E::Unreachable { .. } | E::Lost { .. } => {
+                    "check mqtt.host and mqtt.port, and that the broker runs \
+                                                          (systemctl status mosquitto)"
+                }
+                E::Unconfirmed(_) => {
+                    "the broker took the message but did not send it back: check its ACL for \
+                                      reading under the base topic"
+                }
+                _ => "check [mqtt] and the broker's log",
+            };
+            vec![fail("mqtt", e.to_string(), fix)]
+        }
+    }
 }
 
 /// Free space where the store lives: below 100 MiB fails, below the snapshot budget (or 1 GiB) warns.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config_issues::{ConfigError, ConfigIssue, Issues};
 
-use crate::{actions, capture, decision, printer, store, timelapse, vision, web};
+use crate::{actions, capture, decision, mqtt, printer, store, timelapse, vision, web};
 
 /// The whole configuration file. Every section is optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -37,6 +37,7 @@ pub struct Config {
     pub alerts: actions::AlertsConfig,
     pub store: store::StoreConfig,
     pub web: web::WebConfig,
+    pub mqtt: mqtt::MqttConfig,
 }
 
 /// `[general]`: identity and where the daemon keeps its data.
@@ -122,6 +123,10 @@ impl Config {
         self.alerts.validate("alerts", &mut out);
         self.store.validate("store", &mut out);
         self.web.validate("web", &mut out);
+        self.mqtt.validate("mqtt", &mut out);
+        if self.printer.light.method == printer::light::LightMethod::Mqtt && !self.mqtt.enabled {
+            out.push("printer.light.method", "mqtt", "needs the MQTT connection: [mqtt] enabled = true");
+        }
         out
     }
 
@@ -138,6 +143,7 @@ impl Config {
         self.printer.resolve_paths(base);
         self.decision.resolve_paths(base);
         self.store.resolve_paths(base);
+        self.mqtt.resolve_paths(base);
     }
 }
 

@@ -20,6 +20,9 @@ pub enum LightMethod {
     KlipperPin,
     /// The user's own lines (`on_gcode` / `off_gcode`): any firmware's command, or a Klipper macro.
     Gcode,
+    /// A light on the MQTT bus (a Home Assistant or Zigbee2MQTT light): `mqtt_payload_on` /
+    /// `mqtt_payload_off` published on `mqtt_topic` through the `[mqtt]` connection.
+    Mqtt,
 }
 
 impl LightMethod {
@@ -30,6 +33,7 @@ impl LightMethod {
             LightMethod::M355 => "m355",
             LightMethod::KlipperPin => "klipper_pin",
             LightMethod::Gcode => "gcode",
+            LightMethod::Mqtt => "mqtt",
         }
     }
 }
@@ -58,6 +62,11 @@ pub struct LightConfig {
     /// Lines that switch the light on / off, for `method = "gcode"`.
     pub on_gcode: Vec<String>,
     pub off_gcode: Vec<String>,
+    /// For `method = "mqtt"`: the light's command topic (e.g. `zigbee2mqtt/printer_light/set`)
+    /// and what switches it on and off.
+    pub mqtt_topic: String,
+    pub mqtt_payload_on: String,
+    pub mqtt_payload_off: String,
     /// Seconds after a print ends (finished, cancelled, failed) before the light goes off.
     pub off_after_s: u64,
     /// Seconds between tries when the printer refused or did not confirm a switch.
@@ -73,6 +82,9 @@ impl Default for LightConfig {
             pin: String::new(),
             on_gcode: Vec::new(),
             off_gcode: Vec::new(),
+            mqtt_topic: String::new(),
+            mqtt_payload_on: r#"{"state":"ON"}"#.into(),
+            mqtt_payload_off: r#"{"state":"OFF"}"#.into(),
             off_after_s: 120,
             retry_s: 30,
         }
@@ -84,11 +96,16 @@ impl LightConfig {
         self.method != LightMethod::None
     }
 
-    /// The lines that switch the light `on` or off (empty with `method = "none"`).
+    /// The message that switches an MQTT light `on` or off.
+    pub fn mqtt_payload(&self, on: bool) -> &str {
+        if on { &self.mqtt_payload_on } else { &self.mqtt_payload_off }
+    }
+
+    /// The lines that switch the light `on` or off (empty with `method = "none"` or `"mqtt"`).
     pub fn lines(&self, on: bool) -> Vec<String> {
         let b = self.brightness.clamp(0.0, 1.0);
         match (self.method, on) {
-            (LightMethod::None, _) => Vec::new(),
+            (LightMethod::None | LightMethod::Mqtt, _) => Vec::new(),
             (LightMethod::M355, true) => vec![format!("M355 S1 P{}", (b * 255.0).round() as u32)],
             (LightMethod::M355, false) => vec!["M355 S0".into()],
             (LightMethod::KlipperPin, true) => vec![format!("SET_PIN PIN={} VALUE={:.2}", self.pin, b)],
@@ -122,6 +139,31 @@ impl LightConfig {
                         };
                         out.push(format!("{p}.{key}"), lines, format!("is not usable G-code: {why}"));
                     }
+                }
+            }
+            LightMethod::Mqtt => {
+                let t = &self.mqtt_topic;
+                if t.is_empty() || t.contains(['#', '+', '\0']) || t.ends_with('/') {
+                    out.push(
+                        format!("{p}.mqtt_topic"),
+                        t,
+                        "must name the light's command topic (no + or #) for method = \"mqtt\", \
+                         e.g. \"zigbee2mqtt/printer_light/set\"",
+                    );
+                }
+                for (key, v) in
+                    [("mqtt_payload_on", &self.mqtt_payload_on), ("mqtt_payload_off", &self.mqtt_payload_off)]
+                {
+                    if v.is_empty() {
+                        out.push(format!("{p}.{key}"), v, "must not be empty for method = \"mqtt\"");
+                    }
+                }
+                if self.mqtt_payload_on == self.mqtt_payload_off {
+                    out.push(
+                        format!("{p}.mqtt_payload_off"),
+                        &self.mqtt_payload_off,
+                        "must differ from mqtt_payload_on",
+                    );
                 }
             }
             LightMethod::None | LightMethod::M355 => {}

@@ -87,6 +87,9 @@ pub struct Counters {
     pub light_switch_failures: u64,
     /// 1 while the light is on by layerwatch's doing (`[printer.light]`).
     pub light_on: u8,
+    /// 1 while the MQTT connection is up (`[mqtt]`), and the connections made so far.
+    pub mqtt_connected: u8,
+    pub mqtt_connections: u64,
 }
 
 impl Counters {

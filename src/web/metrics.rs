@@ -121,6 +121,13 @@ pub fn render(s: &ApiStatus, c: &Counters, alerts: &[OutboxRow]) -> String {
         c.light_switch_failures,
     );
     o.one("layerwatch_light_on", "gauge", "1 while layerwatch has the printer's light on.", c.light_on);
+    o.one("layerwatch_mqtt_connected", "gauge", "1 while the MQTT connection is up ([mqtt]).", c.mqtt_connected);
+    o.one(
+        "layerwatch_mqtt_connections_total",
+        "counter",
+        "MQTT connections made (the first and each reconnect).",
+        c.mqtt_connections,
+    );
     o.one("layerwatch_up", "gauge", "1 when every stage runs and the printer link is up.", u8::from(s.health.ok));
     o.one("layerwatch_muted", "gauge", "1 while pauses and alerts are muted by the owner.", u8::from(s.mute.is_some()));
     let left = s.mute.as_ref().and_then(|m| m.until).map_or(0.0, |t| (t.millis() as f64 / 1000.0 - now_s(s)).max(0.0));

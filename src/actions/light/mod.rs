@@ -4,7 +4,8 @@
 //! Once a second, and on every printer state change, it feeds the pure
 //! [`LightPolicy`] the printer's state and whether the camera's picture is too
 //! dark (the decider's `camera_dark` finding, read through [`LightHooks`]),
-//! sends the switch the policy decides through `PrinterLink::run_gcode`, and
+//! sends the switch the policy decides through `PrinterLink::run_gcode` (or,
+//! with `method = "mqtt"`, through the [`LightSender`] `app` hands over), and
 //! writes each attempt to the audit log (`light_on` / `light_off`, actor
 //! `daemon`). A switch the printer refuses is logged and retried after
 //! `retry_s`; it never stops anything else.
@@ -33,6 +34,14 @@ pub struct LightHooks {
     pub dark: Box<dyn Fn() -> bool + Send + Sync>,
     /// A switch ended: `(on, confirmed)`.
     pub switched: Box<dyn Fn(bool, bool) + Send + Sync>,
+    /// Where switches go for a light that is not the printer's (`method = "mqtt"`).
+    pub sender: Option<Arc<dyn LightSender>>,
+}
+
+/// A light switched outside the printer (the MQTT bus). `Ok` means confirmed.
+#[async_trait::async_trait]
+pub trait LightSender: Send + Sync {
+    async fn switch(&self, on: bool) -> Result<(), String>;
 }
 
 pub async fn run(
@@ -64,7 +73,7 @@ pub async fn run(
         let Some(switch) = policy.step(&input) else { continue };
         let ok = tokio::select! {
             _ = cancel.cancelled() => return,
-            ok = send(&cfg, link.as_ref(), &store, switch, &state) => ok,
+            ok = send(&cfg, link.as_ref(), hooks.sender.as_deref(), &store, switch, &state) => ok,
         };
         (hooks.switched)(switch == Switch::On, ok);
         policy.sent(switch, ok, start.elapsed().as_millis() as i64);
@@ -72,18 +81,33 @@ pub async fn run(
 }
 
 /// Sends one switch and audits it; whether the printer confirmed it.
-async fn send(cfg: &LightConfig, link: &dyn PrinterLink, store: &Store, switch: Switch, state: &PrinterState) -> bool {
+async fn send(
+    cfg: &LightConfig,
+    link: &dyn PrinterLink,
+    sender: Option<&dyn LightSender>,
+    store: &Store,
+    switch: Switch,
+    state: &PrinterState,
+) -> bool {
     let on = switch == Switch::On;
     let t0 = Instant::now();
-    let result = tokio::time::timeout(SWITCH_TIMEOUT, link.run_gcode("light", &cfg.lines(on))).await;
+    let result = match (cfg.method, sender) {
+        (crate::printer::light::LightMethod::Mqtt, Some(s)) => {
+            tokio::time::timeout(SWITCH_TIMEOUT, s.switch(on)).await.map(|r| r.map(|_| ()))
+        }
+        (crate::printer::light::LightMethod::Mqtt, None) => Ok(Err("no MQTT connection ([mqtt] enabled)".to_string())),
+        _ => tokio::time::timeout(SWITCH_TIMEOUT, link.run_gcode("light", &cfg.lines(on)))
+            .await
+            .map(|r| r.map(|_| ()).map_err(|e| e.to_string())),
+    };
     let (result, error) = match result {
-        Ok(Ok(_)) => {
+        Ok(Ok(())) => {
             tracing::info!(on, printer_state = state.name(), "light switched");
             (CommandResult::Confirmed, None)
         }
         Ok(Err(e)) => {
             tracing::warn!(on, error = %e, retry_s = cfg.retry_s, "light switch failed");
-            (CommandResult::Failed, Some(e.to_string()))
+            (CommandResult::Failed, Some(e))
         }
         Err(_) => {
             tracing::warn!(on, timeout_s = SWITCH_TIMEOUT.as_secs(), retry_s = cfg.retry_s, "light switch unconfirmed");

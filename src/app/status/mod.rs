@@ -298,6 +298,15 @@ impl StatusBoard {
         }
     }
 
+    /// The MQTT connection went up or down.
+    pub fn set_mqtt(&self, connected: bool) {
+        let mut c = lock(&self.counters);
+        c.mqtt_connected = u8::from(connected);
+        if connected {
+            c.mqtt_connections += 1;
+        }
+    }
+
     pub fn set_mute(&self, rx: watch::Receiver<Option<MuteInfo>>) {
         *lock(&self.mute) = Some(rx);
     }

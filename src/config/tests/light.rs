@@ -37,6 +37,6 @@ fn light_config_names_what_each_method_needs() {
         "[printer.light]\nmethod = \"hue\"\n",
         expect![[r#"
             invalid configuration:
-              - line 2: printer.light.method = "hue": `hue` is not one of the choices `none`, `m355`, `klipper_pin`, `gcode`"#]],
+              - line 2: printer.light.method = "hue": `hue` is not one of the choices `none`, `m355`, `klipper_pin`, `gcode`, `mqtt`"#]],
     );
 }

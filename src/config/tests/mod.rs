@@ -5,6 +5,7 @@ mod actions;
 mod alerts;
 mod decision;
 mod light;
+mod mqtt;
 mod redact;
 mod store;
 mod timelapse;
