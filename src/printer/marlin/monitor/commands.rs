@@ -110,6 +110,10 @@ impl MonitorMode {
                 self.enqueue("M105");
                 self.flow.temp_waiters.push((hotend, bed, reply));
             }
+            Request::CancelObject { reply, .. } => reply.send_result(Err(crate::printer::objects::unsupported(
+                "in monitor mode the printer runs the file itself; cancel the object on the printer (M486 with \
+                 CANCEL_OBJECTS) or print in host mode",
+            ))),
             Request::Gcode { lines, reply } => {
                 info!(printer = %cx.printer, lines = lines.len(), "running G-code");
                 // `enqueue` drops a line already queued; the marker is the last line sent.
