@@ -576,8 +576,8 @@ async fn a_failure_on_one_object_cancels_only_that_object_when_configured() {
         v.evidence.bed_xy_mm = xy;
         v
     };
-    // The cube (x 120..130, y 100..110) where the tee (y ≤ 106) does not reach.
-    let on_cube = Some([125.0, 109.0]);
+    // The cube (x 120..130, y 106..116, layers 0..=64) where the tee (y ≤ 105.5) does not reach.
+    let on_cube = Some([125.0, 111.0]);
     let cfg = ActionsConfig {
         on_single_object_failure: layerwatch::actions::SingleObjectPolicy::CancelObject,
         ..ActionsConfig::default()
@@ -621,12 +621,12 @@ async fn a_located_failure_on_the_last_object_or_a_failed_cancel_pauses() {
         on_single_object_failure: layerwatch::actions::SingleObjectPolicy::CancelObject,
         ..ActionsConfig::default()
     };
-    // Layer 35: only the tee prints (the cube ends at layer 31) — the last object: pause.
+    // Layer 70: only the tee prints (the cube ends at layer 64) — the last object: pause.
     let dir = tempfile::tempdir().unwrap();
-    let printer = DoublePrinter::printing("two.gcode", 35);
+    let printer = DoublePrinter::printing("two.gcode", 70);
     two_objects(&printer, "two.gcode");
     let h = start(dir.path(), cfg.clone(), Some(printer.clone()), vec![]).await;
-    let mut v = verdict(Level::Failure, 0.9, 35);
+    let mut v = verdict(Level::Failure, 0.9, 70);
     v.evidence.bed_xy_mm = Some([140.0, 95.0]);
     h.engine.verdict(v.clone(), None).await.unwrap();
     h.engine.sync().await.unwrap();
@@ -639,7 +639,7 @@ async fn a_located_failure_on_the_last_object_or_a_failed_cancel_pauses() {
     printer.script(&[Answer::Unconfirmed]);
     let h = start(dir.path(), cfg, Some(printer.clone()), vec![]).await;
     v.evidence.layer = Some(5);
-    v.evidence.bed_xy_mm = Some([125.0, 109.0]);
+    v.evidence.bed_xy_mm = Some([125.0, 111.0]);
     h.engine.verdict(v, None).await.unwrap();
     h.engine.sync().await.unwrap();
     assert_eq!(printer.commands(), ["cancel_object cube10.stl id:0 copy 0", "pause", "park"]);

@@ -542,3 +542,48 @@ async fn host_mode_cancels_one_object_of_a_prusaslicer_print() {
         rebuilt.len()
     );
 }
+
+/// Issue 12 with absolute E (`M82`) and `M486` labels (Simplify3D-style edge fixture): after each
+/// skipped block of the cancelled object the host sends `G92 E<the file's E>`, so no move extrudes
+/// the skipped filament at once, and the printer's E ends where the file's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_mode_cancel_keeps_absolute_e_consistent() {
+    let r = rig(SerialMode::Host, SimConfig { time_scale: 0.5, ..SimConfig::default() }).await;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcode/edge/m486_objects.gcode");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let file = r.dir.path().join("m486.gcode");
+    std::fs::write(&file, &text).unwrap();
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| matches!(s, PrinterState::Idle)).await;
+    r.link.print(&file).await.expect("print");
+    // The analysis names the objects; wait for it, then cancel before the right part's first block.
+    let mut analysis = r.link.analysis();
+    tokio::time::timeout(Duration::from_secs(10), analysis.wait_for(Option::is_some)).await.unwrap().unwrap();
+    assert_eq!(r.link.cancel_object("right_part").await.expect("cancel"), Confirmation::Confirmed);
+    let done = wait_for(&mut rx, "end", Duration::from_secs(60), |s| {
+        matches!(s, PrinterState::Finished { .. } | PrinterState::Error { .. })
+    })
+    .await;
+    assert!(matches!(done.state, PrinterState::Finished { .. }), "{:?}", done.state);
+    let executed = file_commands(r.sim.executed());
+    let (mut e, mut total, mut biggest) = (0.0f64, 0.0f64, 0.0f64);
+    for c in &executed {
+        if c.starts_with("G92") {
+            e = e_word(c).unwrap_or(0.0);
+        } else if is_move(c)
+            && let Some(v) = e_word(c)
+        {
+            let x = c.split_whitespace().find_map(|w| w.strip_prefix('X')).and_then(|v| v.parse::<f64>().ok());
+            assert!(!(v > e && x.is_some_and(|x| x >= 119.0)), "the right part extruded: {c}");
+            biggest = biggest.max(v - e);
+            total += (v - e).max(0.0);
+            e = v;
+        }
+    }
+    assert!(biggest <= 0.5 + 1e-6, "largest extrusion in one move {biggest} mm (the file's is 0.5)");
+    assert!((total - 6.0).abs() < 1e-6, "the left part's 3 × 2 mm, nothing else: {total}");
+    let g92: Vec<&String> = executed.iter().filter(|c| c.starts_with("G92 E") && !text.contains(c.as_str())).collect();
+    assert_eq!(g92, ["G92 E4", "G92 E8", "G92 E12"], "one G92 after each skipped block");
+    let final_e = r.sim.state().position[3];
+    assert!((f64::from(final_e) - 12.0).abs() < 1e-3, "the printer's E ends where the file's does: {final_e}");
+}

@@ -364,7 +364,7 @@ mod tests {
                 - G1 X60 Y50 E2 F1200
                   ; stop printing object b id:1 copy 0
                   ; printing object a id:0 copy 0
-                + G1 E-.8 F2100
+                  G1 E-.8 F2100
                   G1 X11 Y10
                   G1 E.8
                   G1 X12 Y10 E1 F1200
@@ -389,7 +389,7 @@ mod tests {
                 - G1 X60 Y50 E9
                   M486 S0
                 + G92 E10
-                + G1 Z0
+                + G1 Z0.6
                 + G1 X12 Y10 F1200
                   G1 X14 Y10 E11
                   M486 S-1
