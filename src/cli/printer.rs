@@ -89,9 +89,9 @@ pub enum Action {
     /// NAME is the object's name as the G-code labels it (see `printer objects`;
     /// any case). Moonraker: sends `EXCLUDE_OBJECT NAME=…` and waits until Klipper
     /// lists it in `exclude_object.excluded_objects` (needs `[exclude_object]` in
-    /// printer.cfg and a labelled file). OctoPrint: sends `M486 P<id>` when
-    /// `[printer] firmware_cancel_objects = true` and the file labels objects with
-    /// M486. Marlin host mode: the daemon streaming the file does it — use the
+    /// printer.cfg and a labelled file). OctoPrint and Marlin monitor mode: sends
+    /// `M486 P<id>` when `[printer] firmware_cancel_objects = true` and the file
+    /// labels objects with M486. Marlin host mode: the daemon streaming the file does it — use the
     /// dashboard or `POST /api/objects/NAME/cancel`. Refused for an unknown name
     /// and for the last object still printing.
     #[command(name = "cancel-object")]

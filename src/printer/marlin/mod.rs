@@ -59,6 +59,8 @@ pub struct Settings {
     pub reconnect_max: Duration,
     /// Monitor mode: the local copy of the file the printer prints, for layer lookups.
     pub local_gcode: Option<PathBuf>,
+    /// `[printer] firmware_cancel_objects`: monitor mode cancels an object with `M486 P<id>`.
+    pub firmware_cancel_objects: bool,
 }
 
 impl Settings {
@@ -73,6 +75,7 @@ impl Settings {
             max_probes: 2,
             reconnect_max: Duration::from_secs(10),
             local_gcode: cfg.serial.gcode_dir.clone(),
+            firmware_cancel_objects: cfg.firmware_cancel_objects,
         }
     }
 }
@@ -187,7 +190,9 @@ impl MarlinLink {
         let cancelled = host::CancelledObjects::default();
         let mode_impl: Box<dyn driver::Mode> = match settings.mode {
             SerialMode::Host => Box::new(host::HostMode::new(settings.clone()).sharing_cancelled(cancelled.clone())),
-            SerialMode::Monitor => Box::new(monitor::MonitorMode::new(settings.clone())),
+            SerialMode::Monitor => {
+                Box::new(monitor::MonitorMode::new(settings.clone()).sharing_cancelled(cancelled.clone()))
+            }
         };
         let driver = driver::Driver {
             transport,
@@ -323,7 +328,9 @@ impl PrinterLink for MarlinLink {
 
     /// Host mode: the object's moves are left out of the stream from the next
     /// line on (`gcode::ObjectSkipper`), confirmed once the link holds it
-    /// cancelled. Monitor mode: refused (the printer runs the file itself).
+    /// cancelled. Monitor mode: `M486 P<id>` when `[printer] firmware_cancel_objects`
+    /// says the firmware takes it (confirmed by its `ok`, refused on "Unknown
+    /// command"), else refused: the printer runs the file itself.
     async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
         let name = name.to_string();
         self.command(super::objects::CANCEL_OBJECT, |reply| Request::CancelObject { name, reply }).await

@@ -31,7 +31,7 @@ use crate::printer::{Confirmation, FileAnalysis, PrinterError};
 const HISTORY: usize = 256;
 
 /// Names of the objects cancelled in the current print, shared with `MarlinLink`
-/// (which reads it; only the host mode writes it).
+/// (which reads it; the mode running writes it).
 #[derive(Debug, Clone, Default)]
 pub struct CancelledObjects(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
