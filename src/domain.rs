@@ -318,6 +318,10 @@ pub struct Evidence {
     pub progress: Option<f32>,
     /// One human sentence, e.g. "smoothed 0.83 over 6 frames at layer 12/40, spaghetti".
     pub note: String,
+    /// Where on the bed (printer X/Y, mm) the failure was seen, when a check
+    /// localised it; lets `actions` cancel just the object there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bed_xy_mm: Option<[f32; 2]>,
 }
 
 /// The decision for one frame.

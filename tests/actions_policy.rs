@@ -557,3 +557,119 @@ async fn mute_is_bounded_published_alerted_and_ends_with_its_print() {
     assert_eq!(err.to_string(), "nothing is printing: give a number of minutes to mute");
     h.stop().await;
 }
+
+/// The two-object PrusaSlicer fixture as the double's published analysis of `file`.
+fn two_objects(printer: &DoublePrinter, file: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcode/prusa_two_objects_support.gcode");
+    let analysis = layerwatch::gcode::analyze(&std::fs::read(path).unwrap());
+    let analysis = Arc::new(analysis);
+    printer.set_analysis(layerwatch::printer::FileAnalysis { file: file.into(), size: None, analysis });
+}
+
+/// Issue 12: `[actions] on_single_object_failure = "cancel_object"` cancels only the object a
+/// located failure is on; without a location, on an ambiguous spot, or with the default
+/// policy, the print pauses as before.
+#[tokio::test(start_paused = true)]
+async fn a_failure_on_one_object_cancels_only_that_object_when_configured() {
+    let located = |layer, xy: Option<[f32; 2]>| {
+        let mut v = verdict(Level::Failure, 0.9, layer);
+        v.evidence.bed_xy_mm = xy;
+        v
+    };
+    // The cube (x 120..130, y 106..116, layers 0..=64) where the tee (y ≤ 105.5) does not reach.
+    let on_cube = Some([125.0, 111.0]);
+    let cfg = ActionsConfig {
+        on_single_object_failure: layerwatch::actions::SingleObjectPolicy::CancelObject,
+        ..ActionsConfig::default()
+    };
+    let cases: [(&str, ActionsConfig, Option<[f32; 2]>, &[&str]); 3] = [
+        ("located, cancel_object", cfg.clone(), on_cube, &["cancel_object cube10.stl id:0 copy 0"]),
+        ("no location", cfg.clone(), None, &["pause", "park"]),
+        ("default policy", ActionsConfig::default(), on_cube, &["pause", "park"]),
+    ];
+    for (what, actions, xy, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let printer = DoublePrinter::printing("two.gcode", 5);
+        two_objects(&printer, "two.gcode");
+        let (rec, notifiers) = channel();
+        let h = start(dir.path(), actions, Some(printer.clone()), notifiers).await;
+        h.engine.verdict(located(5, xy), Some(jpeg_frame(1))).await.unwrap();
+        h.engine.sync().await.unwrap();
+        assert_eq!(printer.commands(), want, "{what}");
+        let inc = &h.store.open_incidents().await.unwrap()[0];
+        let audit = h.store.audit_of_incident(inc.id).await.unwrap();
+        if want[0].starts_with("cancel_object") {
+            assert!(!inc.holds_printer, "{what}: the print goes on");
+            assert!(matches!(printer.state(), PrinterState::Printing { .. }));
+            let a = &audit[0].entry;
+            let want = (AuditCommand::CancelObject, Actor::Daemon, CommandResult::Confirmed);
+            assert_eq!((a.command, a.actor, a.result), want);
+            assert!(a.reason.contains("localised to object \"cube10.stl id:0 copy 0\""), "{}", a.reason);
+            assert!(eventually(Duration::from_secs(5), || async { incident_alerts(&rec).len() == 1 }).await);
+            let summary = incident_alerts(&rec)[0].action.clone().unwrap().summary;
+            assert_eq!(summary, "Cancelled object \"cube10.stl id:0 copy 0\" only; the other objects print on");
+        } else {
+            assert!(inc.holds_printer, "{what}");
+        }
+        h.stop().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_located_failure_on_the_last_object_or_a_failed_cancel_pauses() {
+    let cfg = ActionsConfig {
+        on_single_object_failure: layerwatch::actions::SingleObjectPolicy::CancelObject,
+        ..ActionsConfig::default()
+    };
+    // Layer 70: only the tee prints (the cube ends at layer 64) — the last object: pause.
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("two.gcode", 70);
+    two_objects(&printer, "two.gcode");
+    let h = start(dir.path(), cfg.clone(), Some(printer.clone()), vec![]).await;
+    let mut v = verdict(Level::Failure, 0.9, 70);
+    v.evidence.bed_xy_mm = Some([140.0, 95.0]);
+    h.engine.verdict(v.clone(), None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["pause", "park"]);
+    h.stop().await;
+    // The cancel is not confirmed: the print is paused after it.
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("two.gcode", 5);
+    two_objects(&printer, "two.gcode");
+    printer.script(&[Answer::Unconfirmed]);
+    let h = start(dir.path(), cfg, Some(printer.clone()), vec![]).await;
+    v.evidence.layer = Some(5);
+    v.evidence.bed_xy_mm = Some([125.0, 111.0]);
+    h.engine.verdict(v, None).await.unwrap();
+    h.engine.sync().await.unwrap();
+    assert_eq!(printer.commands(), ["cancel_object cube10.stl id:0 copy 0", "pause", "park"]);
+    let inc = &h.store.open_incidents().await.unwrap()[0];
+    assert!(inc.holds_printer);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_an_object_goes_through_the_engine_and_its_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let printer = DoublePrinter::printing("two.gcode", 5);
+    two_objects(&printer, "two.gcode");
+    let h = start(dir.path(), ActionsConfig::default(), Some(printer.clone()), vec![]).await;
+    let objects = h.engine.objects().await;
+    let states: Vec<_> = objects.objects.iter().map(|o| format!("{} {:?}", o.name, o.state)).collect();
+    assert_eq!(states, ["cube10.stl id:0 copy 0 Printing", "tee.stl id:1 copy 0 Printing"]);
+    let out = h
+        .engine
+        .user_command(UserCommand::CancelObject { name: "tee.stl id:1 copy 0".into() }, Some("ann".into()))
+        .await
+        .unwrap();
+    assert_eq!(out.result, Some(CommandResult::Confirmed), "{out:?}");
+    let err = h.engine.user_command(UserCommand::CancelObject { name: " ".into() }, None).await.unwrap_err();
+    assert!(err.to_string().contains("object name"), "{err}");
+    let audit = h.store.audit_log(10).await.unwrap();
+    let a = &audit.iter().find(|a| a.entry.command == AuditCommand::CancelObject).expect("audited").entry;
+    assert_eq!((a.actor, a.who.as_deref()), (Actor::User, Some("ann")));
+    assert_eq!(a.reason, "cancel object \"tee.stl id:1 copy 0\"");
+    let states: Vec<_> = h.engine.objects().await.objects.iter().map(|o| format!("{:?}", o.state)).collect();
+    assert_eq!(states, ["Printing", "Cancelled"]);
+    h.stop().await;
+}

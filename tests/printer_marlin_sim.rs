@@ -417,3 +417,217 @@ async fn monitor_mode_publishes_the_analysis_of_the_local_copy() {
     assert_eq!((published.file.as_str(), published.size), ("cube.gco", Some(text.len() as u64)));
     assert_eq!((published.analysis.layers.len(), job.layer_count), (12, Some(12)));
 }
+
+/// The object each command of a PrusaSlicer file belongs to (from its `; printing object` labels), in order.
+fn labelled_commands(text: &str) -> Vec<(String, Option<String>)> {
+    let mut current = None;
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        if let Some(name) = raw.strip_prefix("; printing object ") {
+            current = Some(name.trim().to_string());
+        } else if raw.starts_with("; stop printing object ") {
+            current = None;
+        }
+        let code = raw.split(';').next().unwrap_or("").trim();
+        if !code.is_empty() {
+            out.push((code.to_string(), current.clone()));
+        }
+    }
+    out
+}
+
+fn is_move(c: &str) -> bool {
+    matches!(c.split_whitespace().next(), Some("G0" | "G1" | "G2" | "G3"))
+}
+
+fn e_word(c: &str) -> Option<f64> {
+    c.split_whitespace().find_map(|w| w.strip_prefix('E')).and_then(|v| v.parse().ok())
+}
+
+/// Issue 12: host mode cancels one object of a real two-object PrusaSlicer file mid-print.
+/// None of its moves reach the printer after the cancel, every line of the other object
+/// arrives in order (the first move after a skipped block possibly rebuilt as a travel),
+/// E stays consistent (relative E: no catch-up move, no G92 needed) and the print finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_mode_cancels_one_object_of_a_prusaslicer_print() {
+    let cfg = SimConfig { time_scale: 0.002, heat_rate: 50.0, ..SimConfig::default() };
+    let r = rig(SerialMode::Host, cfg).await;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcode/prusa_two_objects_support.gcode");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let file = r.dir.path().join("two_objects.gcode");
+    std::fs::write(&file, &text).unwrap();
+    let (cube, tee) = ("cube10.stl id:0 copy 0", "tee.stl id:1 copy 0");
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| matches!(s, PrinterState::Idle)).await;
+
+    // Nothing to cancel before a print, and monitor-only notions are refused plainly.
+    let e = r.link.cancel_object(cube).await.unwrap_err();
+    assert!(matches!(e, PrinterError::InvalidState { command: "cancel_object", .. }), "{e}");
+
+    r.link.print(&file).await.expect("print");
+    wait_for(&mut rx, "layer 3", Duration::from_secs(60), |s| {
+        matches!(s, PrinterState::Printing { .. }) && s.job().and_then(|j| j.layer).is_some_and(|l| l >= 3)
+    })
+    .await;
+    let e = r.link.cancel_object("sphere").await.unwrap_err().to_string();
+    assert!(e.contains("no object named \"sphere\"") && e.contains(cube) && e.contains(tee), "{e}");
+    assert_eq!(r.link.cancel_object("CUBE10.STL id:0 copy 0").await.expect("cancel the cube"), Confirmation::Confirmed);
+    assert_eq!(r.link.cancel_object(cube).await.expect("again"), Confirmation::AlreadyThere);
+    assert_eq!(r.link.cancelled_objects().await, vec![cube.to_string()]);
+    let e = r.link.cancel_object(tee).await.unwrap_err().to_string();
+    assert!(e.contains("last object still printing"), "{e}");
+
+    let done = wait_for(&mut rx, "end", Duration::from_secs(120), |s| {
+        matches!(s, PrinterState::Finished { .. } | PrinterState::Error { .. })
+    })
+    .await;
+    assert!(matches!(done.state, PrinterState::Finished { .. }), "{:?}", done.state);
+
+    let host = ["M115", "M155", "M105", "M114", "M400", "M110", "M876", "M108"];
+    let executed = file_commands(r.sim.executed());
+    let expected: Vec<(String, Option<String>)> = labelled_commands(&text)
+        .into_iter()
+        .filter(|(c, _)| !host.contains(&c.split_whitespace().next().unwrap_or("")))
+        .collect();
+    // Align the file with what the printer ran: identical up to the first skipped cube move; after it,
+    // cube moves are never sent and everything else arrives in order.
+    let (mut i, mut j) = (0, 0);
+    while i < expected.len() && j < executed.len() && executed[j] == expected[i].0 {
+        i += 1;
+        j += 1;
+    }
+    let cancel_at = i;
+    let first_skipped = &expected[cancel_at];
+    assert!(first_skipped.1.as_deref() == Some(cube) && is_move(&first_skipped.0), "{first_skipped:?}");
+    let (mut skipped, mut skipped_e, mut rebuilt, mut tee_moves) = (0, 0.0, Vec::new(), 0);
+    while i < expected.len() {
+        let (cmd, object) = &expected[i];
+        if object.as_deref() == Some(cube) && is_move(cmd) {
+            skipped += 1;
+            skipped_e += e_word(cmd).filter(|e| *e > 0.0).unwrap_or(0.0);
+            i += 1;
+            continue;
+        }
+        assert!(j < executed.len(), "{cmd:?} ({object:?}) never reached the printer");
+        if executed[j] == *cmd {
+            tee_moves += usize::from(object.as_deref() == Some(tee) && is_move(cmd));
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // The first move after a skipped block: rebuilt from the file's target, never extruding more.
+        let got = &executed[j];
+        assert!(is_move(cmd) && is_move(got), "line {i}: expected {cmd:?}, the printer ran {got:?}");
+        assert!(
+            e_word(got).unwrap_or(0.0) <= e_word(cmd).unwrap_or(0.0).max(0.0) + 1e-6,
+            "a rebuilt move extrudes no more than the file's: {cmd:?} → {got:?}"
+        );
+        rebuilt.push((cmd.clone(), got.clone()));
+        i += 1;
+        j += 1;
+    }
+    assert_eq!(j, executed.len(), "lines the file does not have: {:?}", &executed[j..]);
+    assert!(skipped > 500 && skipped_e > 50.0, "the cube's moves were left out: {skipped} moves, {skipped_e:.1} mm");
+    assert!(tee_moves > 2_000, "the tee printed on: {tee_moves} moves");
+    assert!(rebuilt.len() <= 60, "only moves right after a skipped block are rebuilt: {rebuilt:?}");
+    let added_g92 = r.sim.executed().into_iter().filter(|c| c.starts_with("G92 E") && !text.contains(c.as_str()));
+    assert_eq!(added_g92.count(), 0, "relative E needs no G92");
+    // No catch-up: every E the printer ran is one the file has for a single move.
+    let max_file_e = expected.iter().filter_map(|(c, _)| e_word(c)).fold(0.0f64, |m, e| m.max(e.abs()));
+    let max_sent_e = executed.iter().filter_map(|c| e_word(c)).fold(0.0f64, |m, e| m.max(e.abs()));
+    assert!(max_sent_e <= max_file_e + 1e-6, "largest E sent {max_sent_e} vs the file's {max_file_e}");
+    eprintln!(
+        "cancelled at file command {cancel_at}: {skipped} cube moves ({skipped_e:.1} mm) left out, \
+         {tee_moves} tee moves sent, {} rebuilt",
+        rebuilt.len()
+    );
+}
+
+/// Issue 12 with absolute E (`M82`) and `M486` labels (Simplify3D-style edge fixture): after each
+/// skipped block of the cancelled object the host sends `G92 E<the file's E>`, so no move extrudes
+/// the skipped filament at once, and the printer's E ends where the file's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_mode_cancel_keeps_absolute_e_consistent() {
+    let r = rig(SerialMode::Host, SimConfig { time_scale: 0.5, ..SimConfig::default() }).await;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcode/edge/m486_objects.gcode");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let file = r.dir.path().join("m486.gcode");
+    std::fs::write(&file, &text).unwrap();
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| matches!(s, PrinterState::Idle)).await;
+    r.link.print(&file).await.expect("print");
+    // The analysis names the objects; wait for it, then cancel before the right part's first block.
+    let mut analysis = r.link.analysis();
+    tokio::time::timeout(Duration::from_secs(10), analysis.wait_for(Option::is_some)).await.unwrap().unwrap();
+    assert_eq!(r.link.cancel_object("right_part").await.expect("cancel"), Confirmation::Confirmed);
+    let done = wait_for(&mut rx, "end", Duration::from_secs(60), |s| {
+        matches!(s, PrinterState::Finished { .. } | PrinterState::Error { .. })
+    })
+    .await;
+    assert!(matches!(done.state, PrinterState::Finished { .. }), "{:?}", done.state);
+    let executed = file_commands(r.sim.executed());
+    let (mut e, mut total, mut biggest) = (0.0f64, 0.0f64, 0.0f64);
+    for c in &executed {
+        if c.starts_with("G92") {
+            e = e_word(c).unwrap_or(0.0);
+        } else if is_move(c)
+            && let Some(v) = e_word(c)
+        {
+            let x = c.split_whitespace().find_map(|w| w.strip_prefix('X')).and_then(|v| v.parse::<f64>().ok());
+            assert!(!(v > e && x.is_some_and(|x| x >= 119.0)), "the right part extruded: {c}");
+            biggest = biggest.max(v - e);
+            total += (v - e).max(0.0);
+            e = v;
+        }
+    }
+    assert!(biggest <= 0.5 + 1e-6, "largest extrusion in one move {biggest} mm (the file's is 0.5)");
+    assert!((total - 6.0).abs() < 1e-6, "the left part's 3 × 2 mm, nothing else: {total}");
+    let g92: Vec<&String> = executed.iter().filter(|c| c.starts_with("G92 E") && !text.contains(c.as_str())).collect();
+    assert_eq!(g92, ["G92 E4", "G92 E8", "G92 E12"], "one G92 after each skipped block");
+    let final_e = r.sim.state().position[3];
+    assert!((f64::from(final_e) - 12.0).abs() < 1e-3, "the printer's E ends where the file's does: {final_e}");
+}
+
+/// Issue 12 in monitor mode (the printer prints from SD): with `[printer] firmware_cancel_objects`
+/// the link sends `M486 P<id>` for an M486-labelled file and firmware with `CANCEL_OBJECTS` takes it.
+/// (Firmware without it answers "Unknown command"; monitor mode can take an `ok` already on its way
+/// for the answer to the next command, so that refusal is not reliably seen: not asserted here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_mode_cancels_with_m486_on_firmware_that_takes_it() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcode/edge/m486_objects.gcode");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let copies = tempfile::tempdir().unwrap();
+    std::fs::write(copies.path().join("m486.gcode"), &text).unwrap();
+    let dir = copies.path().to_path_buf();
+    let mut cfg = SimConfig { time_scale: 1.0, ..SimConfig::default() };
+    cfg.caps.cancel_objects = true;
+    let r = rig_with(SerialMode::Monitor, cfg, move |s| {
+        s.local_gcode = Some(dir);
+        s.firmware_cancel_objects = true;
+    })
+    .await;
+    r.sim.put_sd_file("m486.gco", text.clone().into_bytes());
+    let mut rx = r.link.status();
+    wait_for(&mut rx, "idle", Duration::from_secs(5), |s| matches!(s, PrinterState::Idle)).await;
+    r.sim.start_sd_print("m486.gco");
+    let mut analysis = r.link.analysis();
+    tokio::time::timeout(Duration::from_secs(10), analysis.wait_for(Option::is_some)).await.unwrap().unwrap();
+    wait_for(&mut rx, "printing", Duration::from_secs(10), |s| matches!(s, PrinterState::Printing { .. })).await;
+    let e = r.link.cancel_object("middle").await.unwrap_err().to_string();
+    assert!(e.contains("no object named \"middle\"") && e.contains("left part"), "{e}");
+    assert_eq!(r.link.cancel_object("right_part").await.expect("cancelled by the firmware"), Confirmation::Confirmed);
+    // The simulator publishes what it ran a moment after answering.
+    let ran = || r.sim.executed().iter().filter(|c| c.starts_with("M486")).cloned().collect::<Vec<_>>();
+    for _ in 0..40 {
+        if !ran().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ran(), ["M486 P1"]);
+    assert_eq!(r.link.cancel_object("right_part").await.expect("again"), Confirmation::AlreadyThere);
+    assert_eq!(r.link.cancelled_objects().await, vec!["right_part".to_string()]);
+    let e = r.link.cancel_object("left part").await.unwrap_err().to_string();
+    assert!(e.contains("last object still printing"), "{e}");
+    assert_eq!(ran(), ["M486 P1"], "refusals send nothing");
+}

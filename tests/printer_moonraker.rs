@@ -379,3 +379,79 @@ async fn one_shot_cli_commands_pause_and_resume_without_downloading_the_file() {
     let _ = link.cancel().await;
     cancel.cancel();
 }
+
+/// Issue 12: per-object cancel through Moonraker. `EXCLUDE_OBJECT NAME=…` goes through the
+/// G-code script API and is confirmed by Klipper's `exclude_object.excluded_objects` (the
+/// stand-in implements Klipper's module); the excluded object prints no more while the
+/// other finishes. Klipper itself excludes any name, so an unknown one is refused by the
+/// link against Klipper's `objects`, with the names there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_one_object_with_exclude_object() {
+    let m = Moonraker::start(Standin { speed: 0.3, ..Standin::default() }).await;
+    let (link, cancel) = link(&m).await;
+    let mut rx = link.status();
+    let e = link.cancel_object("left_cube").await.unwrap_err();
+    assert!(matches!(e, PrinterError::InvalidState { command: "cancel_object", .. }), "nothing prints yet: {e}");
+
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gcode/edge/klipper_objects.gcode");
+    m.upload_and_print(&file, "two_cubes.gcode").await;
+    wait_status(&mut rx, STATE_TIMEOUT, "printing", |s| matches!(s.state, PrinterState::Printing { .. })).await;
+
+    let scripts_before = m.standin_requests("gcode/script");
+    let e = link.cancel_object("middle_cube").await.unwrap_err().to_string();
+    assert!(
+        e.contains("no object named \"middle_cube\"") && e.contains("LEFT_CUBE") && e.contains("RIGHT_CUBE"),
+        "{e}\n{}",
+        m.logs()
+    );
+    // The command line: list the objects, then cancel one (confirmed by Klipper's status).
+    let cli = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_layerwatch")).args(&args).output().expect("run layerwatch")
+        })
+        .await
+        .expect("join")
+    };
+    let base = vec!["printer".to_string(), "--moonraker".into(), m.url.clone()];
+    let out = cli([base.clone(), vec!["cancel-object".into(), "right_cube".into()]].concat()).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("cancel-object: confirmed"), "{stdout}\n{stderr}\n{}", m.logs());
+    let out = cli([base.clone(), vec!["objects".into()]].concat()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cancelled  RIGHT_CUBE") || stdout.contains("cancelled  right_cube"), "{stdout}");
+    let out = cli([base, vec!["cancel-object".into(), "nope".into()]].concat()).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no object named \"nope\""), "{out:?}");
+    assert_eq!(link.cancelled_objects().await, vec!["RIGHT_CUBE".to_string()]);
+    assert_eq!(link.cancel_object("Right_Cube").await.expect("again"), Confirmation::AlreadyThere);
+    let e = link.cancel_object("left_cube").await.unwrap_err().to_string();
+    assert!(e.contains("last object still printing"), "{e}");
+    assert_eq!(
+        m.standin_requests("gcode/script") - scripts_before,
+        1,
+        "one EXCLUDE_OBJECT sent, nothing for the refusals"
+    );
+
+    let done = wait_status(&mut rx, 2 * PRINT_TIMEOUT, "the print to complete", |s| {
+        matches!(s.state, PrinterState::Finished { .. })
+    })
+    .await;
+    assert!(matches!(done.state, PrinterState::Finished { .. }));
+    let q: serde_json::Value = hosts_support::http_client()
+        .get(format!("{}/printer/objects/query?print_stats&exclude_object", m.url))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("json");
+    let st = &q["result"]["status"];
+    assert_eq!(st["exclude_object"]["excluded_objects"], serde_json::json!(["RIGHT_CUBE"]), "{q}");
+    assert_eq!(st["exclude_object"]["objects"].as_array().map(Vec::len), Some(2), "{q}");
+    // Each cube deposits 8.1 mm over three layers: the right one stopped at most one block in.
+    let used = st["print_stats"]["filament_used"].as_f64().expect("filament_used");
+    assert!((8.0..=10.9).contains(&used), "filament used {used} mm: only the left cube printed\n{}", m.logs());
+    let objects = layerwatch::printer::objects::list(link.as_ref()).await;
+    assert_eq!(objects.objects.len(), 2, "{objects:?}");
+    cancel.cancel();
+}

@@ -357,3 +357,59 @@ async fn one_shot_cli_commands_pause_and_resume_without_downloading_the_file() {
     link.cancel().await.expect("cancel the print");
     cancel.cancel();
 }
+
+/// Issue 12 through OctoPrint: without `[printer] firmware_cancel_objects` a per-object cancel is a
+/// plain "not supported" refusal; with it, an object of an M486-labelled file is cancelled with
+/// `M486 P<id>` through OctoPrint's command API (one request; the second cancel sends nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_object_sends_m486_only_when_the_firmware_takes_it() {
+    let server = octoprint::shared().await;
+    let _one = octoprint::PRINTER.lock().await;
+    // The cube with M486 labels: even layers are object 0, odd layers object 1.
+    let mut labelled = String::from("M486 T2\n");
+    let mut layer = 0;
+    for l in std::fs::read_to_string(fixture("gcode/cube_marlin.gcode")).unwrap().lines() {
+        labelled.push_str(l);
+        labelled.push('\n');
+        if l.starts_with(";LAYER_CHANGE") {
+            labelled.push_str(&format!("M486 S{}\n", layer % 2));
+            layer += 1;
+        }
+    }
+    let file = tempfile::Builder::new().suffix(".gcode").tempfile().unwrap();
+    std::fs::write(file.path(), &labelled).unwrap();
+
+    let (plain, plain_cancel) = link(server, &server.url).await;
+    idle(server, &plain).await;
+    let proxy = CutProxy::start(server.url.trim_start_matches("http://").parse().expect("addr")).await;
+    let toml = server
+        .config_toml(&proxy.url, &server.api_key)
+        .replace("[printer]\n", "[printer]\nfirmware_cancel_objects = true\n");
+    let cfg = Config::from_toml_str(&toml).expect("valid test config");
+    let cancel = CancellationToken::new();
+    let link = OctoPrintLink::connect(&cfg.printer, cancel.clone()).await.expect("connect");
+
+    server.upload_and_print(file.path(), "m486.gcode").await;
+    let mut rx = link.status();
+    wait_status(&mut rx, PRINT_TIMEOUT, "layer 1", |s| {
+        s.state.is_printing() && s.state.job().is_some_and(|j| j.file == "m486.gcode" && j.layer >= Some(1))
+    })
+    .await;
+    let e = plain.cancel_object("object 1").await.unwrap_err().to_string();
+    assert!(e.contains("not supported by this printer") && e.contains("firmware_cancel_objects"), "{e}");
+
+    let mut analysis = link.analysis();
+    tokio::time::timeout(STATE_TIMEOUT, analysis.wait_for(Option::is_some)).await.expect("analysis").expect("alive");
+    let c0 = proxy.requests("POST /api/printer/command ");
+    let e = link.cancel_object("object 7").await.unwrap_err().to_string();
+    assert!(e.contains("no object named \"object 7\""), "{e}");
+    assert_eq!(link.cancel_object("object 1").await.expect("M486 P1"), Confirmation::Confirmed);
+    assert_eq!(link.cancel_object("OBJECT 1").await.expect("again"), Confirmation::AlreadyThere);
+    assert_eq!(proxy.requests("POST /api/printer/command ") - c0, 1, "one M486 P1, nothing for the rest");
+    assert_eq!(link.cancelled_objects().await, vec!["object 1".to_string()]);
+    let e = link.cancel_object("object 0").await.unwrap_err().to_string();
+    assert!(e.contains("last object still printing"), "{e}");
+    link.cancel().await.expect("cancel the print");
+    cancel.cancel();
+    plain_cancel.cancel();
+}

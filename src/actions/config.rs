@@ -49,6 +49,19 @@ impl Policy {
     }
 }
 
+/// What a stopping policy does when a failure is localised to one object of
+/// several (`Evidence::bed_xy_mm` → `gcode::object_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SingleObjectPolicy {
+    /// Stop the whole print as the failure policy says.
+    #[default]
+    Pause,
+    /// Cancel only that object and let the others print on; the failure policy
+    /// applies when the location is unknown, ambiguous, or it is the last object.
+    CancelObject,
+}
+
 /// What to do about a health finding (camera frozen, printer stalled…): these
 /// never command the printer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +96,9 @@ pub struct ActionsConfig {
     pub snapshot_quality: u8,
     /// Longest mute the dashboard may set, in minutes (a mute also ends with the print it was set during).
     pub max_mute_min: u32,
+    /// A failure localised to one object of several: `pause` (the failure policy) or
+    /// `cancel_object` (cancel that object only; the failure policy when unsure).
+    pub on_single_object_failure: SingleObjectPolicy,
 }
 
 impl Default for ActionsConfig {
@@ -99,6 +115,7 @@ impl Default for ActionsConfig {
             annotate_snapshots: true,
             snapshot_quality: 85,
             max_mute_min: 240,
+            on_single_object_failure: SingleObjectPolicy::Pause,
         }
     }
 }

@@ -31,7 +31,7 @@ pub mod light;
 pub mod outbox;
 
 pub use clock::Clock;
-pub use config::{ActionsConfig, AlertsConfig, HealthPolicy, Policy, RateLimitConfig, RetryConfig};
+pub use config::{ActionsConfig, AlertsConfig, HealthPolicy, Policy, RateLimitConfig, RetryConfig, SingleObjectPolicy};
 pub use engine::{ActionEngine, DeciderFeedback, EngineDeps, FEEDBACK_QUEUE, UserCommand, UserOutcome};
 pub use error::ActionError;
 pub use outbox::Outbox;

@@ -35,6 +35,14 @@ impl CommandSink for DaemonCommands {
             other => CommandError::Failed(other.to_string()),
         })
     }
+
+    async fn objects(&self) -> Result<crate::printer::objects::ObjectList, CommandError> {
+        let engine = self.engines.borrow().clone();
+        match engine {
+            Some(engine) => Ok(engine.objects().await),
+            None => Err(CommandError::Unavailable("the action engine is not running (restarting?)".into())),
+        }
+    }
 }
 
 #[cfg(test)]

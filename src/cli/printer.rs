@@ -1,4 +1,4 @@
-//! `layerwatch printer status|watch|print <file>|pause|resume|cancel`: talk to
+//! `layerwatch printer status|watch|print <file>|pause|resume|cancel|cancel-object NAME|objects`: talk to
 //! the printer directly, from the config file or from connection flags.
 
 use std::path::PathBuf;
@@ -84,6 +84,27 @@ pub enum Action {
     Resume,
     /// Cancel the running print and wait until the printer confirms it.
     Cancel,
+    /// Cancel one object of the running print; the other objects go on.
+    ///
+    /// NAME is the object's name as the G-code labels it (see `printer objects`;
+    /// any case). Moonraker: sends `EXCLUDE_OBJECT NAME=…` and waits until Klipper
+    /// lists it in `exclude_object.excluded_objects` (needs `[exclude_object]` in
+    /// printer.cfg and a labelled file). OctoPrint and Marlin monitor mode: sends
+    /// `M486 P<id>` when `[printer] firmware_cancel_objects = true` and the file
+    /// labels objects with M486. Marlin host mode: the daemon streaming the file does it — use the
+    /// dashboard or `POST /api/objects/NAME/cancel`. Refused for an unknown name
+    /// and for the last object still printing.
+    #[command(name = "cancel-object")]
+    CancelObject {
+        /// The object's name, as `layerwatch printer objects` lists it.
+        name: String,
+    },
+    /// List the running print's objects and their state (pending, printing, done, cancelled).
+    Objects {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The `[printer]` section with the flags applied.
@@ -161,7 +182,16 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
         link_token.cancel();
         return code;
     }
-    if matches!(args.action, Action::Pause | Action::Resume | Action::Cancel) {
+    if matches!(args.action, Action::CancelObject { .. } | Action::Objects { .. })
+        && cfg.kind == PrinterKind::Marlin
+        && cfg.serial.mode == SerialMode::Host
+    {
+        bail!(
+            "in host mode the daemon streaming the file owns the print: cancel objects from the dashboard or with \
+             POST /api/objects/NAME/cancel (GET /api/objects lists them)"
+        );
+    }
+    if matches!(args.action, Action::Pause | Action::Resume | Action::Cancel | Action::CancelObject { .. }) {
         // A one-shot command needs the printer's state, not the printing file's layers: the print hosts'
         // links then neither download nor analyse the file (issue 13 item 7).
         cfg.octoprint.max_file_mb = 0;
@@ -189,9 +219,34 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
         Action::Pause => ("pause", link.pause().await),
         Action::Resume => ("resume", link.resume().await),
         Action::Cancel => ("cancel", link.cancel().await),
+        Action::CancelObject { name } => ("cancel-object", link.cancel_object(&name).await),
+        Action::Objects { json } => return objects(&*link, json, timeout).await,
         Action::Print { .. } => bail!("print is handled before connecting"),
     };
     Ok(report(result.0, result.1, &link.status().borrow()))
+}
+
+/// `printer objects`: waits (up to `timeout`) for the link's analysis of the printing file, then lists.
+async fn objects(link: &dyn PrinterLink, json: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let mut rx = link.analysis();
+    let _ = tokio::time::timeout(timeout, rx.wait_for(|a| a.is_some())).await;
+    let list = crate::printer::objects::list(link).await;
+    if json {
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(file) = &list.file else {
+        println!("nothing is printing");
+        return Ok(ExitCode::SUCCESS);
+    };
+    if list.objects.is_empty() {
+        println!("{file}: no labelled objects (or the file is not analysed)");
+    }
+    for o in &list.objects {
+        let state = serde_json::to_value(o.state)?.as_str().unwrap_or_default().to_string();
+        println!("{:<10} {}", state, o.name);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 trait MaxInfo {

@@ -112,7 +112,8 @@ fn plain_words(msg: &str) -> String {
         };
     }
     if let Some(rest) = msg.strip_prefix("unknown variant ") {
-        return match rest.split_once(", expected one of ") {
+        // serde says "expected one of `a`, `b`, `c`" for three or more, "expected `a` or `b`" for two.
+        return match rest.split_once(", expected one of ").or_else(|| rest.split_once(", expected ")) {
             Some((v, choices)) => format!("{v} is not one of the choices {choices}"),
             None => format!("{rest} is not a valid choice"),
         };

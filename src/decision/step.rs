@@ -146,6 +146,7 @@ impl Step {
                 z: self.z,
                 progress: self.progress,
                 note: self.note(),
+                bed_xy_mm: None,
             },
         }
     }

@@ -10,6 +10,9 @@
 //! * [`Analysis::layer_at_offset`], [`Analysis::layer_at_line`],
 //!   [`Analysis::layer_at_z`], [`Analysis::feature_at_offset`]: O(log n).
 //! * [`parser::lines`] / [`parser::StreamParser`] for line-level access.
+//! * [`object_at`]: the object at a bed position on a layer (localising a
+//!   failure); [`ObjectSkipper`]: a stream with cancelled objects left out
+//!   (per-object cancel when the host streams the file).
 //!
 //! # What the numbers mean
 //!
@@ -38,7 +41,8 @@
 //!
 //! Files: `lexer` (line splitting), `number`, `parser` (one line), `machine`
 //! (motion state), `comments` (slicer vocabulary), `feature`, `layers`
-//! (layer detection), `footprint` (raster), `objects`, `analyzer` (drives it
+//! (layer detection), `footprint` (raster), `objects`, `locate` (point → object), `skip` (cancelled
+//! objects left out of a stream), `analyzer` (drives it
 //! all), `model` (result types), `lookup`, `invariants`.
 
 mod analyzer;
@@ -48,12 +52,14 @@ mod footprint;
 mod invariants;
 mod layers;
 pub mod lexer;
+mod locate;
 mod lookup;
 mod machine;
 mod model;
 mod number;
 mod objects;
 pub mod parser;
+mod skip;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -61,10 +67,12 @@ use std::path::{Path, PathBuf};
 pub use analyzer::{Analyzer, MAX_WARNINGS};
 pub use feature::Feature;
 pub use footprint::{Footprint, GRID_CELLS, Grid};
+pub use locate::{AMBIGUITY_MM, OBJECT_MARGIN_MM, object_at, on_layer};
 pub use model::{
     Analysis, BBox, Layer, LayerSource, PauseKind, PlannedPause, PrintObject, ProgressSource, Slicer, SlicerKind,
     TimeSource, Warning, WarningKind,
 };
+pub use skip::{Filtered, ObjectSkipper};
 
 /// Reading a G-code file failed. Content problems are never errors: they are
 /// `Analysis::warnings`.

@@ -208,6 +208,10 @@ pub struct PrintObject {
     /// Everything this object deposits, over all layers, on `Analysis::grid`
     /// (empty for objects past the first 256).
     pub footprint: Footprint,
+    /// The object's `M486 S<id>` number when the file labels objects with M486
+    /// (what `M486 P<id>` cancels on firmware that supports it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub m486_id: Option<i64>,
 }
 
 /// What went wrong on a line (or in the file as a whole).

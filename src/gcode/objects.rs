@@ -28,6 +28,8 @@ pub(crate) struct ObjectState {
     pub polygon: Option<Vec<[f32; 2]>>,
     pub bbox: Option<BBox>,
     pub extruded: f64,
+    /// The `M486 S<id>` number, for objects labelled by M486.
+    pub m486_id: Option<i64>,
     /// Ordinals of the layer builder's layers (remapped when layers are merged).
     pub first_layer: Option<usize>,
     pub last_layer: Option<usize>,
@@ -94,7 +96,9 @@ impl Objects {
         }
         if let Some(t) = t.filter(|t| *t >= 0.0) {
             for id in 0..(t as usize).min(MAX_OBJECTS) {
-                self.key_index(format!("m486:{id}"), || format!("object {id}"));
+                if let Some(i) = self.key_index(format!("m486:{id}"), || format!("object {id}")) {
+                    self.list[i].m486_id = Some(id as i64);
+                }
             }
         }
         let Some(s) = s.filter(|s| s.is_finite()) else { return };
@@ -104,8 +108,11 @@ impl Objects {
         }
         let id = s as i64;
         let idx = self.key_index(format!("m486:{id}"), || format!("object {id}"));
-        if let (Some(i), Some(name)) = (idx, m486_name(code)) {
-            self.list[i].name = name;
+        if let Some(i) = idx {
+            self.list[i].m486_id = Some(id);
+            if let Some(name) = m486_name(code) {
+                self.list[i].name = name;
+            }
         }
         self.current = idx;
     }

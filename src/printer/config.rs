@@ -33,6 +33,12 @@ pub struct PrinterConfig {
     pub park: ParkConfig,
     /// `[printer.light]`: switch the printer's light for the camera.
     pub light: super::light::LightConfig,
+    /// The firmware cancels an object by `M486 P<id>` (Marlin built with
+    /// `CANCEL_OBJECTS`, Prusa firmware): lets per-object cancel work through
+    /// OctoPrint and in Marlin monitor mode, for files labelled with `M486`.
+    /// Firmware does not report this, so it is the owner's to say. Host mode and
+    /// Moonraker do not need it.
+    pub firmware_cancel_objects: bool,
 }
 
 impl Default for PrinterConfig {
@@ -45,6 +51,7 @@ impl Default for PrinterConfig {
             moonraker: MoonrakerConfig::default(),
             park: ParkConfig::default(),
             light: super::light::LightConfig::default(),
+            firmware_cancel_objects: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{Confirmation, PrinterError, PrinterLink};
+use super::{Confirmation, FileAnalysis, PrinterError, PrinterLink, objects};
 use crate::domain::{Heater, PrintJob, PrinterState, PrinterStatus, Temperatures, Timestamp};
 
 /// A command the fake received.
@@ -20,6 +20,7 @@ pub enum FakeCommand {
     Park,
     SetTemperatures { hotend: Option<f32>, bed: Option<f32> },
     Gcode(Vec<String>),
+    CancelObject(String),
 }
 
 /// How the fake answers commands.
@@ -40,6 +41,8 @@ pub struct FakePrinter {
     commands: Mutex<Vec<FakeCommand>>,
     behaviour: Mutex<Behaviour>,
     parked: Mutex<bool>,
+    analysis: watch::Sender<Option<FileAnalysis>>,
+    cancelled: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -60,7 +63,15 @@ impl FakePrinter {
             commands: Mutex::new(Vec::new()),
             behaviour: Mutex::new(Behaviour::Obey),
             parked: Mutex::new(false),
+            analysis: watch::channel(None).0,
+            cancelled: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Publishes the analysis of the printing file (its objects are what `cancel_object` knows).
+    pub fn set_analysis(&self, analysis: Option<FileAnalysis>) {
+        self.analysis.send_replace(analysis);
+        lock(&self.cancelled).clear();
     }
 
     /// A printer in the middle of `file`.
@@ -214,6 +225,38 @@ impl PrinterLink for FakePrinter {
                 state: s.name(),
             }),
         }
+    }
+
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        self.analysis.subscribe()
+    }
+
+    async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        if let Some(c) = self.begin(FakeCommand::CancelObject(name.to_string()), objects::CANCEL_OBJECT)? {
+            return Ok(c);
+        }
+        let state = self.state();
+        if !state.print_running() {
+            return Err(PrinterError::InvalidState { command: objects::CANCEL_OBJECT, state: state.name() });
+        }
+        let Some(fa) = self.analysis.borrow().clone() else {
+            return Err(objects::unknown(name, "the file (not analysed)", std::iter::empty()));
+        };
+        let index = objects::find(&fa.analysis, &fa.file, name)?;
+        let object = fa.analysis.objects[index as usize].name.clone();
+        let mut cancelled = lock(&self.cancelled);
+        if cancelled.contains(&object) {
+            return Ok(Confirmation::AlreadyThere);
+        }
+        if objects::would_be_last(&fa.analysis, index, state.job().and_then(|j| j.layer), &cancelled) {
+            return Err(objects::last_object(&object));
+        }
+        cancelled.push(object);
+        Ok(Confirmation::Confirmed)
+    }
+
+    async fn cancelled_objects(&self) -> Vec<String> {
+        lock(&self.cancelled).clone()
     }
 
     async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {

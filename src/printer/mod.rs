@@ -14,6 +14,7 @@ pub mod light;
 mod hostlink;
 pub mod marlin;
 pub mod moonraker;
+pub mod objects;
 pub mod octoprint;
 
 use std::sync::Arc;
@@ -125,6 +126,21 @@ pub trait PrinterLink: Send + Sync {
     async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
         let _ = lines;
         Err(PrinterError::InvalidState { command, state: "a link that cannot send G-code" })
+    }
+    /// Cancels one object of the print (`name` as the file names it,
+    /// `Analysis::objects`, any case), the others go on: host mode leaves the
+    /// object's moves out of the stream, Moonraker sends `EXCLUDE_OBJECT`.
+    /// Idempotent (`AlreadyThere` when it is already cancelled); refused with a
+    /// clear message for an unknown name, for the last object still printing,
+    /// and on links that cannot do it. The default: not possible on this link.
+    async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        let _ = name;
+        Err(objects::unsupported("this printer link cannot cancel one object"))
+    }
+    /// Names of the objects cancelled in the current print (as the file or
+    /// Klipper names them). The default: none.
+    async fn cancelled_objects(&self) -> Vec<String> {
+        Vec::new()
     }
     /// Hotend (and optionally bed) off.
     async fn cool_down(&self, bed: bool) -> Result<Confirmation, PrinterError> {

@@ -195,6 +195,8 @@ text_enum! {
         /// The printer's light, switched for the camera (`[printer.light]`).
         LightOn = "light_on",
         LightOff = "light_off",
+        /// One object of the print cancelled, the others go on (`Request::object` names it).
+        CancelObject = "cancel_object",
     }
 }
 

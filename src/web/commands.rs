@@ -11,6 +11,10 @@ use crate::store::IncidentId;
 pub trait CommandSink: Send + Sync {
     /// Runs a command through the engine, in order with the daemon's own actions.
     async fn user_command(&self, command: UserCommand, who: Option<String>) -> Result<UserOutcome, CommandError>;
+    /// The current print's objects and their state (`GET /api/objects`). The default: not available.
+    async fn objects(&self) -> Result<crate::printer::objects::ObjectList, CommandError> {
+        Err(CommandError::Unavailable("objects are not available on this server".into()))
+    }
 }
 
 /// Why a command did not run.

@@ -148,3 +148,36 @@ pub async fn unmute(State(st): State<WebState>, Extension(access): Extension<Acc
 pub async fn forget_camera(State(st): State<WebState>, Extension(access): Extension<Access>) -> Response {
     reply(run(&st, &access, UserCommand::ForgetCamera).await)
 }
+
+/// `GET /api/objects`: the current print's objects with their state
+/// (`pending`, `printing`, `done`, `cancelled`), read through the command sink.
+pub async fn objects(State(st): State<WebState>) -> Response {
+    let Some(sink) = &st.commands else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "objects are not available on this server");
+    };
+    match sink.objects().await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// `POST /api/objects/{name}/cancel` with `{"confirm": true}`: cancels that
+/// object only (its name as `GET /api/objects` gives it, URL-encoded), through
+/// the engine like every command, audited as `cancel_object`. The answer's
+/// `result` says how it ended (`failed` with the printer's reason for an
+/// unknown name, the last object, or a printer that cannot do it).
+pub async fn cancel_object(
+    State(st): State<WebState>,
+    Extension(access): Extension<Access>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let c: Confirm = match body(&bytes) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    if !c.confirm {
+        return error(StatusCode::BAD_REQUEST, "cancelling an object needs {\"confirm\": true}");
+    }
+    reply(run(&st, &access, UserCommand::CancelObject { name }).await)
+}

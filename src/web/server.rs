@@ -138,6 +138,8 @@ pub fn router(state: WebState) -> Router {
         .route("/api/mute", post(control::mute))
         .route("/api/unmute", post(control::unmute))
         .route("/api/camera-memory/reset", post(control::forget_camera))
+        .route("/api/objects", get(control::objects))
+        .route("/api/objects/{name}/cancel", post(control::cancel_object))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }

@@ -135,6 +135,24 @@ impl CommandSink for Recorder {
         }
         Ok(out)
     }
+
+    async fn objects(&self) -> Result<crate::printer::objects::ObjectList, CommandError> {
+        use crate::printer::objects::{ObjectList, ObjectState, ObjectView};
+        let view = |index, name: &str, state| ObjectView {
+            index,
+            name: name.into(),
+            state,
+            bbox: Some([0.0, 0.0, 10.0, 10.0]),
+            center: Some([5.0, 5.0]),
+            first_layer: Some(0),
+            last_layer: Some(9),
+        };
+        Ok(ObjectList {
+            file: Some("two.gcode".into()),
+            layer: Some(3),
+            objects: vec![view(0, "cube", ObjectState::Printing), view(1, "tee id:1", ObjectState::Cancelled)],
+        })
+    }
 }
 
 struct Server {
@@ -555,8 +573,30 @@ async fn every_documented_path_is_routed_and_every_route_documented() {
         "/api/mute",
         "/api/unmute",
         "/api/camera-memory/reset",
+        "/api/objects",
+        "/api/objects/{name}/cancel",
     ];
     routed.sort();
     assert_eq!(paths, routed);
+    s.cancel.cancel();
+}
+
+#[tokio::test]
+async fn objects_are_listed_and_one_is_cancelled_through_the_command_path() {
+    let s = start(None).await;
+    let c = reqwest::Client::new();
+    let list: serde_json::Value = c.get(format!("{}/api/objects", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["file"], "two.gcode");
+    assert_eq!(list["objects"][1]["name"], "tee id:1");
+    assert_eq!(list["objects"][1]["state"], "cancelled");
+    let csrf = page_csrf(&c, &s.url, None).await;
+    let url = format!("{}/api/objects/tee%20id%3A1/cancel", s.url);
+    assert_eq!(c.post(&url).body(r#"{"confirm":true}"#).send().await.unwrap().status(), 403, "no CSRF header");
+    let r = c.post(&url).header("x-csrf-token", &csrf).send().await.unwrap();
+    assert_eq!(r.status(), 400, "cancelling an object needs confirm");
+    let r = c.post(&url).header("x-csrf-token", &csrf).body(r#"{"confirm":true}"#).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let got: Vec<_> = s.sink.commands.lock().unwrap().iter().map(|(c, w)| format!("{c:?} by {w:?}")).collect();
+    assert_eq!(got, ["CancelObject { name: \"tee id:1\" } by Some(\"dashboard\")"]);
     s.cancel.cancel();
 }

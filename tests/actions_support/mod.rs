@@ -14,7 +14,7 @@ use layerwatch::decision::Feedback;
 use layerwatch::domain::{
     Evidence, FailureKind, Frame, FrameImage, Level, PrintJob, PrinterState, PrinterStatus, Timestamp, Verdict,
 };
-use layerwatch::printer::{Confirmation, PrinterError, PrinterLink};
+use layerwatch::printer::{Confirmation, FileAnalysis, PrinterError, PrinterLink};
 use layerwatch::store::{Store, StoreConfig};
 use opencv::core::{Mat, Scalar, Vector};
 use opencv::prelude::*;
@@ -37,6 +37,8 @@ pub enum Answer {
 struct DoubleState {
     commands: Vec<String>,
     script: VecDeque<Answer>,
+    /// Objects `cancel_object` cancelled.
+    cancelled: Vec<String>,
 }
 
 /// A `PrinterLink` that records commands and follows a script (default: confirm).
@@ -44,17 +46,23 @@ struct DoubleState {
 pub struct DoublePrinter {
     status: watch::Sender<PrinterStatus>,
     state: Arc<Mutex<DoubleState>>,
+    analysis: watch::Sender<Option<FileAnalysis>>,
 }
 
 impl DoublePrinter {
     pub fn printing(file: &str, layer: u32) -> Self {
         let (tx, _) = watch::channel(status(PrinterState::Printing { job: job(file, layer) }));
-        DoublePrinter { status: tx, state: Arc::default() }
+        DoublePrinter { status: tx, state: Arc::default(), analysis: watch::channel(None).0 }
+    }
+
+    /// Publishes the analysis of the printing file (the objects `cancel_object` and `object_at` see).
+    pub fn set_analysis(&self, analysis: FileAnalysis) {
+        self.analysis.send_replace(Some(analysis));
     }
 
     pub fn with_state(state: PrinterState) -> Self {
         let (tx, _) = watch::channel(status(state));
-        DoublePrinter { status: tx, state: Arc::default() }
+        DoublePrinter { status: tx, state: Arc::default(), analysis: watch::channel(None).0 }
     }
 
     /// Answers for the next commands, in order; confirm after them.
@@ -158,6 +166,27 @@ impl PrinterLink for DoublePrinter {
             .map(|_| Confirmation::Confirmed)
     }
 
+    fn analysis(&self) -> watch::Receiver<Option<FileAnalysis>> {
+        self.analysis.subscribe()
+    }
+
+    async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        match self.answer(format!("cancel_object {name}")) {
+            Answer::Confirm => {
+                self.state.lock().unwrap().cancelled.push(name.to_string());
+                Ok(Confirmation::Confirmed)
+            }
+            Answer::Unconfirmed => {
+                Err(PrinterError::Unconfirmed { command: "cancel_object", timeout_ms: 1, state: "printing" })
+            }
+            Answer::NotConnected => Err(PrinterError::NotConnected),
+        }
+    }
+
+    async fn cancelled_objects(&self) -> Vec<String> {
+        self.state.lock().unwrap().cancelled.clone()
+    }
+
     async fn start_print(&self, path: &Path) -> Result<Confirmation, PrinterError> {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match self.answer(format!("print {name}")) {
@@ -204,6 +233,7 @@ pub fn verdict(level: Level, confidence: f32, layer: u32) -> Verdict {
             z: Some(layer as f32 * 0.2),
             progress: Some(layer as f32 / 120.0),
             note: format!("smoothed {confidence:.2} over 6 frames at layer {}/120, spaghetti", layer + 1),
+            bed_xy_mm: None,
         },
     }
 }

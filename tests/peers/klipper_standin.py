@@ -16,7 +16,9 @@ Printing is driven by the real G-code file: `SDCARD_PRINT_FILE` reads it from
 the virtual SD directory line by line, moves take (distance / feed rate) /
 --speed seconds, `M104/M109/M140/M190` drive simulated heaters, `M73` and
 `SET_PRINT_STATS_INFO` work as in Klipper (so `print_stats.info.current_layer`
-is set only when the slicer wrote it). `M112`/`emergency_stop` shut the printer
+is set only when the slicer wrote it), and so does `[exclude_object]`
+(`EXCLUDE_OBJECT_DEFINE/START/END`, `EXCLUDE_OBJECT`, its status object: see
+`ExcludeObject` in `klipper_standin_printer.py`). `M112`/`emergency_stop` shut the printer
 down; `FIRMWARE_RESTART`/`RESTART` drop every client, go through `startup` and
 come back `ready`, as Klippy does.
 

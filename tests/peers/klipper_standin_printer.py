@@ -7,6 +7,7 @@ heaters. The Unix-socket protocol around it is in `klipper_standin.py`.
 """
 
 import asyncio
+import json
 import logging
 import math
 import os
@@ -29,7 +30,7 @@ ENDPOINTS = [
 OBJECTS = [
     "webhooks", "configfile", "mcu", "gcode_move", "print_stats", "virtual_sdcard", "pause_resume",
     "display_status", "toolhead", "extruder", "heater_bed", "heaters", "idle_timeout", "system_stats",
-    "output_pin caselight",
+    "output_pin caselight", "exclude_object",
 ]
 # `[output_pin caselight]` with `pwm: True`, as a printer.cfg would declare a case light.
 OUTPUT_PINS = ("caselight",)
@@ -82,6 +83,7 @@ class Printer:
         self.is_paused = False
         self.m73 = None
         self.display_message = None
+        self.exclude = ExcludeObject(self)
 
     def eventtime(self):
         return time.monotonic() - self.start_time
@@ -150,6 +152,8 @@ class Printer:
                 out["can_extrude"] = actual >= MIN_EXTRUDE_TEMP
                 out["pressure_advance"] = 0.0
             return out
+        if name == "exclude_object":
+            return self.exclude.get_status()
         if name.startswith("output_pin "):
             return {"value": self.output_pins[name.split(" ", 1)[1]]}
         if name == "heaters":
@@ -265,6 +269,8 @@ class Printer:
             if not 0.0 <= value <= 1.0:
                 raise CommandError(f"Error on '{line}': VALUE must be between 0 and 1")
             self.output_pins[pin] = value
+        elif first in ("EXCLUDE_OBJECT_DEFINE", "EXCLUDE_OBJECT_START", "EXCLUDE_OBJECT_END", "EXCLUDE_OBJECT"):
+            self.exclude.command(first, line)
         elif first == "SDCARD_PRINT_FILE":
             self.start_print(ext_params(line).get("FILENAME", "").strip('"'))
         elif first == "SDCARD_RESET_FILE":
@@ -280,8 +286,7 @@ class Printer:
             await self.cancel()
         elif first in ("M105", "M106", "M107", "M84", "M18", "M220", "M221", "M201", "M203", "M204", "M205",
                        "M900", "G4", "G21", "M400", "M115", "ECHO", "SET_VELOCITY_LIMIT", "M486", "G29", "M300",
-                       "SET_PRESSURE_ADVANCE", "EXCLUDE_OBJECT_DEFINE", "EXCLUDE_OBJECT_START",
-                       "EXCLUDE_OBJECT_END", "TURN_OFF_HEATERS", "M141", "M191", "G80", "M107"):
+                       "SET_PRESSURE_ADVANCE", "TURN_OFF_HEATERS", "M141", "M191", "G80", "M107"):
             if first == "TURN_OFF_HEATERS":
                 for h in self.heaters.values():
                     h[1] = 0.0
@@ -292,6 +297,16 @@ class Printer:
         words = dict(WORD.findall(line[2:]))
         if "F" in words:
             self.feed = max(float(words["F"]), 1.0)
+        if self.exclude.in_excluded_object():
+            # Klipper's exclude_object transform: the G-code position follows the file, the
+            # toolhead does not move and nothing is extruded.
+            for idx, axis in enumerate("XYZE"):
+                if axis in words:
+                    absolute = (self.absolute and self.absolute_e) if axis == "E" else self.absolute
+                    v = float(words[axis])
+                    self.pos[idx] = v if absolute else self.pos[idx] + v
+            self.exclude.ignored_moves += 1
+            return
         dist = 0.0
         for idx, axis in enumerate("XYZE"):
             if axis not in words:
@@ -340,6 +355,7 @@ class Printer:
         if not path.startswith(self.gcode_dir + os.sep) or not os.path.isfile(path):
             raise CommandError(f"Unable to open file {filename}")
         self.file_path, self.file_position, self.file_size = path, 0, os.path.getsize(path)
+        self.exclude.reset_file()
         self.print_stats = {
             "filename": filename, "total_duration": 0.0, "print_duration": 0.0, "filament_used": 0.0,
             "state": "printing", "message": "", "info": {"total_layer": None, "current_layer": None},
@@ -410,6 +426,89 @@ class Printer:
         self.is_paused = False
         self.resume_event.set()
         self.file_path, self.file_position = None, 0
+
+
+class ExcludeObject:
+    """Klipper's `[exclude_object]` (klippy/extras/exclude_object.py) as G-code and status see it.
+
+    Status `objects` (definitions, sorted by name), `excluded_objects` (sorted), `current_object`;
+    names are upper-cased. `EXCLUDE_OBJECT NAME=` takes any name, known or not, and answers
+    "Excluding object NAME" (Klipper does not check it against the definitions); `CURRENT=1` without
+    a current object answers an error line; `RESET=1` un-excludes. A new SD file resets everything
+    (`virtual_sdcard:reset_file`). Moves inside an excluded object are ignored. Not modelled: the
+    extrusion offsets and Klipper's first five extrusion moves before the transform takes effect.
+    """
+
+    def __init__(self, printer):
+        self.printer = printer
+        self.ignored_moves = 0
+        self.reset_file()
+
+    def reset_file(self):
+        self.objects, self.excluded_objects, self.current_object = [], [], None
+
+    def get_status(self):
+        return {"objects": self.objects, "excluded_objects": self.excluded_objects,
+                "current_object": self.current_object}
+
+    def in_excluded_object(self):
+        return self.current_object is not None and self.current_object in self.excluded_objects
+
+    def respond(self, msg):
+        self.printer.respond("// " + msg)
+
+    def command(self, cmd, line):
+        params = ext_params(line)
+        name = params.get("NAME", "").strip('"').upper()
+        if cmd == "EXCLUDE_OBJECT_DEFINE":
+            if params.get("RESET"):
+                self.reset_file()
+            elif name:
+                obj = {"name": name}
+                for k, v in params.items():
+                    if k in ("NAME", "CENTER", "POLYGON"):
+                        continue
+                    obj[k] = v
+                if "CENTER" in params:
+                    obj["center"] = json.loads("[%s]" % params["CENTER"])
+                if "POLYGON" in params:
+                    obj["polygon"] = json.loads(params["POLYGON"])
+                self.objects = sorted(self.objects + [obj], key=lambda o: o["name"])
+            else:
+                self.respond("Known objects: " + " ".join(o["name"] for o in self.objects))
+        elif cmd == "EXCLUDE_OBJECT_START":
+            if not name:
+                raise CommandError("Error on '%s': missing NAME" % line)
+            if not any(o["name"] == name for o in self.objects):
+                self.objects = sorted(self.objects + [{"name": name}], key=lambda o: o["name"])
+            self.current_object = name
+        elif cmd == "EXCLUDE_OBJECT_END":
+            if self.current_object is None:
+                self.respond("EXCLUDE_OBJECT_END called, but no object is currently active")
+                return
+            if name and name != self.current_object:
+                self.respond("EXCLUDE_OBJECT_END NAME=%s does not match the current object NAME=%s"
+                             % (name, self.current_object))
+            self.current_object = None
+        elif params.get("RESET"):
+            if name:
+                self.respond("Unexcluding object " + name)
+                self.excluded_objects = sorted(o for o in self.excluded_objects if o != name)
+            else:
+                self.excluded_objects = []
+        elif name:
+            if name not in self.excluded_objects:
+                self.respond("Excluding object " + name)
+                self.excluded_objects = sorted(self.excluded_objects + [name])
+        elif params.get("CURRENT"):
+            if not self.current_object:
+                self.printer.respond("!! There is no current object to cancel")
+            else:
+                self.respond("Excluding object " + self.current_object)
+                if self.current_object not in self.excluded_objects:
+                    self.excluded_objects = sorted(self.excluded_objects + [self.current_object])
+        else:
+            self.respond("Excluded objects: " + " ".join(self.excluded_objects))
 
 
 def ext_params(line):

@@ -20,6 +20,8 @@ pub(super) struct Request {
     pub incident: Option<IncidentId>,
     /// The file to print, for `print`.
     pub file: Option<PathBuf>,
+    /// The object to cancel, for `cancel_object`.
+    pub object: Option<String>,
 }
 
 fn classify(r: &Result<Confirmation, PrinterError>) -> (CommandResult, Option<String>) {
@@ -57,6 +59,10 @@ impl Engine {
             AuditCommand::Print => match &req.file {
                 Some(file) => printer.start_print(file).await,
                 None => Err(PrinterError::InvalidState { command: "print", state: "no file given" }),
+            },
+            AuditCommand::CancelObject => match &req.object {
+                Some(name) => printer.cancel_object(name).await,
+                None => Err(PrinterError::InvalidState { command: "cancel_object", state: "no object given" }),
             },
             // The light is `actions::light`'s task, never the engine's.
             AuditCommand::LightOn | AuditCommand::LightOff => {

@@ -11,7 +11,7 @@ use crate::actions::alerts::snapshot::{Annotation, annotate, decode, encode_jpeg
 use crate::actions::alerts::{
     ActionReport, ActionStep, Alert, PrintInfo, SnapshotRef, TimelapseRef, render, snapshot_url, timelapse_url,
 };
-use crate::actions::config::{HealthPolicy, Policy};
+use crate::actions::config::{HealthPolicy, Policy, SingleObjectPolicy};
 use crate::domain::{Evidence, Frame, FrameImage, HealthFinding, Level, Timestamp, Verdict};
 use crate::store::{
     Actor, AlertKind, AuditCommand, CloseReason, IncidentCause, IncidentId, IncidentRow, NewIncident, SnapshotId,
@@ -246,11 +246,28 @@ impl Engine {
             ),
             incident: id,
             file: None,
+            object: None,
         };
+        let mut steps = Vec::new();
+        if p.policy != Policy::Cancel
+            && self.cfg.on_single_object_failure == SingleObjectPolicy::CancelObject
+            && let Some(object) = self.localised_object(p).await
+        {
+            let mut r = req.clone();
+            r.reason = format!("{}; localised to object {object:?}", req.reason);
+            r.object = Some(object.clone());
+            let s = self.step(AuditCommand::CancelObject, &r).await;
+            if done(s.result) {
+                let summary = format!("Cancelled object {object:?} only; the other objects print on");
+                return Ok(report(vec![s], false, summary));
+            }
+            tracing::warn!(object = %object, error = ?s.error, "cancelling the object failed: stopping the print");
+            steps.push(s);
+        }
         let stop_cmd = if p.policy == Policy::Cancel { AuditCommand::Cancel } else { AuditCommand::Pause };
         let first = self.stop_command(stop_cmd, &req).await;
         let stopped = done(first.result);
-        let mut steps = vec![first.clone()];
+        steps.push(first.clone());
         if !stopped {
             let verb = if stop_cmd == AuditCommand::Cancel { "CANCEL" } else { "PAUSE" };
             let how = if first.result == crate::store::CommandResult::Unconfirmed { "NOT CONFIRMED" } else { "FAILED" };
@@ -288,6 +305,33 @@ impl Engine {
             ));
         }
         Ok(report(steps, true, summary))
+    }
+
+    /// The one object (its name) a failure is localised to, when cancelling it
+    /// alone is safe: a bed location, the printing file's analysis, an object
+    /// there without ambiguity (`gcode::object_at`), and other objects still to print.
+    async fn localised_object(&self, p: &Problem) -> Option<String> {
+        let xy = p.evidence.bed_xy_mm?;
+        let printer = self.printer.as_ref()?;
+        let job = self.status.borrow().state.job().cloned()?;
+        let layer = p.evidence.layer.or(job.layer)?;
+        let fa = printer.analysis().borrow().clone().filter(|fa| fa.matches(&job));
+        let Some(fa) = fa else {
+            tracing::info!("failure has a bed location but the file's objects are not known: stopping the print");
+            return None;
+        };
+        let Some(index) = crate::gcode::object_at(&fa.analysis, xy, layer) else {
+            let why = "no single object at the failure's location: stopping the print";
+            tracing::info!(x = xy[0], y = xy[1], layer, "{why}");
+            return None;
+        };
+        let name = fa.analysis.objects.get(index as usize)?.name.clone();
+        let cancelled = printer.cancelled_objects().await;
+        if crate::printer::objects::would_be_last(&fa.analysis, index, Some(layer), &cancelled) {
+            tracing::info!(object = %name, "the failed object is the last one printing: stopping the print");
+            return None;
+        }
+        Some(name)
     }
 
     /// Alerts for an incident a crashed run opened (and maybe paused for) but
@@ -335,6 +379,7 @@ impl Engine {
             reason: format!("incident {id}: nobody resumed or acknowledged within {} min", self.cfg.cool_after_min),
             incident: Some(id),
             file: None,
+            object: None,
         };
         let s = self.step(AuditCommand::CoolDown, &req).await;
         self.store.add_incident_action(id, &step_text(&s)).await?;

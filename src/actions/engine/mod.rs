@@ -93,6 +93,8 @@ pub struct ActionEngine {
     tx: mpsc::Sender<Msg>,
     outbox: Outbox,
     mute: watch::Receiver<Option<MuteInfo>>,
+    /// Read-only use: the current print's objects for the dashboard.
+    printer: Option<Arc<dyn PrinterLink>>,
 }
 
 impl std::fmt::Debug for ActionEngine {
@@ -191,6 +193,7 @@ impl ActionEngine {
             }
         };
         let (mute_tx, mute_rx) = watch::channel(None);
+        let printer = deps.printer.clone();
         let mut engine = Engine {
             name: deps.printer_name,
             sampler: TimelineSampler::new(deps.store.config().timeline_interval_s),
@@ -220,7 +223,7 @@ impl ActionEngine {
         outbox.spawn(cancel, tracker);
         let cancel = cancel.clone();
         tracker.spawn(async move { engine.run(rx, cancel).await });
-        Ok(ActionEngine { tx, outbox, mute: mute_rx })
+        Ok(ActionEngine { tx, outbox, mute: mute_rx, printer })
     }
 
     /// The mute in force (or `None`), updated as it is set, lifted or ends with its print.
@@ -257,6 +260,15 @@ impl ActionEngine {
     /// The outbox, for health checks and the dashboard's delivery view.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// The current print's objects and their state (printing, done, cancelled), read from the
+    /// printer link; empty without a printer. Cancelling one goes through `UserCommand::CancelObject`.
+    pub async fn objects(&self) -> crate::printer::objects::ObjectList {
+        match &self.printer {
+            Some(p) => crate::printer::objects::list(p.as_ref()).await,
+            None => crate::printer::objects::ObjectList::default(),
+        }
     }
 }
 

@@ -52,6 +52,11 @@ pub enum UserCommand {
     StartPrint {
         file: PathBuf,
     },
+    /// Cancel one object of the print (its name in the file); the others go on.
+    /// Audited as `cancel_object`; the open incident stays open.
+    CancelObject {
+        name: String,
+    },
 }
 
 /// How a user command ended.
@@ -106,6 +111,7 @@ impl Engine {
             reason,
             incident,
             file: None,
+            object: None,
         };
         let feedback = |kind, incident, until, print_id, note: String| FeedbackEntry {
             at: now,
@@ -235,6 +241,17 @@ impl Engine {
                 self.store.add_feedback(feedback(FeedbackKind::ForgetCamera, None, None, print, String::new())).await?;
                 tracing::info!(who = ?who, "the camera's memory of normal frames is forgotten");
                 Ok(UserOutcome::note("this camera's memory of normal frames is forgotten"))
+            }
+            UserCommand::CancelObject { name } => {
+                let name = name.trim().to_string();
+                if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+                    return Err(ActionError::Invalid(
+                        "object name: give the object's name as the file labels it (1 to 256 characters)".into(),
+                    ));
+                }
+                let mut r = req(format!("cancel object {name:?}"), open_id);
+                r.object = Some(name);
+                self.user_printer(AuditCommand::CancelObject, &r, None).await
             }
             UserCommand::StartPrint { file } => {
                 let mut r = req(format!("print {}", file.display()), None);

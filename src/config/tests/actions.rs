@@ -40,3 +40,15 @@ fn semantic_errors_name_key_and_value() {
               - line 9: alerts.retry.max_ms = 100: must be at least retry.initial_ms (5000)"#]],
     );
 }
+
+#[test]
+fn single_object_failure_is_pause_or_cancel_object() {
+    let both = "[actions]\non_single_object_failure = \"cancel_object\"\n[printer]\nfirmware_cancel_objects = true\n";
+    check(both, expect!["ok"]);
+    check(
+        "[actions]\non_single_object_failure = \"cancel\"\n",
+        expect![[r#"
+            invalid configuration:
+              - line 2: actions.on_single_object_failure = "cancel": `cancel` is not one of the choices `pause` or `cancel_object`"#]],
+    );
+}

@@ -93,7 +93,7 @@ fn vision_precision_is_checked() {
         "[vision]\nprecision = \"int4\"\n",
         expect![[r#"
             invalid configuration:
-              - line 2: vision.precision = "int4": `int4`, expected `fp32` or `int8` is not a valid choice"#]],
+              - line 2: vision.precision = "int4": `int4` is not one of the choices `fp32` or `int8`"#]],
     );
     check(
         "[vision]\nmodel = \"m/classifier.toml\"\nprecision = \"int8\"\n",

@@ -101,6 +101,7 @@ impl State {
                 first_layer: o.first_layer.and_then(|k| ordinal_map.get(k).copied().flatten()),
                 last_layer: o.last_layer.and_then(|k| ordinal_map.get(k).copied().flatten()),
                 footprint: object_footprints.get(i).cloned().unwrap_or_default(),
+                m486_id: o.m486_id,
             })
             .collect();
 

@@ -7,6 +7,7 @@
 //! The same analysis is what the link publishes as `PrinterLink::analysis`
 //! ([`Job::file_analysis`]), so the daemon never parses the file again.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use super::modal::Modal;
 use super::protocol::clean_line;
 use crate::domain::PrintJob;
-use crate::gcode::Analysis;
+use crate::gcode::{Analysis, Filtered, ObjectSkipper};
 use crate::printer::FileAnalysis;
 
 /// Position → layer lookups over one analysed G-code file.
@@ -62,13 +63,18 @@ pub fn analyze(path: &Path) -> Option<Arc<Analysis>> {
     }
 }
 
-/// The file being streamed, read lazily line by line.
+/// The file being streamed, read lazily line by line, with cancelled objects
+/// left out (`gcode::ObjectSkipper` sees every raw line, comments included).
 pub struct JobFile {
     reader: BufReader<File>,
     /// Offset of the next byte to read.
     offset: u64,
     buf: Vec<u8>,
     pub lines_read: u64,
+    /// Cancelled objects: which moves to leave out, and the fixes after a skipped block.
+    pub skipper: ObjectSkipper,
+    /// Lines the skipper put in place of the last line read, still to send (with its byte range).
+    pending: VecDeque<(String, u64, u64)>,
 }
 
 impl JobFile {
@@ -81,6 +87,8 @@ impl JobFile {
                 offset: 0,
                 buf: Vec::new(),
                 lines_read: 0,
+                skipper: ObjectSkipper::new(),
+                pending: VecDeque::new(),
             },
             size,
         ))
@@ -90,6 +98,9 @@ impl JobFile {
     ///
     /// Local-file reads are short and buffered, so this runs on the link task.
     pub fn next_command(&mut self) -> std::io::Result<Option<(String, u64, u64)>> {
+        if let Some(next) = self.pending.pop_front() {
+            return Ok(Some(next));
+        }
         loop {
             self.buf.clear();
             let start = self.offset;
@@ -99,6 +110,19 @@ impl JobFile {
             }
             self.offset += n as u64;
             self.lines_read += 1;
+            let raw = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            match self.skipper.filter(raw) {
+                Filtered::Keep => {}
+                Filtered::Skip => continue,
+                Filtered::Replace(lines) => {
+                    self.pending.extend(lines.into_iter().map(|l| (l, start, self.offset)));
+                    match self.pending.pop_front() {
+                        Some(next) => return Ok(Some(next)),
+                        None => continue,
+                    }
+                }
+            }
             if let Some(cmd) = clean_line(&self.buf) {
                 return Ok(Some((cmd.into_owned(), start, self.offset)));
             }

@@ -59,6 +59,8 @@ pub struct Settings {
     pub reconnect_max: Duration,
     /// Monitor mode: the local copy of the file the printer prints, for layer lookups.
     pub local_gcode: Option<PathBuf>,
+    /// `[printer] firmware_cancel_objects`: monitor mode cancels an object with `M486 P<id>`.
+    pub firmware_cancel_objects: bool,
 }
 
 impl Settings {
@@ -73,6 +75,7 @@ impl Settings {
             max_probes: 2,
             reconnect_max: Duration::from_secs(10),
             local_gcode: cfg.serial.gcode_dir.clone(),
+            firmware_cancel_objects: cfg.firmware_cancel_objects,
         }
     }
 }
@@ -120,6 +123,11 @@ pub(crate) enum Request {
         lines: Vec<String>,
         reply: Reply,
     },
+    /// Host mode: leave one object's moves out from the next file line on.
+    CancelObject {
+        name: String,
+        reply: Reply,
+    },
 }
 
 impl Request {
@@ -131,7 +139,8 @@ impl Request {
             | Request::Cancel { reply }
             | Request::Park { reply }
             | Request::SetTemperatures { reply, .. }
-            | Request::Gcode { reply, .. } => reply.send_result(result),
+            | Request::Gcode { reply, .. }
+            | Request::CancelObject { reply, .. } => reply.send_result(result),
         }
     }
 }
@@ -146,6 +155,8 @@ pub struct MarlinLink {
     analysis: watch::Receiver<Option<FileAnalysis>>,
     counters: Arc<counters::Counters>,
     command_timeout: Duration,
+    /// Host mode: names of the objects cancelled in the current print (the host mode writes it).
+    cancelled: host::CancelledObjects,
 }
 
 impl MarlinLink {
@@ -176,9 +187,12 @@ impl MarlinLink {
         let (status_tx, status_rx) = watch::channel(PrinterStatus::disconnected(Timestamp::now()));
         let (analysis_tx, analysis_rx) = watch::channel(None);
         let counters = Arc::new(counters::Counters::default());
+        let cancelled = host::CancelledObjects::default();
         let mode_impl: Box<dyn driver::Mode> = match settings.mode {
-            SerialMode::Host => Box::new(host::HostMode::new(settings.clone())),
-            SerialMode::Monitor => Box::new(monitor::MonitorMode::new(settings.clone())),
+            SerialMode::Host => Box::new(host::HostMode::new(settings.clone()).sharing_cancelled(cancelled.clone())),
+            SerialMode::Monitor => {
+                Box::new(monitor::MonitorMode::new(settings.clone()).sharing_cancelled(cancelled.clone()))
+            }
         };
         let driver = driver::Driver {
             transport,
@@ -201,6 +215,7 @@ impl MarlinLink {
             analysis: analysis_rx,
             counters,
             command_timeout: settings.command_timeout,
+            cancelled,
         })
     }
 
@@ -309,5 +324,19 @@ impl PrinterLink for MarlinLink {
     async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
         let lines = super::gcode_lines(command, lines)?;
         self.command(command, |reply| Request::Gcode { lines, reply }).await
+    }
+
+    /// Host mode: the object's moves are left out of the stream from the next
+    /// line on (`gcode::ObjectSkipper`), confirmed once the link holds it
+    /// cancelled. Monitor mode: `M486 P<id>` when `[printer] firmware_cancel_objects`
+    /// says the firmware takes it (confirmed by its `ok`, refused on "Unknown
+    /// command"), else refused: the printer runs the file itself.
+    async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        let name = name.to_string();
+        self.command(super::objects::CANCEL_OBJECT, |reply| Request::CancelObject { name, reply }).await
+    }
+
+    async fn cancelled_objects(&self) -> Vec<String> {
+        self.cancelled.get()
     }
 }

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use crate::printer::hostlink::commands::{HostWire, JobAction, Refusal};
+use crate::printer::objects::{self, CANCEL_OBJECT};
 use crate::printer::{Confirmation, PrinterError};
 
 use super::MoonrakerLink;
@@ -74,6 +75,112 @@ impl MoonrakerLink {
             }
             // No position known: Klipper answering the script after running it is the confirmation.
             None => Ok(Confirmation::Confirmed),
+        }
+    }
+}
+
+/// At most this many names are read from Klipper's object lists (memory bound).
+const MAX_KLIPPER_OBJECTS: usize = 1024;
+
+/// Klipper's `exclude_object` status (names upper-cased, as Klipper keeps them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct ExcludeStatus {
+    pub objects: Vec<String>,
+    pub excluded: Vec<String>,
+    pub current: Option<String>,
+}
+
+impl ExcludeStatus {
+    /// From a `printer.objects.query` answer; `None` when Klipper has no `[exclude_object]`.
+    pub(super) fn parse(answer: &serde_json::Value) -> Option<ExcludeStatus> {
+        let eo = answer.get("status")?.get("exclude_object")?;
+        let names = |v: Option<&serde_json::Value>, key: Option<&str>| -> Vec<String> {
+            v.and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|o| match key {
+                            Some(k) => o.get(k).and_then(|n| n.as_str()),
+                            None => o.as_str(),
+                        })
+                        .map(str::to_owned)
+                        .take(MAX_KLIPPER_OBJECTS)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Some(ExcludeStatus {
+            objects: names(eo.get("objects"), Some("name")),
+            excluded: names(eo.get("excluded_objects"), None),
+            current: eo.get("current_object").and_then(|c| c.as_str()).map(str::to_owned),
+        })
+    }
+}
+
+impl MoonrakerLink {
+    /// Klipper's `exclude_object` status, queried now.
+    pub(super) async fn exclude_status(&self) -> Result<Option<ExcludeStatus>, PrinterError> {
+        let q = serde_json::json!({"objects": {"exclude_object": null}});
+        let answer = self.rpc.call("printer.objects.query", q).await.map_err(|e| self.map_err(CANCEL_OBJECT, e))?;
+        Ok(ExcludeStatus::parse(&answer))
+    }
+
+    /// `EXCLUDE_OBJECT NAME=…` through `printer.gcode.script`, checked against
+    /// Klipper's known objects first (Klipper itself takes any name) and
+    /// confirmed once `exclude_object.excluded_objects` lists it.
+    pub(super) async fn do_cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        let state = self.status.borrow().state.clone();
+        if matches!(state, crate::domain::PrinterState::Disconnected) {
+            return Err(PrinterError::NotConnected);
+        }
+        if !state.print_running() {
+            return Err(PrinterError::InvalidState { command: CANCEL_OBJECT, state: state.name() });
+        }
+        let file = state.job().map(|j| j.file.clone()).unwrap_or_default();
+        let Some(eo) = self.exclude_status().await? else {
+            return Err(objects::unsupported("Klipper has no [exclude_object] section in printer.cfg"));
+        };
+        if eo.objects.is_empty() {
+            return Err(objects::unsupported(
+                "Klipper knows no objects of this print (no EXCLUDE_OBJECT_DEFINE in the file: enable the \
+                 slicer's \"label objects\" or Moonraker's [file_manager] enable_object_processing)",
+            ));
+        }
+        let wanted = name.trim().to_ascii_uppercase();
+        let Some(known) = eo.objects.iter().find(|o| o.eq_ignore_ascii_case(&wanted)).cloned() else {
+            return Err(objects::unknown(name.trim(), &file, eo.objects.iter().map(String::as_str)));
+        };
+        if eo.excluded.iter().any(|e| e.eq_ignore_ascii_case(&known)) {
+            return Ok(Confirmation::AlreadyThere);
+        }
+        // The last object still printing: from the file's layers when the analysis has them, else Klipper's list.
+        let fa = self.analysis.borrow().clone().filter(|fa| state.job().is_some_and(|j| fa.matches(j)));
+        let last = match fa.as_ref().and_then(|fa| objects::find(&fa.analysis, &fa.file, &known).ok().map(|i| (fa, i)))
+        {
+            Some((fa, index)) => {
+                objects::would_be_last(&fa.analysis, index, state.job().and_then(|j| j.layer), &eo.excluded)
+            }
+            None => !eo.objects.iter().any(|o| *o != known && !eo.excluded.contains(o)),
+        };
+        if last {
+            return Err(objects::last_object(&known));
+        }
+        tracing::info!(printer = %self.name, object = %known, "excluding object");
+        self.script(CANCEL_OBJECT, &[format!("EXCLUDE_OBJECT NAME={known}")]).await?;
+        let deadline = tokio::time::Instant::now() + self.commands.timeout();
+        loop {
+            if let Some(now) = self.exclude_status().await?
+                && now.excluded.iter().any(|e| e.eq_ignore_ascii_case(&known))
+            {
+                return Ok(Confirmation::Confirmed);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PrinterError::Unconfirmed {
+                    command: CANCEL_OBJECT,
+                    timeout_ms: self.commands.timeout().as_millis() as u64,
+                    state: self.status.borrow().state.name(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 }

@@ -188,4 +188,16 @@ impl PrinterLink for MoonrakerLink {
     async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
         self.commands.run_gcode(self, command, lines).await
     }
+
+    async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        self.do_cancel_object(name).await
+    }
+
+    /// Klipper's `exclude_object.excluded_objects` (upper case), queried now; empty when unknown.
+    async fn cancelled_objects(&self) -> Vec<String> {
+        match self.exclude_status().await {
+            Ok(Some(eo)) => eo.excluded,
+            _ => Vec::new(),
+        }
+    }
 }

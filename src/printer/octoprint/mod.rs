@@ -45,6 +45,10 @@ pub struct OctoPrintLink {
     counters: Arc<Counters>,
     /// Pause, resume, cancel, heaters and park: the flow both hosts share.
     commands: Commands,
+    /// `[printer] firmware_cancel_objects`: the firmware takes `M486 P<id>`.
+    firmware_cancel_objects: bool,
+    /// Objects cancelled with `M486 P`, and the file they belong to.
+    cancelled: std::sync::Mutex<(String, Vec<String>)>,
 }
 
 impl OctoPrintLink {
@@ -102,6 +106,8 @@ impl OctoPrintLink {
             analysis: analysis_rx,
             counters,
             commands,
+            firmware_cancel_objects: cfg.firmware_cancel_objects,
+            cancelled: std::sync::Mutex::new((String::new(), Vec::new())),
         });
         Ok((link, runner))
     }
@@ -163,5 +169,61 @@ impl PrinterLink for OctoPrintLink {
 
     async fn run_gcode(&self, command: &'static str, lines: &[String]) -> Result<Confirmation, PrinterError> {
         self.commands.run_gcode(self, command, lines).await
+    }
+
+    /// OctoPrint streams the file itself, so only the firmware can skip an
+    /// object: `M486 P<id>` through the command API, when `[printer]
+    /// firmware_cancel_objects` says the firmware takes it and the file labels
+    /// objects with M486. Confirmed once OctoPrint took the line (the firmware
+    /// reports nothing back); refused plainly otherwise.
+    async fn cancel_object(&self, name: &str) -> Result<Confirmation, PrinterError> {
+        use crate::printer::objects::{self, CANCEL_OBJECT};
+        if !self.firmware_cancel_objects {
+            return Err(objects::unsupported(
+                "OctoPrint streams the file and layerwatch cannot leave lines out of it; if the firmware \
+                 cancels objects with M486 (Marlin CANCEL_OBJECTS, Prusa), set \
+                 [printer] firmware_cancel_objects = true",
+            ));
+        }
+        let state = self.status.borrow().state.clone();
+        if !state.print_running() {
+            return Err(PrinterError::InvalidState { command: CANCEL_OBJECT, state: state.name() });
+        }
+        let job = state.job().cloned().unwrap_or_default();
+        let Some(fa) = self.analysis.borrow().clone().filter(|fa| fa.matches(&job)) else {
+            return Err(PrinterError::Rejected {
+                command: CANCEL_OBJECT,
+                message: format!("{} is not analysed yet: its objects are not known", job.file),
+            });
+        };
+        let index = objects::find(&fa.analysis, &fa.file, name)?;
+        let object = &fa.analysis.objects[index as usize];
+        let Some(id) = object.m486_id else {
+            return Err(objects::unsupported(
+                "the file does not label its objects with M486 (slicer option \"label objects\", firmware-specific)",
+            ));
+        };
+        let cancelled = {
+            let mut c = self.cancelled.lock().unwrap_or_else(|e| e.into_inner());
+            if c.0 != fa.file {
+                *c = (fa.file.clone(), Vec::new());
+            }
+            c.1.clone()
+        };
+        if cancelled.contains(&object.name) {
+            return Ok(Confirmation::AlreadyThere);
+        }
+        if objects::would_be_last(&fa.analysis, index, job.layer, &cancelled) {
+            return Err(objects::last_object(&object.name));
+        }
+        self.commands.run_gcode(self, CANCEL_OBJECT, &[format!("M486 P{id}")]).await?;
+        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).1.push(object.name.clone());
+        Ok(Confirmation::Confirmed)
+    }
+
+    async fn cancelled_objects(&self) -> Vec<String> {
+        let job = self.status.borrow().state.job().map(|j| j.file.clone());
+        let c = self.cancelled.lock().unwrap_or_else(|e| e.into_inner());
+        if job.as_deref() == Some(c.0.as_str()) { c.1.clone() } else { Vec::new() }
     }
 }

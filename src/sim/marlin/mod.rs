@@ -32,6 +32,8 @@ pub struct SimCaps {
     pub emergency_parser: bool,
     pub host_action_commands: bool,
     pub prompt_support: bool,
+    /// Marlin built with `CANCEL_OBJECTS`: `M486` is taken (and recorded), not an unknown command.
+    pub cancel_objects: bool,
 }
 
 impl Default for SimCaps {
@@ -43,6 +45,7 @@ impl Default for SimCaps {
             emergency_parser: true,
             host_action_commands: true,
             prompt_support: true,
+            cancel_objects: false,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::printer::marlin::host_flow::{Meta, Origin, Phase, Step};
 use crate::printer::marlin::job::{self, Job, JobFile};
 use crate::printer::marlin::park::{self, Parked};
 use crate::printer::marlin::{Reply, Request};
-use crate::printer::{Confirmation, PrinterError};
+use crate::printer::{Confirmation, PrinterError, objects};
 
 impl HostMode {
     pub(super) fn request(&mut self, cx: &mut Cx, request: Request) {
@@ -100,7 +100,52 @@ impl HostMode {
                 self.push_sequence(lines, Step::GcodeDone);
                 self.flow.wait(Target::GcodeRan, "gcode", reply);
             }
+            Request::CancelObject { name, reply } => reply.send_result(self.cancel_object(cx, &name)),
         }
+    }
+
+    /// Leaves object `name` out of the stream from the next file line on. The
+    /// link streams the file, so the stream's own state is the confirmation.
+    fn cancel_object(&mut self, cx: &mut Cx, name: &str) -> Result<Confirmation, PrinterError> {
+        let command = objects::CANCEL_OBJECT;
+        if !self.connected {
+            return Err(PrinterError::NotConnected);
+        }
+        let active = matches!(
+            self.phase,
+            Phase::Printing | Phase::Pausing { .. } | Phase::Parking { .. } | Phase::Paused { .. } | Phase::Resuming
+        );
+        let layer = self.job_snapshot().layer;
+        let state = self.phase.name();
+        let Some(job) = self.job.as_mut().filter(|_| active) else {
+            return Err(PrinterError::InvalidState { command, state });
+        };
+        let Some(fa) = job.file_analysis() else {
+            return Err(PrinterError::Rejected {
+                command,
+                message: format!("{} is still being analysed: try again in a moment", job.name),
+            });
+        };
+        let index = objects::find(&fa.analysis, &fa.file, name)?;
+        let object = fa.analysis.objects[index as usize].name.clone();
+        let Some(file) = job.file.as_mut() else {
+            return Err(PrinterError::InvalidState { command, state: "not streaming a file" });
+        };
+        if file.skipper.is_cancelled(index) {
+            return Ok(Confirmation::AlreadyThere);
+        }
+        let names = fa.analysis.objects.iter().filter(|o| file.skipper.is_cancelled(o.index));
+        let cancelled: Vec<String> = names.map(|o| o.name.clone()).collect();
+        if objects::would_be_last(&fa.analysis, index, layer, &cancelled) {
+            return Err(objects::last_object(&object));
+        }
+        file.skipper.cancel(index);
+        let mut names = cancelled;
+        names.push(object.clone());
+        self.cancelled.set(names);
+        let what = "object cancelled: its moves are left out from the next line";
+        info!(printer = %cx.printer, object = %object, index, layer, "{what}");
+        Ok(Confirmation::Confirmed)
     }
 
     pub(super) fn start_pause(&mut self, cx: &mut Cx, origin: Origin) {
@@ -178,6 +223,7 @@ impl HostMode {
             .unwrap_or_default();
         info!(printer = %cx.printer, file = %path.display(), size, "print started (host mode)");
         self.job = Some(Job::new(name, Some(path.clone()), Some(size), Some(file), cx.now));
+        self.cancelled.set(Vec::new());
         let (id, tx) = (self.job_id, cx.events.clone());
         tokio::task::spawn_blocking(move || {
             let _ = tx.send(ModeEvent::Analysis(id, job::analyze(&path)));

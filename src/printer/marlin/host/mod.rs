@@ -30,6 +30,21 @@ use crate::printer::{Confirmation, FileAnalysis, PrinterError};
 /// Accepted lines kept for resend requests.
 const HISTORY: usize = 256;
 
+/// Names of the objects cancelled in the current print, shared with `MarlinLink`
+/// (which reads it; the mode running writes it).
+#[derive(Debug, Clone, Default)]
+pub struct CancelledObjects(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CancelledObjects {
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(super) fn set(&self, names: Vec<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = names;
+    }
+}
+
 pub struct HostMode {
     settings: Settings,
     flow: Flow,
@@ -50,6 +65,7 @@ pub struct HostMode {
     stuck_logged: bool,
     next_poll: Option<Instant>,
     poll_outstanding: bool,
+    cancelled: CancelledObjects,
 }
 
 impl HostMode {
@@ -73,7 +89,14 @@ impl HostMode {
             stuck_logged: false,
             next_poll: None,
             poll_outstanding: false,
+            cancelled: CancelledObjects::default(),
         }
+    }
+
+    /// Publishes the cancelled objects' names through `shared`.
+    pub fn sharing_cancelled(mut self, shared: CancelledObjects) -> Self {
+        self.cancelled = shared;
+        self
     }
 
     fn push(&mut self, text: impl Into<String>, meta: Meta) {

@@ -5,7 +5,7 @@ use tracing::info;
 
 use super::{MonitorMode, Phase};
 use crate::printer::marlin::Request;
-use crate::printer::marlin::driver::Cx;
+use crate::printer::marlin::driver::{Cx, Mode};
 use crate::printer::marlin::flow::Target;
 use crate::printer::{Confirmation, PrinterError};
 
@@ -110,6 +110,16 @@ impl MonitorMode {
                 self.enqueue("M105");
                 self.flow.temp_waiters.push((hotend, bed, reply));
             }
+            Request::CancelObject { name, reply } => match self.m486_line(cx, &name) {
+                Ok(Some(line)) => {
+                    info!(printer = %cx.printer, object = %name, %line, "cancelling an object in the firmware");
+                    self.gcode_pending = Some(line.clone());
+                    self.enqueue(line);
+                    self.flow.wait(Target::GcodeRan, crate::printer::objects::CANCEL_OBJECT, reply);
+                }
+                Ok(None) => reply.send_result(Ok(Confirmation::AlreadyThere)),
+                Err(e) => reply.send_result(Err(e)),
+            },
             Request::Gcode { lines, reply } => {
                 info!(printer = %cx.printer, lines = lines.len(), "running G-code");
                 // `enqueue` drops a line already queued; the marker is the last line sent.
@@ -120,5 +130,44 @@ impl MonitorMode {
                 self.flow.wait(Target::GcodeRan, "gcode", reply);
             }
         }
+    }
+
+    /// The `M486 P<id>` that cancels `name` (recorded as cancelled), `None` when it already is,
+    /// or why not: the firmware is not said to take M486, no analysis, unknown name, no M486 label,
+    /// the last object.
+    fn m486_line(&mut self, cx: &Cx, name: &str) -> Result<Option<String>, PrinterError> {
+        use crate::printer::objects::{self, CANCEL_OBJECT};
+        if !cx.settings.firmware_cancel_objects {
+            return Err(objects::unsupported(
+                "in monitor mode the printer runs the file itself; if its firmware cancels objects with M486 \
+                 (Marlin CANCEL_OBJECTS), set [printer] firmware_cancel_objects = true, or print in host mode",
+            ));
+        }
+        let state = self.state();
+        if !state.print_running() {
+            return Err(PrinterError::InvalidState { command: CANCEL_OBJECT, state: state.name() });
+        }
+        let Some(fa) = self.job.as_ref().and_then(|j| j.file_analysis()) else {
+            return Err(PrinterError::Rejected {
+                command: CANCEL_OBJECT,
+                message: "the printing file's objects are not known ([printer.serial] gcode_dir holds no copy of it)"
+                    .into(),
+            });
+        };
+        let index = objects::find(&fa.analysis, &fa.file, name)?;
+        let object = &fa.analysis.objects[index as usize];
+        let Some(id) = object.m486_id else {
+            return Err(objects::unsupported("the file does not label its objects with M486"));
+        };
+        let mut cancelled = self.cancelled.get();
+        if cancelled.contains(&object.name) {
+            return Ok(None);
+        }
+        if objects::would_be_last(&fa.analysis, index, state.job().and_then(|j| j.layer), &cancelled) {
+            return Err(objects::last_object(&object.name));
+        }
+        cancelled.push(object.name.clone());
+        self.cancelled.set(cancelled);
+        Ok(Some(format!("M486 P{id}")))
     }
 }

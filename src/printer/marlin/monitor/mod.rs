@@ -105,6 +105,8 @@ pub struct MonitorMode {
     /// The last line of a `run_gcode` batch: its `ok` confirms the batch.
     gcode_pending: Option<String>,
     last_rx: Instant,
+    /// Objects cancelled with `M486 P` in the current print (shared with `MarlinLink`).
+    cancelled: super::host::CancelledObjects,
 }
 
 impl MonitorMode {
@@ -134,7 +136,14 @@ impl MonitorMode {
             park_pending: false,
             gcode_pending: None,
             last_rx: Instant::now(),
+            cancelled: super::host::CancelledObjects::default(),
         }
+    }
+
+    /// Publishes the cancelled objects' names through `shared`.
+    pub fn sharing_cancelled(mut self, shared: super::host::CancelledObjects) -> Self {
+        self.cancelled = shared;
+        self
     }
 
     fn enqueue(&mut self, cmd: impl Into<String>) {
@@ -217,6 +226,7 @@ impl MonitorMode {
             _ => "SD print".to_string(),
         };
         self.job = Some(Job::new(name.clone(), None, Some(size), None, cx.now));
+        self.cancelled.set(Vec::new());
         self.source = Source::Sd;
         if let Some(dir) = self.settings.local_gcode.clone() {
             if let Some(path) = job::find_local_copy(&dir, &name, size) {
@@ -470,9 +480,21 @@ impl Mode for MonitorMode {
                         "park",
                         &format!("the firmware cannot park: {}", e.message),
                     );
-                } else if e.kind == ErrorKind::UnknownCommand && self.gcode_pending.is_some() {
-                    self.gcode_pending = None;
-                    self.flow.fail(Target::GcodeRan, "gcode", &format!("the firmware refused it: {}", e.message));
+                } else if e.kind == ErrorKind::UnknownCommand
+                    && self.gcode_pending.as_ref().is_some_and(|p| !p.starts_with("M486 P") || e.message.contains(p))
+                {
+                    // An `M486 P` is refused only by its own echo: an SD file's own `M486 S` lines
+                    // echo "Unknown command" too on firmware without CANCEL_OBJECTS.
+                    let pending = self.gcode_pending.take().unwrap_or_default();
+                    let mut command = "gcode";
+                    if pending.starts_with("M486 P") {
+                        // No CANCEL_OBJECTS in this firmware: the object was not cancelled after all.
+                        command = crate::printer::objects::CANCEL_OBJECT;
+                        let mut names = self.cancelled.get();
+                        names.pop();
+                        self.cancelled.set(names);
+                    }
+                    self.flow.fail(Target::GcodeRan, command, &format!("the firmware refused it: {}", e.message));
                 } else {
                     warn!(printer = %cx.printer, error = %e.message, "printer reported an error");
                 }

@@ -235,12 +235,14 @@ impl Firmware {
         true
     }
 
-    /// Progress and the fan.
+    /// Progress, the fan and `M486` (with `caps.cancel_objects`).
     fn settings(&mut self, run: &Run<'_>) -> bool {
         match run.word {
             "M73" => self.progress = run.param('P'),
             "M106" => self.fan = run.param('S').unwrap_or(255.0),
             "M107" => self.fan = 0.0,
+            // CANCEL_OBJECTS: the objects are taken, not acted on (the simulator has no objects).
+            "M486" if self.cfg.caps.cancel_objects => {}
             _ => return false,
         }
         self.done(run);
