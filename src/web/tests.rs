@@ -55,6 +55,7 @@ impl Fixed {
             gate: "judged".into(),
             pause_level: Some(0.6),
             latency_ms: 12.0,
+            geometry: None,
         });
         self.updates.send_modify(|n| *n += 1);
     }
@@ -95,6 +96,7 @@ impl StatusSource for Fixed {
             findings: vec![],
             health: self.health(),
             mute: None,
+            geometry: None,
         }
     }
 
@@ -210,7 +212,10 @@ async fn slow_header_and_idle_connections_are_closed_after_the_header_timeout() 
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
     let (got, took) = until_closed(&mut idle).await;
     assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "idle connection closed after {took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "idle connection closed after {took:?}"
+    );
     // The server itself is fine and stops on its token.
     let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -540,6 +545,7 @@ async fn every_documented_path_is_routed_and_every_route_documented() {
         "/api/status",
         "/api/events",
         "/api/live.jpg",
+        "/api/overlay",
         "/api/timeline",
         "/api/prints",
         "/api/prints/{id}/timeline",

@@ -59,7 +59,7 @@ impl Engine {
 
     /// A verdict above `Ok`: raises the open incident, escalates it, or opens one.
     async fn on_problem(&mut self, v: Verdict, frame: Option<Frame>) -> Result<(), ActionError> {
-        let cause = IncidentCause::from_failure(v.kind.unwrap_or(crate::domain::FailureKind::Other));
+        let cause = IncidentCause::from_verdict(v.kind, v.evidence.geometry.as_ref());
         if let Some(inc) = &self.incident {
             if inc.level >= v.level {
                 // Still the same incident: remember the worst, never act twice.
@@ -415,6 +415,8 @@ impl Engine {
             layer: p.evidence.layer,
             layer_count: p.evidence.layer_count,
             detail: format!("{}  {}", self.name, render::clock_time(now)),
+            overlay: p.evidence.overlay.clone(),
+            region: p.evidence.geometry.as_ref().and_then(|g| g.region),
         };
         let (draw, quality) = (self.cfg.annotate_snapshots, self.cfg.snapshot_quality);
         let jpeg = tokio::task::spawn_blocking(move || match (&image, draw) {
@@ -490,7 +492,9 @@ fn describe(f: &HealthFinding, now: Timestamp) -> String {
         HealthFinding::ActivityAfterEnd { since } => {
             format!("The print ended but the picture keeps changing ({} min)", mins(since))
         }
-        HealthFinding::Muted { until: Some(t), .. } => format!("Pauses and alerts muted until {}", render::clock_time(*t)),
+        HealthFinding::Muted { until: Some(t), .. } => {
+            format!("Pauses and alerts muted until {}", render::clock_time(*t))
+        }
         HealthFinding::Muted { until: None, .. } => "Pauses and alerts muted for the rest of this print".into(),
         HealthFinding::Cleared { what, .. } => format!("{what} cleared"),
     }
