@@ -34,7 +34,8 @@ try {
     const box = (b) => (b ? { x: b.x, y: b.y, w: b.width, h: b.height } : null);
     return { image: box(img), outline: box(path), roi: box(r), layer: Number(svg.dataset.layer), segments: Number(svg.dataset.segments) };
   });
-  m.api = await page.evaluate(async () => (await fetch('/api/overlay')).json());
+  // The overlay the page drew (from /api/overlay), to compare with where it landed.
+  m.api = await page.evaluate(() => lastOverlay);
   await page.screenshot({ path: `${shots}/geometry-overlay.png`, fullPage: true });
   await page.locator('section.card.live').screenshot({ path: `${shots}/geometry-overlay-card.png` });
   if (errors.length) throw new Error(errors.join('\n'));

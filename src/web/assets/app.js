@@ -122,7 +122,7 @@ function renderStatus(s) {
 }
 
 // ---- the expected print over the live frame (calibrated camera, /api/overlay) ---------
-let overlayKey = null;
+let overlayKey = null, lastOverlay = null;
 async function refreshOverlay(s) {
   const g = s.geometry, box = $('overlay'), layer = s.printer.layer;
   if (!g || g.state !== 'watching' || layer == null) {
@@ -159,6 +159,7 @@ function drawOverlay(o, found) {
   box.replaceChildren(...kids);
   box.dataset.layer = o.layer;
   box.dataset.segments = o.outline.length;
+  lastOverlay = o;
   box.classList.remove('off');
 }
 
