@@ -301,8 +301,10 @@ impl Wiring<'_> {
         let handoff = Arc::new(FrameQueue::new(HANDOFF, handoff_stats.clone()));
         {
             let (pool, handoff, board, stop) = (pool.clone(), handoff.clone(), self.board.clone(), root.clone());
+            // The print's crop is classified too with a calibrated camera (a fixed roi crops already).
+            let crop = cfg.vision.crop_to_print && cfg.vision.roi.is_none() && cfg.camera.geometry.is_some();
             self.sup.spawn(Stage::Vision, move || {
-                vision::run(pool.clone(), handoff.clone(), scored.clone(), board.clone(), stop.clone())
+                vision::run(pool.clone(), handoff.clone(), scored.clone(), board.clone(), crop, stop.clone())
             });
         }
         {

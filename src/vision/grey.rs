@@ -3,7 +3,8 @@
 //! luma) and box-filtered down to the checks' mask (`geometry::Grey`). The
 //! daemon (frames from the camera) and `eval` (frames from files) read frames
 //! for the checks only through [`grey_for_checks`], so both judge the same
-//! pixels. CPU work: callers run it off the async runtime.
+//! pixels. Also [`crop`]: the expected print's region as an RGB frame, for the
+//! classifier's second pass. CPU work: callers run both off the async runtime.
 
 use opencv::core::{Mat, MatTraitConst, MatTraitConstManual};
 use opencv::imgcodecs;
@@ -62,6 +63,51 @@ pub fn grey_for_checks(image: &FrameImage, calibrated: (u32, u32), mask: (u32, u
     }
 }
 
+/// The part `roi` (pixels of a `frame`-sized picture, clipped to it) of `image`,
+/// as an RGB frame the classifier takes as is: the print's crop for the second
+/// pass. A picture of another size is refused (the region would be elsewhere).
+pub fn crop(
+    image: &FrameImage,
+    roi: crate::domain::Roi,
+    frame: (u32, u32),
+) -> Result<crate::domain::RgbImage, GreyError> {
+    use opencv::core::{Rect, Vec3b};
+    use opencv::imgproc;
+    let err = |e: opencv::Error| GreyError::Decoder(e.to_string());
+    let bgr = match image {
+        FrameImage::Jpeg(bytes) => {
+            jpeg::inspect(bytes)?;
+            let buf = Mat::from_slice(bytes).map_err(err)?;
+            let m = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).map_err(err)?;
+            if m.empty() {
+                return Err(GreyError::Decoder("libjpeg could not decode the image".into()));
+            }
+            m
+        }
+        FrameImage::Rgb(img) => {
+            let rgb =
+                Mat::new_rows_cols_with_bytes::<Vec3b>(img.height as i32, img.width as i32, &img.data).map_err(err)?;
+            let mut bgr = Mat::default();
+            imgproc::cvt_color_def(&rgb, &mut bgr, imgproc::COLOR_RGB2BGR).map_err(err)?;
+            bgr
+        }
+    };
+    let (w, h) = (bgr.cols().max(0) as u32, bgr.rows().max(0) as u32);
+    if (w, h) != frame {
+        return Err(GreyError::WrongSize { width: w, height: h, calibrated: frame });
+    }
+    let x0 = roi.x.min(w.saturating_sub(1));
+    let y0 = roi.y.min(h.saturating_sub(1));
+    let cw = roi.width.min(w - x0).max(1);
+    let ch = roi.height.min(h - y0).max(1);
+    let part = Mat::roi(&bgr, Rect::new(x0 as i32, y0 as i32, cw as i32, ch as i32)).map_err(err)?;
+    let mut rgb = Mat::default();
+    imgproc::cvt_color_def(&part, &mut rgb, imgproc::COLOR_BGR2RGB).map_err(err)?;
+    let rgb = if rgb.is_continuous() { rgb } else { rgb.try_clone().map_err(err)? };
+    let data = rgb.data_bytes().map_err(err)?.to_vec();
+    crate::domain::RgbImage::new(cw, ch, data).ok_or_else(|| GreyError::Decoder("crop of the wrong length".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -100,5 +146,10 @@ mod tests {
             grey_for_checks(&FrameImage::Jpeg(b"nope".to_vec().into()), (64, 48), (16, 12)),
             Err(GreyError::Jpeg(_))
         ));
+        // The crop for the classifier's second pass: the bright half only, clipped to the frame.
+        let c = crop(&j, crate::domain::Roi { x: 4, y: 8, width: 20, height: 100 }, (64, 48)).unwrap();
+        assert!(crop(&j, crate::domain::Roi { x: 4, y: 8, width: 20, height: 10 }, (640, 480)).is_err());
+        assert_eq!((c.width, c.height), (20, 40));
+        assert!(c.data.iter().all(|v| *v > 190), "only the bright half");
     }
 }

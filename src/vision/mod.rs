@@ -32,7 +32,7 @@ pub mod worker;
 
 pub use config::{Precision, Roi, VisionConfig};
 pub use fake::{FakeClassifier, FakeStep};
-pub use grey::{GreyError, grey_for_checks};
+pub use grey::{GreyError, crop, grey_for_checks};
 pub use model::{Model, ModelSource, ModelSpec};
 pub use onnx::{ClassifierOptions, OnnxClassifier};
 pub use preprocess::{DecodeKind, Preprocessor};
