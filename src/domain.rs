@@ -119,7 +119,10 @@ pub struct ClassScore {
 impl Scores {
     /// The most likely failure class (never the normal class) and its probability.
     pub fn top_failure(&self, normal_label: &str) -> Option<&ClassScore> {
-        self.classes.iter().filter(|c| &*c.label != normal_label).max_by(|a, b| a.p.total_cmp(&b.p))
+        self.classes
+            .iter()
+            .filter(|c| &*c.label != normal_label)
+            .max_by(|a, b| a.p.total_cmp(&b.p))
     }
 
     pub fn class(&self, label: &str) -> Option<f32> {
@@ -491,12 +494,7 @@ mod tests {
     #[test]
     fn printer_state_serialises_with_a_tag() {
         let s = PrinterState::Printing {
-            job: PrintJob {
-                file: "a.gcode".into(),
-                layer: Some(3),
-                elapsed: Some(Duration::from_secs(90)),
-                ..Default::default()
-            },
+            job: PrintJob { file: "a.gcode".into(), layer: Some(3), elapsed: Some(Duration::from_secs(90)), ..Default::default() },
         };
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.starts_with(r#"{"state":"printing","job":{"file":"a.gcode","layer":3"#), "{json}");

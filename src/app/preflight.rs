@@ -31,9 +31,7 @@ pub fn check(cfg: &Config) -> Vec<ConfigIssue> {
                 out.push(key, &lib, why);
             }
         }
-        Err(e) => {
-            out.push("vision.ort_library", cfg.vision.ort_library.as_deref().unwrap_or(Path::new("")), e.to_string())
-        }
+        Err(e) => out.push("vision.ort_library", cfg.vision.ort_library.as_deref().unwrap_or(Path::new("")), e.to_string()),
     }
     if let Some(p) = &cfg.decision.calibration {
         match std::fs::read_to_string(p) {
@@ -117,9 +115,8 @@ fn unusable_data_dir(dir: &Path) -> Option<String> {
     while let Some(p) = parent {
         let p = if p.as_os_str().is_empty() { Path::new(".") } else { p };
         if p.exists() {
-            return (!p.is_dir() || !access(p, libc::W_OK | libc::X_OK)).then(|| {
-                format!("does not exist and cannot be created: {} is not writable by this user", p.display())
-            });
+            return (!p.is_dir() || !access(p, libc::W_OK | libc::X_OK))
+                .then(|| format!("does not exist and cannot be created: {} is not writable by this user", p.display()));
         }
         parent = p.parent();
     }

@@ -153,8 +153,8 @@ pub use geometry::{
     Fed, GeometryChecker, GeometryConfig, GeometryFeed, GeometryFinding, GeometryKind, GeometryStats, checker_inputs,
 };
 pub use inputs::{FeatureMix, Feedback, LayerExpectation};
-pub use params::{ClassParams, DecisionParams, KINDS, MAX_LEVEL, kind_index, scale_level, sensitize};
 pub use plan::LayerPlan;
+pub use params::{ClassParams, DecisionParams, KINDS, MAX_LEVEL, kind_index, scale_level, sensitize};
 pub use step::{Context, DecisionStats, Gate, Step, confidence};
 
 use crate::domain::{FrameScore, HealthFinding, PrinterStatus, Timestamp};

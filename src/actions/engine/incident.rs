@@ -492,9 +492,7 @@ fn describe(f: &HealthFinding, now: Timestamp) -> String {
         HealthFinding::ActivityAfterEnd { since } => {
             format!("The print ended but the picture keeps changing ({} min)", mins(since))
         }
-        HealthFinding::Muted { until: Some(t), .. } => {
-            format!("Pauses and alerts muted until {}", render::clock_time(*t))
-        }
+        HealthFinding::Muted { until: Some(t), .. } => format!("Pauses and alerts muted until {}", render::clock_time(*t)),
         HealthFinding::Muted { until: None, .. } => "Pauses and alerts muted for the rest of this print".into(),
         HealthFinding::Cleared { what, .. } => format!("{what} cleared"),
     }
