@@ -322,6 +322,88 @@ pub struct Evidence {
     /// localised it; lets `actions` cancel just the object there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bed_xy_mm: Option<[f32; 2]>,
+    /// The geometry finding behind this verdict, when the geometry checks called it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<GeometryFinding>,
+    /// What the camera should see of the current layer (for the snapshot); not stored.
+    #[serde(skip)]
+    pub overlay: Option<Arc<Overlay>>,
+}
+
+/// A region of the full frame, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roi {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What a geometry finding says is wrong (`decision::GeometryChecker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeometryKind {
+    MissingMaterial,
+    GrowthStopped,
+    SilhouetteOffset,
+}
+
+impl GeometryKind {
+    pub const ALL: [GeometryKind; 3] =
+        [GeometryKind::MissingMaterial, GeometryKind::GrowthStopped, GeometryKind::SilhouetteOffset];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GeometryKind::MissingMaterial => "missing_material",
+            GeometryKind::GrowthStopped => "growth_stopped",
+            GeometryKind::SilhouetteOffset => "silhouette_offset",
+        }
+    }
+}
+
+/// One geometry finding: what, where on the bed, where in the frame, and the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeometryFinding {
+    pub kind: GeometryKind,
+    /// The layer starting when it was raised.
+    pub layer: u32,
+    /// Centre of the region concerned, bed mm (X, Y, Z).
+    pub bed_mm: [f32; 3],
+    /// The region in the full frame (pixels).
+    pub region: Option<Roi>,
+    /// The contrast measured (share of the region's pixels showing material).
+    pub contrast: f32,
+    /// The print's best contrast so far.
+    pub best_contrast: f32,
+    /// `silhouette_offset`: the shift found (mm on the bed).
+    pub offset_mm: Option<[f32; 2]>,
+}
+
+impl GeometryFinding {
+    /// "missing material at (112, 104) mm", for notes and alerts.
+    pub fn describe(&self) -> String {
+        let mut s =
+            format!("{} at ({:.0}, {:.0}) mm", self.kind.name().replace('_', " "), self.bed_mm[0], self.bed_mm[1]);
+        if let Some([dx, dy]) = self.offset_mm {
+            s.push_str(&format!(", moved {dx:+.0}/{dy:+.0} mm"));
+        }
+        s
+    }
+}
+
+/// The expected print drawn over a frame: the current layer's outline (line
+/// segments, full-frame pixels) and the print's region of interest.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Overlay {
+    /// The 0-based layer whose top outline this is.
+    pub layer: u32,
+    /// Frame size the coordinates are in.
+    pub width: u32,
+    pub height: u32,
+    /// Outline segments `[[x0, y0], [x1, y1]]`.
+    pub outline: Vec<[[f32; 2]; 2]>,
+    /// Everything expected so far, grown by a margin: where the classifier's crop would go.
+    pub roi: Option<Roi>,
 }
 
 /// The decision for one frame.

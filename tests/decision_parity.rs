@@ -130,6 +130,7 @@ async fn daemon_path(
         tick: Duration::from_secs(3600),
         actions_stopped,
         memory: None,
+        geometry: None,
     });
     let cancel = CancellationToken::new();
     let task = tokio::spawn(run(inputs, cancel.clone()));

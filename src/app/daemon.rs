@@ -100,6 +100,7 @@ impl Daemon {
         crate::net::install_tls_provider();
         let cfg = Arc::new(cfg);
         let (store, params) = open(&cfg).await?;
+        let geometry = camera_geometry(&cfg).await?;
         let has_printer = cfg.printer.kind != PrinterKind::None;
         let board = Arc::new(StatusBoard::new(&cfg.general.name, &cfg.camera.name, has_printer));
         let root = cancel;
@@ -156,6 +157,7 @@ impl Daemon {
             tick: DECISION_TICK,
             actions_stopped: actions_stop.clone(),
             memory: Some(MemorySlot { store: store.clone(), camera: cfg.camera.name.clone() }),
+            geometry,
         });
         let pool = w.vision_and_capture(&opts, scored_tx);
         w.web(&store, web_engines);
@@ -315,8 +317,10 @@ impl Wiring<'_> {
         let handoff = Arc::new(FrameQueue::new(HANDOFF, handoff_stats.clone()));
         {
             let (pool, handoff, board, stop) = (pool.clone(), handoff.clone(), self.board.clone(), root.clone());
+            // The print's crop is classified too with a calibrated camera (a fixed roi crops already).
+            let crop = cfg.vision.crop_to_print && cfg.vision.roi.is_none() && cfg.camera.geometry.is_some();
             self.sup.spawn(Stage::Vision, move || {
-                vision::run(pool.clone(), handoff.clone(), scored.clone(), board.clone(), stop.clone())
+                vision::run(pool.clone(), handoff.clone(), scored.clone(), board.clone(), crop, stop.clone())
             });
         }
         {
@@ -405,6 +409,24 @@ fn always_printing() -> PrinterStatus {
         temps: Temperatures::default(),
         at: Timestamp::now(),
     }
+}
+
+/// The camera's calibration (`camera.geometry`) with its path, when set.
+async fn camera_geometry(cfg: &Config) -> anyhow::Result<Option<(crate::geometry::CameraFile, String)>> {
+    let Some(path) = &cfg.camera.geometry else { return Ok(None) };
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .with_context(|| format!("camera.geometry: cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    let file = crate::geometry::CameraFile::parse(&text, &name)?;
+    tracing::info!(
+        file = %name,
+        frame = format!("{}x{}", file.frame.width, file.frame.height),
+        enabled = cfg.decision.geometry.enabled,
+        action = ?cfg.decision.geometry.action,
+        "camera calibrated: geometry checks on"
+    );
+    Ok(Some((file, name)))
 }
 
 /// `[decision]` over the calibration it names (or the built-in one).

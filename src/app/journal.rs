@@ -34,6 +34,9 @@ pub struct StepRecord {
     pub pause_level: Option<f32>,
     /// Decode + preprocess + inference, ms.
     pub latency_ms: f32,
+    /// A geometry finding raised at this frame (`missing_material`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<&'static str>,
 }
 
 impl StepRecord {
@@ -51,6 +54,7 @@ impl StepRecord {
             gate: step.gate.name(),
             pause_level: step.pause_level.is_finite().then_some(step.pause_level),
             latency_ms,
+            geometry: step.geometry_raised.first().map(|g| g.kind.name()),
         }
     }
 }
@@ -107,6 +111,7 @@ mod tests {
             gate: "judged",
             pause_level: None,
             latency_ms: 0.0,
+            geometry: None,
         }
     }
 

@@ -8,6 +8,8 @@
 //!   time-lapse recorder (`timelapse`, an unsupervised task that only logs its errors).
 //! - `printer`: [`PrinterSlot`], the printer link the other stages hold for the daemon's life.
 //! - `expect`: G-code analysis → per-layer expectations for decision.
+//! - `geometry`: the geometry checks beside the decision stage (`camera.geometry`): frames read
+//!   off the runtime at layer changes, findings to the decider, the overlay of the current layer.
 //! - `commands`: the dashboard's commands into the engine and the decider.
 //! - `mqtt`: the MQTT side's view of the board and store, its buttons into the engine, the MQTT light.
 //! - `status`, `journal`: the live status board (the web API reads it) and the recent steps.
@@ -24,6 +26,7 @@ pub mod commands;
 mod daemon;
 pub mod demo;
 pub mod expect;
+pub mod geometry;
 pub mod journal;
 pub mod mqtt;
 pub mod preflight;

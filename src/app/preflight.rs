@@ -1,6 +1,7 @@
 //! What `run` needs from the machine, checked before anything starts: the
-//! model, the ONNX Runtime library, the calibration file, the data folder, the
-//! serial port, the camera's file or folder; each must exist and be usable by
+//! model, the ONNX Runtime library, the calibration file, the camera's
+//! calibration (`camera.geometry`), the data folder, the serial port, the
+//! camera's file or folder; each must exist and be usable by
 //! this user. `validate-config` reports these with the file's own problems;
 //! `run` stops with all of them at once instead of crash-looping a stage.
 //!
@@ -38,6 +39,16 @@ pub fn check(cfg: &Config) -> Vec<ConfigIssue> {
             Ok(text) => {
                 if let Err(e) = crate::decision::Calibration::parse(&text, &p.display().to_string()) {
                     out.push("decision.calibration", p, format!("is not a valid calibration: {e}"));
+                }
+            }
+        }
+    }
+    if let Some(p) = &cfg.camera.geometry {
+        match std::fs::read_to_string(p) {
+            Err(e) => out.push("camera.geometry", p, format!("cannot be read: {}", io_words(&e))),
+            Ok(text) => {
+                if let Err(e) = crate::geometry::CameraFile::parse(&text, &p.display().to_string()) {
+                    out.push("camera.geometry", p, format!("is not a valid camera calibration: {e}"));
                 }
             }
         }
@@ -145,6 +156,9 @@ mod tests {
         cfg.vision.ort_library = Some(d.path().join("libonnxruntime.so"));
         cfg.decision.calibration = Some(d.path().join("cal.toml"));
         std::fs::write(d.path().join("cal.toml"), "not = [valid").unwrap();
+        cfg.camera.geometry = Some(d.path().join("cameras/mk3.toml"));
+        std::fs::create_dir(d.path().join("cameras")).unwrap();
+        std::fs::write(d.path().join("cameras/mk3.toml"), "format = 1\n[frame]\nwidth = \"wide\"\n").unwrap();
         cfg.general.data_dir = d.path().join("file-not-dir");
         std::fs::write(&cfg.general.data_dir, "x").unwrap();
         cfg.printer.kind = PrinterKind::Marlin;
@@ -160,6 +174,7 @@ mod tests {
                 "vision.model",
                 "vision.ort_library",
                 "decision.calibration",
+                "camera.geometry",
                 "general.data_dir",
                 "printer.serial.path",
                 "camera.path"
@@ -168,9 +183,14 @@ mod tests {
         );
         assert_eq!(got[0], "vision.model = \"$TMP/missing/classifier.toml\": cannot be used: it does not exist");
         assert!(got[2].contains("is not a valid calibration"), "{}", got[2]);
-        assert_eq!(got[3], "general.data_dir = \"$TMP/file-not-dir\": is not a folder");
         assert_eq!(
-            got[4],
+            got[3],
+            "camera.geometry = \"$TMP/cameras/mk3.toml\": is not a valid camera calibration: \
+             $TMP/cameras/mk3.toml: frame.width: line 3: invalid type: string \"wide\", expected u32"
+        );
+        assert_eq!(got[4], "general.data_dir = \"$TMP/file-not-dir\": is not a folder");
+        assert_eq!(
+            got[5],
             "printer.serial.path = \"$TMP/ttyUSB9\": cannot be used: it does not exist (is the printer plugged in?)"
         );
         assert!(!got.iter().any(|l| l.contains("os error")), "{got:#?}");

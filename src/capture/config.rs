@@ -77,6 +77,10 @@ pub struct CameraConfig {
     /// Largest accepted frame in pixels, read from the image header before decoding:
     /// bigger frames (and image files) are skipped and counted, so one cannot exhaust memory.
     pub max_pixels: u64,
+    /// This camera's calibration file (`cameras/<printer>.toml`, relative to the config file;
+    /// `layerwatch calibrate solve` writes it): with it the daemon runs the geometry checks
+    /// (`[decision.geometry]`) and draws the expected print on the dashboard and alert snapshots.
+    pub geometry: Option<PathBuf>,
 }
 
 impl Default for CameraConfig {
@@ -99,6 +103,7 @@ impl Default for CameraConfig {
             max_frame_bytes: 16 * 1024 * 1024,
             v4l2_format: V4l2Format::Auto,
             max_pixels: crate::images::DEFAULT_MAX_PIXELS,
+            geometry: None,
         }
     }
 }
@@ -117,6 +122,11 @@ impl CameraConfig {
         out.range(format!("{p}.reconnect_max_ms"), self.reconnect_max_ms, 100, 3_600_000);
         out.range(format!("{p}.max_frame_bytes"), self.max_frame_bytes, 64 * 1024, 256 * 1024 * 1024);
         out.range(format!("{p}.max_pixels"), self.max_pixels, 64 * 64, crate::images::DEFAULT_MAX_PIXELS);
+        if let Some(g) = &self.geometry
+            && g.as_os_str().is_empty()
+        {
+            out.push(format!("{p}.geometry"), g, "must name a camera file (cameras/<printer>.toml) or be left out");
+        }
         match self.source {
             SourceKind::Mjpeg | SourceKind::Snapshot => {
                 if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
@@ -146,6 +156,12 @@ impl CameraConfig {
     pub fn resolve_paths(&mut self, base: &Path) {
         if self.path.is_relative() && !self.path.as_os_str().is_empty() {
             self.path = base.join(&self.path);
+        }
+        if let Some(g) = &mut self.geometry
+            && g.is_relative()
+            && !g.as_os_str().is_empty()
+        {
+            *g = base.join(&*g);
         }
     }
 }

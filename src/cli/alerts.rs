@@ -79,6 +79,8 @@ fn test_picture(name: &str) -> Result<Vec<u8>, crate::actions::alerts::snapshot:
         layer: None,
         layer_count: None,
         detail: format!("{name}  layerwatch alerts test"),
+        overlay: None,
+        region: None,
     };
     annotate(&FrameImage::Rgb(Arc::new(img)), &a, 85)
 }

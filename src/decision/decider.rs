@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::{FailureKind, FrameScore, HealthFinding, Level, PrinterStatus, Timestamp};
+use crate::domain::{FailureKind, FrameScore, GeometryFinding, HealthFinding, Level, PrinterStatus, Timestamp};
 
 use super::adapt::{Adapter, CameraMemory, apply_shift};
 use super::calibration::ClassAction;
@@ -55,6 +55,8 @@ pub struct Decider {
     /// The memory's shift, recomputed when the memory changes (not per frame).
     camera_shift: Option<f32>,
     adapter: Adapter,
+    /// A verdict the geometry checks called, latched like a failure: its level and finding.
+    geometry: Option<(Level, GeometryFinding)>,
 }
 
 impl Decider {
@@ -90,6 +92,7 @@ impl Decider {
             memory_changed: false,
             camera_shift: None,
             adapter: Adapter::default(),
+            geometry: None,
         }
     }
 
@@ -213,6 +216,51 @@ impl Decider {
         self.finish(out, Gate::Judged)
     }
 
+    /// Geometry findings the checker (`GeometryChecker`, fed by the caller) raised
+    /// on the frame `out` was stepped from: evidence of their own, with the action of
+    /// `[decision.geometry]` (`pause`: a failure, `warn`: a warning, `ignore`: shown
+    /// only). Taken while the frame was judged or in the classifier's warm-up (the
+    /// checker has its own); not while muted, quiet after a resume, or not printing.
+    /// A finding's verdict holds like a failure: until feedback, a new print, or the
+    /// printer stops printing. Updates `out` in place.
+    pub fn geometry(&mut self, found: &[GeometryFinding], out: &mut Step) {
+        out.geometry_raised.extend(found.iter().cloned());
+        let Some(f) = found.first() else { return };
+        let level = match self.params.geometry.action {
+            ClassAction::Pause => Level::Failure,
+            ClassAction::Warn => Level::Warning,
+            ClassAction::Ignore => return,
+        };
+        if !matches!(out.gate, Gate::Judged | Gate::WarmUp)
+            || self.geometry.as_ref().is_some_and(|(held, _)| *held >= level)
+        {
+            return;
+        }
+        if level == Level::Failure {
+            self.adapter.failure_called();
+        }
+        self.geometry = Some((level, f.clone()));
+        self.report(out);
+    }
+
+    /// The verdict `out` reports: the classifier's, or the geometry checks' while
+    /// theirs holds and is at least as severe.
+    fn report(&mut self, out: &mut Step) {
+        out.level = self.level;
+        out.kind = if self.level == Level::Ok { None } else { self.kind };
+        out.geometry = None;
+        if let Some((held, f)) = &self.geometry
+            && *held >= out.level
+        {
+            out.level = *held;
+            out.kind = Some(FailureKind::Other);
+            out.confidence = out.confidence.max(if *held == Level::Failure { 0.8 } else { 0.5 });
+            out.geometry = Some(f.clone());
+        }
+        out.changed = (out.level, out.kind) != self.reported;
+        self.reported = (out.level, out.kind);
+    }
+
     /// The no-frame checks (camera silent, printer stalled) and printer state
     /// changes between frames. Call it every few seconds with the current time.
     pub fn tick(&mut self, now: Timestamp, printer: &PrinterStatus) -> Vec<HealthFinding> {
@@ -247,6 +295,7 @@ impl Decider {
                 // A print the owner muted teaches the camera memory nothing.
                 self.adapter.failure_called();
                 self.print.mute();
+                self.geometry = None;
                 self.release();
             }
             Feedback::ForgetCamera => {
@@ -254,6 +303,7 @@ impl Decider {
                 self.memory_updated(true);
             }
             Feedback::NewPrint => {
+                self.geometry = None;
                 self.print.start(None, now);
                 self.adapter.new_print();
                 self.smoother.reset();
@@ -265,6 +315,7 @@ impl Decider {
     }
 
     fn rebaseline(&mut self, now: i64) {
+        self.geometry = None;
         self.smoother.reset();
         self.print.start_quiet(now, &self.params);
         self.release();
@@ -278,6 +329,9 @@ impl Decider {
 
     fn observe_printer(&mut self, printer: &PrinterStatus, layer: Option<u32>, now: i64, out: &mut Vec<HealthFinding>) {
         let t = self.print.observe(printer, layer, now, self.level == Level::Failure);
+        if t.new_print || t.left_printing {
+            self.geometry = None;
+        }
         if t.new_print {
             self.adapter.new_print();
             self.smoother.reset();
@@ -443,15 +497,14 @@ impl Decider {
             top_label: top.map(|c| Arc::clone(&c.label)),
             top_p: top.map_or(0.0, |c| c.p),
             findings,
+            geometry: None,
+            geometry_raised: Vec::new(),
         }
     }
 
     fn finish(&mut self, mut out: Step, gate: Gate) -> Step {
         out.gate = gate;
-        out.level = self.level;
-        out.kind = if self.level == Level::Ok { None } else { self.kind };
-        out.changed = (out.level, out.kind) != self.reported;
-        self.reported = (out.level, out.kind);
+        self.report(&mut out);
         out
     }
 }

@@ -73,6 +73,8 @@ impl Judge for ThresholdJudge {
             top_label: top.map(|c| Arc::clone(&c.label)),
             top_p: top.map_or(0.0, |c| c.p),
             findings: Vec::new(),
+            geometry: None,
+            geometry_raised: Vec::new(),
         }
     }
 

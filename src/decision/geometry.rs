@@ -32,15 +32,21 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::calibration::ClassAction;
 use crate::config_issues::Issues;
-use crate::geometry::{ExpectedPrint, Grey, NEVER, Roi};
+pub use crate::domain::{GeometryFinding, GeometryKind};
+use crate::domain::{Overlay, PrinterStatus};
+use crate::geometry::{ExpectedPrint, Grey, NEVER};
 
 /// `[decision.geometry]`: thresholds of the geometry checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GeometryConfig {
-    /// Run the checks where the camera is calibrated.
+    /// Run the checks where the camera is calibrated (`camera.geometry`).
     pub enabled: bool,
+    /// What a finding does in the daemon: `pause` (a failure: the configured action),
+    /// `warn` (a warning only) or `ignore` (shown on the dashboard, no incident).
+    pub action: ClassAction,
     /// Width of the grey frame and the mask the checks compare (pixels).
     pub mask_width: u32,
     /// Grey levels (0..255) a pixel must differ from the empty-bed reference by to show material.
@@ -68,6 +74,7 @@ impl Default for GeometryConfig {
     fn default() -> Self {
         GeometryConfig {
             enabled: true,
+            action: ClassAction::Warn,
             mask_width: 160,
             diff_level: 24.0,
             min_pixels: 24,
@@ -103,46 +110,6 @@ impl GeometryConfig {
         out.range(format!("{p}.shift_min_mm"), self.shift_min_mm, 0.1, 100.0);
         out.range(format!("{p}.persist_layers"), self.persist_layers, 1, 100);
     }
-}
-
-/// What a geometry finding says is wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GeometryKind {
-    MissingMaterial,
-    GrowthStopped,
-    SilhouetteOffset,
-}
-
-impl GeometryKind {
-    pub const ALL: [GeometryKind; 3] =
-        [GeometryKind::MissingMaterial, GeometryKind::GrowthStopped, GeometryKind::SilhouetteOffset];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            GeometryKind::MissingMaterial => "missing_material",
-            GeometryKind::GrowthStopped => "growth_stopped",
-            GeometryKind::SilhouetteOffset => "silhouette_offset",
-        }
-    }
-}
-
-/// One finding: what, where on the bed, where in the frame, and the numbers behind it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GeometryFinding {
-    pub kind: GeometryKind,
-    /// The layer starting when it was raised.
-    pub layer: u32,
-    /// Centre of the region concerned, bed mm (X, Y, Z).
-    pub bed_mm: [f32; 3],
-    /// The region in the full frame (pixels).
-    pub region: Option<Roi>,
-    /// The contrast measured (share of the region's pixels showing material).
-    pub contrast: f32,
-    /// The print's best contrast so far.
-    pub best_contrast: f32,
-    /// `silhouette_offset`: the shift found (mm on the bed).
-    pub offset_mm: Option<[f32; 2]>,
 }
 
 /// The numbers of one judged frame (for timelines and tests).
@@ -190,6 +157,33 @@ impl GeometryChecker {
 
     pub fn expected(&self) -> &ExpectedPrint {
         &self.expected
+    }
+
+    /// Whether [`observe`](Self::observe) would read a printing frame at `layer`: the
+    /// first frame of each new layer (and the first printing frame when there is no
+    /// reference yet). Every other printing frame can be skipped without decoding it.
+    pub fn wants(&self, printing: bool, layer: Option<u32>) -> bool {
+        self.cfg.enabled && printing && layer.is_some() && (self.empty.is_none() || self.last_layer != layer)
+    }
+
+    /// Whether the empty-bed reference is taken.
+    pub fn has_reference(&self) -> bool {
+        self.empty.is_some()
+    }
+
+    /// What the camera should see while layer `layer` (0-based) prints: that
+    /// layer's top outline and the region of everything expected by then, grown
+    /// by `margin` (a share of its size), in full-frame pixels.
+    pub fn overlay(&self, layer: u32, margin: f64) -> Overlay {
+        let e = &self.expected;
+        let layer = layer.min(e.layer_count().saturating_sub(1));
+        let outline: Vec<[[f32; 2]; 2]> = e
+            .layer_outline(layer)
+            .into_iter()
+            .map(|[a, b]| [[a[0] as f32, a[1] as f32], [b[0] as f32, b[1] as f32]])
+            .collect();
+        let (w, h) = e.frame_size();
+        Overlay { layer, width: w, height: h, roi: e.column_roi(layer, margin), outline }
     }
 
     /// One frame. Returns the findings raised by it and, when it was judged, its numbers.
@@ -376,6 +370,84 @@ impl GeometryChecker {
             best_contrast: stats.best_contrast,
             offset_mm: offset,
         }
+    }
+}
+
+/// The checker's inputs from the printer status in force: printing, and the 0-based layer.
+/// The daemon and `eval` read the status the same way.
+pub fn checker_inputs(status: Option<&PrinterStatus>) -> (bool, Option<u32>) {
+    let printing = status.is_some_and(|s| s.state.is_printing());
+    (printing, status.and_then(|s| s.state.job()).and_then(|j| j.layer))
+}
+
+/// What one frame fed to a [`GeometryFeed`] gave.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fed {
+    pub findings: Vec<GeometryFinding>,
+    /// The numbers of the frame, when it was judged (a layer change).
+    pub stats: Option<GeometryStats>,
+    /// Frames whose pixels were read for it (0, 1, or 2 with the held reference).
+    pub read: u32,
+}
+
+/// A [`GeometryChecker`] fed frames whose pixels are read only when it uses
+/// them: the latest frame before printing is held unread (`F` is a cheap handle:
+/// a JPEG in memory, a file path) and read as the empty-bed reference when
+/// printing starts; of the printing frames only the first of each layer is read.
+/// So a frame costs nothing but at layer changes. The daemon (`app`) and `eval`
+/// both feed their checker through this.
+#[derive(Debug, Clone)]
+pub struct GeometryFeed<F> {
+    checker: GeometryChecker,
+    idle: Option<F>,
+}
+
+impl<F> GeometryFeed<F> {
+    pub fn new(checker: GeometryChecker) -> Self {
+        GeometryFeed { checker, idle: None }
+    }
+
+    pub fn checker(&self) -> &GeometryChecker {
+        &self.checker
+    }
+
+    /// Whether [`push`](Self::push) with this status would read pixels (so the
+    /// caller can read them off its hot path, or skip the work).
+    pub fn needs_pixels(&self, status: Option<&PrinterStatus>) -> bool {
+        let (printing, layer) = checker_inputs(status);
+        self.checker.wants(printing, layer)
+    }
+
+    /// One frame with the printer status in force; `read` turns a frame into the
+    /// checker's grey image (of [`GeometryChecker::frame_size`]).
+    pub fn push<E>(
+        &mut self,
+        frame: F,
+        status: Option<&PrinterStatus>,
+        mut read: impl FnMut(&F) -> Result<Grey, E>,
+    ) -> Result<Fed, E> {
+        let (printing, layer) = checker_inputs(status);
+        let mut out = Fed::default();
+        if !printing {
+            self.idle = Some(frame);
+            return Ok(out);
+        }
+        if !self.checker.wants(printing, layer) {
+            return Ok(out);
+        }
+        if !self.checker.has_reference()
+            && let Some(idle) = self.idle.take()
+        {
+            let grey = read(&idle)?;
+            out.read += 1;
+            self.checker.observe(&grey, false, None);
+        }
+        let grey = read(&frame)?;
+        out.read += 1;
+        let (findings, stats) = self.checker.observe(&grey, printing, layer);
+        out.findings = findings;
+        out.stats = stats;
+        Ok(out)
     }
 }
 

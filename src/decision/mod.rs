@@ -97,7 +97,12 @@
 //! Where the camera is calibrated, [`GeometryChecker`] compares layer-change
 //! frames with the expected print (`geometry::ExpectedPrint`): material
 //! missing, growth stopped, silhouette offset; see `geometry.rs`. Thresholds
-//! in `[decision.geometry]` ([`GeometryConfig`]).
+//! in `[decision.geometry]` ([`GeometryConfig`]). [`GeometryFeed`] reads a
+//! frame's pixels only when the checker uses them (the daemon and `eval` both
+//! feed it). A finding is evidence of its own: [`Decider::geometry`] turns it
+//! into a failure (`action = "pause"`), a warning (`"warn"`) or nothing
+//! (`"ignore"`), held like a failure until feedback, a new print or the printer
+//! stops printing; the verdict carries the finding (kind, bed mm, region).
 //!
 //! # Feedback
 //!
@@ -144,7 +149,9 @@ pub use config::{ClassOverride, ClassOverrides, DecisionConfig, HealthConfig};
 pub use decider::Decider;
 pub use fake::ThresholdJudge;
 pub use gcode_plan::{feature_mix, layer_expectations};
-pub use geometry::{GeometryChecker, GeometryConfig, GeometryFinding, GeometryKind, GeometryStats};
+pub use geometry::{
+    Fed, GeometryChecker, GeometryConfig, GeometryFeed, GeometryFinding, GeometryKind, GeometryStats, checker_inputs,
+};
 pub use inputs::{FeatureMix, Feedback, LayerExpectation};
 pub use plan::LayerPlan;
 pub use params::{ClassParams, DecisionParams, KINDS, MAX_LEVEL, kind_index, scale_level, sensitize};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::domain::{Evidence, FailureKind, HealthFinding, Level, Timestamp, Verdict};
+use crate::domain::{Evidence, FailureKind, GeometryFinding, HealthFinding, Level, Timestamp, Verdict};
 
 /// Why a frame was judged or not. Closed: the dashboard and `eval` show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -124,6 +124,10 @@ pub struct Step {
     pub top_p: f32,
     /// Health findings that started or cleared at this frame.
     pub findings: Vec<HealthFinding>,
+    /// The geometry finding behind the verdict, while one holds it (see `Decider::geometry`).
+    pub geometry: Option<GeometryFinding>,
+    /// Geometry findings the checker raised on this frame (whatever the verdict made of them).
+    pub geometry_raised: Vec<GeometryFinding>,
 }
 
 impl Step {
@@ -146,7 +150,9 @@ impl Step {
                 z: self.z,
                 progress: self.progress,
                 note: self.note(),
-                bed_xy_mm: None,
+                bed_xy_mm: self.geometry.as_ref().map(|g| [g.bed_mm[0], g.bed_mm[1]]),
+                geometry: self.geometry.clone(),
+                overlay: None,
             },
         }
     }
@@ -171,8 +177,14 @@ impl Step {
                 }
             }
         }
-        if let Some(k) = self.kind {
-            let _ = write!(s, ", {}", k.name());
+        match (&self.geometry, self.kind) {
+            (Some(g), _) => {
+                let _ = write!(s, ", {}", g.describe());
+            }
+            (None, Some(k)) => {
+                let _ = write!(s, ", {}", k.name());
+            }
+            (None, None) => {}
         }
         if self.fast {
             s.push_str(", overwhelming evidence");

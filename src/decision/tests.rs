@@ -261,3 +261,162 @@ fn a_camera_frozen_before_the_first_layer_report_is_found_when_layers_advance() 
     }
     assert_eq!(found, Some(4), "frozen once the first reported layer is followed by the next");
 }
+
+fn geo_finding(kind: crate::domain::GeometryKind, layer: u32) -> GeometryFinding {
+    GeometryFinding {
+        kind,
+        layer,
+        bed_mm: [125.0, 105.0, 4.0],
+        region: Some(crate::domain::Roi { x: 100, y: 120, width: 60, height: 40 }),
+        contrast: 0.05,
+        best_contrast: 0.8,
+        offset_mm: None,
+    }
+}
+
+fn frame_at(seq: u64, t: i64) -> crate::domain::FrameScore {
+    crate::domain::FrameScore {
+        seq,
+        captured_at: crate::domain::Timestamp(t),
+        scores: Scores { failure: 0.02, classes: vec![] },
+        brightness: 120.0,
+        fingerprint: seq,
+        latency_ms: 10.0,
+    }
+}
+
+fn printing_at(layer: u32, t: i64) -> PrinterStatus {
+    PrinterStatus {
+        state: PrinterState::Printing {
+            job: PrintJob {
+                file: "block.gcode".into(),
+                layer: Some(layer),
+                layer_count: Some(27),
+                ..Default::default()
+            },
+        },
+        temps: Temperatures::default(),
+        at: crate::domain::Timestamp(t),
+    }
+}
+
+#[test]
+fn a_geometry_finding_is_a_failure_held_until_the_printer_stops_with_its_kind_and_place() {
+    let mut params = DecisionParams::default();
+    params.geometry.action = ClassAction::Pause;
+    let mut d = Decider::new(&params);
+    let mut t = 0;
+    for layer in 0..12u32 {
+        t += 2000;
+        let mut step = d.step(&frame_at(u64::from(layer), t), &printing_at(layer, t), None);
+        d.geometry(&[], &mut step);
+        assert_eq!(step.level, Level::Ok, "layer {layer}");
+    }
+    t += 2000;
+    let f = geo_finding(crate::domain::GeometryKind::MissingMaterial, 12);
+    let mut step = d.step(&frame_at(12, t), &printing_at(12, t), None);
+    d.geometry(std::slice::from_ref(&f), &mut step);
+    assert_eq!((step.level, step.kind, step.changed), (Level::Failure, Some(FailureKind::Other), true));
+    assert!(step.confidence >= 0.8);
+    let v = step.verdict();
+    assert_eq!(v.evidence.geometry.as_ref(), Some(&f));
+    assert!(v.evidence.note.ends_with("missing material at (125, 105) mm"), "{}", v.evidence.note);
+    // Its place on the bed travels with the verdict, so `actions` can cancel just the object there.
+    assert_eq!(v.evidence.bed_xy_mm, Some([f.bed_mm[0], f.bed_mm[1]]));
+    assert_eq!(step.geometry_raised, vec![f.clone()]);
+    // Held on the next frames (nothing new raised), like a failure.
+    t += 2000;
+    let mut next = d.step(&frame_at(13, t), &printing_at(12, t), None);
+    d.geometry(&[], &mut next);
+    assert_eq!((next.level, next.changed), (Level::Failure, false));
+    assert_eq!(next.geometry.as_ref(), Some(&f));
+    assert!(next.geometry_raised.is_empty());
+    // The printer paused: released.
+    t += 2000;
+    let paused = PrinterStatus {
+        state: PrinterState::Paused {
+            job: PrintJob { file: "block.gcode".into(), layer: Some(12), ..Default::default() },
+        },
+        temps: Temperatures::default(),
+        at: crate::domain::Timestamp(t),
+    };
+    let step = d.step(&frame_at(14, t), &paused, None);
+    assert_eq!((step.level, step.geometry.is_none()), (Level::Ok, true));
+}
+
+#[test]
+fn geometry_actions_warn_and_ignore_and_gates_are_respected() {
+    let f = geo_finding(crate::domain::GeometryKind::GrowthStopped, 9);
+    for (action, want) in [(ClassAction::Warn, Level::Warning), (ClassAction::Ignore, Level::Ok)] {
+        let mut params = DecisionParams::default();
+        params.geometry.action = action;
+        let mut d = Decider::new(&params);
+        let mut step = d.step(&frame_at(1, 10_000), &printing_at(9, 10_000), None);
+        d.geometry(std::slice::from_ref(&f), &mut step);
+        assert_eq!(step.level, want, "{action:?}");
+        assert_eq!(step.geometry_raised.len(), 1, "raised either way (shown on the dashboard)");
+    }
+    // A repeated frame is no evidence: the finding does not raise a verdict.
+    let mut params = DecisionParams::default();
+    params.geometry.action = ClassAction::Pause;
+    let mut d = Decider::new(&params);
+    let s1 = d.step(&frame_at(1, 10_000), &printing_at(9, 10_000), None);
+    assert_eq!(s1.level, Level::Ok);
+    let mut same = frame_at(1, 12_000);
+    same.seq = 2;
+    let mut step = d.step(&same, &printing_at(9, 12_000), None);
+    assert_eq!(step.gate, Gate::RepeatedFrame);
+    d.geometry(std::slice::from_ref(&f), &mut step);
+    assert_eq!(step.level, Level::Ok);
+}
+
+#[test]
+fn the_geometry_feed_reads_only_the_reference_and_one_frame_per_layer() {
+    let g = |layer: u32| {
+        crate::gcode::analyze(
+            {
+                let mut s = String::from("M83\n");
+                for i in 0..layer {
+                    let z = 0.5 * (i + 1) as f32;
+                    s.push_str(&format!(";LAYER_CHANGE\n;Z:{z}\nG1 Z{z} F600\nG1 X100 Y100\n"));
+                    for (x, y) in [(120, 100), (120, 120), (100, 120), (100, 100)] {
+                        s.push_str(&format!("G1 X{x} Y{y} E1 F1200\n"));
+                    }
+                }
+                s
+            }
+            .as_bytes(),
+        )
+    };
+    let a = g(10);
+    let cam = crate::geometry::Camera::look_at(320, 240, [110.0, -60.0, 120.0], [110.0, 110.0, 5.0], 50.0);
+    let e = crate::geometry::ExpectedPrint::new(&a, &cam, 80).unwrap();
+    let mut feed = GeometryFeed::new(GeometryChecker::new(&GeometryConfig::default(), e));
+    let (w, h) = feed.checker().frame_size();
+    let mut reads = vec![];
+    let idle =
+        PrinterStatus { state: PrinterState::Idle, temps: Temperatures::default(), at: crate::domain::Timestamp(0) };
+    for i in 0..3u32 {
+        let r = feed.push(i, Some(&idle), |n| -> Result<crate::geometry::Grey, ()> {
+            reads.push(*n);
+            Ok(crate::geometry::Grey::new(w, h, 90))
+        });
+        assert_eq!(r.unwrap().read, 0, "idle frames are held, not read");
+    }
+    let mut judged = 0;
+    for (n, layer) in [(3u32, 0u32), (4, 0), (5, 1), (6, 1), (7, 1), (8, 2), (9, 3), (10, 3)] {
+        let st = printing_at(layer, i64::from(n));
+        let wanted = feed.needs_pixels(Some(&st));
+        let fed = feed
+            .push(n, Some(&st), |f| -> Result<crate::geometry::Grey, ()> {
+                reads.push(*f);
+                Ok(crate::geometry::Grey::new(w, h, 90))
+            })
+            .unwrap();
+        assert_eq!(wanted, fed.read > 0, "frame {n}");
+        judged += u32::from(fed.stats.is_some());
+    }
+    // The last idle frame (2) as the reference, then the first frame of each layer.
+    assert_eq!(reads, vec![2, 3, 5, 8, 9]);
+    assert_eq!(judged, 1, "layers before warmup_layers (3) are not judged");
+}

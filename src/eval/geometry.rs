@@ -1,7 +1,9 @@
 //! The geometry checks over recorded sequences: for a sequence with a camera
 //! file (`camera_pose` in its manifest) and its G-code, every frame is read
-//! as a downscaled grey image and fed, with the printer status in force, to
-//! the same `decision::GeometryChecker` the daemon would run.
+//! fed, with the printer status in force, to the same `decision::GeometryFeed`
+//! and `GeometryChecker` the daemon runs, which read a frame (through
+//! `vision::grey_for_checks`, as the daemon does) only when they use it: the
+//! empty-bed reference and the first frame of each layer.
 //!
 //! Per sequence: the findings (with data time and layer), the first one at or
 //! after the labelled onset (detection, time to detection in layers), and the
@@ -12,15 +14,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use opencv::core::{Mat, MatTraitConst, MatTraitConstManual};
-use opencv::imgcodecs;
 use serde::Serialize;
 
 use super::dataset::Sequence;
 use super::error::EvalError;
 use super::replay::MAX_COUNTED_GAP_MS;
-use crate::decision::{GeometryChecker, GeometryConfig, GeometryFinding, GeometryStats};
-use crate::domain::PrinterStatus;
+use crate::decision::{GeometryChecker, GeometryConfig, GeometryFeed, GeometryFinding, GeometryStats, checker_inputs};
+use crate::domain::{FrameImage, PrinterStatus};
 use crate::geometry::{CameraFile, ExpectedPrint, Grey};
 
 /// One finding in a replay.
@@ -52,8 +52,10 @@ pub struct GeometryOutcome {
     pub false_findings: u32,
     /// Printing time before the onset (the whole print on normal sequences), hours.
     pub print_hours_before_onset: f64,
-    /// Mean time to decode, downscale and check one frame (ms, this machine).
+    /// Mean time per frame of the sequence to decode, downscale and check what the checks read (ms, this machine).
     pub ms_per_frame: f64,
+    /// Frames whose pixels the checks read (the reference and one per layer).
+    pub frames_read: u64,
     /// The numbers of every judged (layer-change) frame.
     pub judged_frames: Vec<GeometryStats>,
 }
@@ -100,8 +102,8 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
     let camera = file.camera();
     let expected = ExpectedPrint::new(analysis, &camera, cfg.mask_width)
         .ok_or_else(|| EvalError::dataset(&seq.dir, "the g-code deposits nothing: no expected print"))?;
-    let mut checker = GeometryChecker::new(cfg, expected);
-    let (mw, mh) = checker.frame_size();
+    let mut feed = GeometryFeed::new(GeometryChecker::new(cfg, expected));
+    let mask = feed.checker().frame_size();
     let statuses: &[PrinterStatus] = seq.printer.as_deref().unwrap_or(&[]);
     let onset = seq.onset_at();
     let t0 = seq.t0();
@@ -118,6 +120,7 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
         false_findings: 0,
         print_hours_before_onset: 0.0,
         ms_per_frame: 0.0,
+        frames_read: 0,
         judged_frames: vec![],
     };
     let started = Instant::now();
@@ -130,8 +133,7 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
             si += 1;
         }
         let status = si.checked_sub(1).map(|i| &statuses[i]);
-        let printing = status.is_some_and(|s| s.state.is_printing());
-        let layer = status.and_then(|s| s.state.job()).and_then(|j| j.layer);
+        let (printing, layer) = checker_inputs(status);
         if let Some(o) = onset
             && at >= o
             && onset_layer.is_none()
@@ -148,12 +150,12 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
             out.print_hours_before_onset += (at - pt) as f64 / 3_600_000.0;
         }
         prev = Some((at, printing));
-        let grey = read_grey(&row.path, (camera.width, camera.height), (mw, mh))?;
         out.frames += 1;
-        let (found, stats) = checker.observe(&grey, printing, layer);
-        out.judged += u64::from(stats.is_some());
-        out.judged_frames.extend(stats);
-        for f in found {
+        let fed = feed.push(row.path.as_path(), status, |p| read_grey(p, (camera.width, camera.height), mask))?;
+        out.frames_read += u64::from(fed.read);
+        out.judged += u64::from(fed.stats.is_some());
+        out.judged_frames.extend(fed.stats);
+        for f in fed.findings {
             let false_finding = before || !seq.manifest.label.failure;
             if false_finding {
                 out.false_findings += 1;
@@ -169,26 +171,27 @@ pub fn replay_geometry(seq: &Sequence, cfg: &GeometryConfig) -> Result<Option<Ge
     Ok(Some(out))
 }
 
-/// Reads a frame as grey and box-filters it to the mask size; the frame must have the calibrated size.
+/// Reads a frame file as the checks do (`vision::grey_for_checks`); it must have the calibrated size.
 fn read_grey(path: &std::path::Path, frame: (u32, u32), mask: (u32, u32)) -> Result<Grey, EvalError> {
-    let m: Mat = imgcodecs::imread(path, imgcodecs::IMREAD_GRAYSCALE)
-        .map_err(|e| EvalError::format(path, None, format!("cannot read the frame: {e}")))?;
-    if m.empty() {
-        return Err(EvalError::format(path, None, "cannot decode the frame"));
-    }
-    let (w, h) = (m.cols() as u32, m.rows() as u32);
-    if (w, h) != frame {
-        return Err(EvalError::format(
-            path,
-            None,
-            format!("frame is {w}x{h} but the camera file is calibrated for {}x{}", frame.0, frame.1),
-        ));
-    }
-    let m =
-        if m.is_continuous() { m } else { m.try_clone().map_err(|e| EvalError::format(path, None, e.to_string()))? };
-    let bytes = m.data_bytes().map_err(|e| EvalError::format(path, None, e.to_string()))?;
-    Grey::downscale(w, h, 1, bytes, mask.0, mask.1)
-        .ok_or_else(|| EvalError::format(path, None, "frame smaller than the check's mask"))
+    let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
+    let bad = |e: String| EvalError::format(path, None, e);
+    let image = if bytes.starts_with(&[0xFF, 0xD8]) {
+        FrameImage::Jpeg(bytes.into())
+    } else {
+        // PNG and other stills: decoded here, then read like an RGB camera frame.
+        let buf = opencv::core::Mat::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let m = opencv::imgcodecs::imdecode(&buf, opencv::imgcodecs::IMREAD_COLOR).map_err(|e| bad(e.to_string()))?;
+        let mut rgb = opencv::core::Mat::default();
+        opencv::imgproc::cvt_color_def(&m, &mut rgb, opencv::imgproc::COLOR_BGR2RGB)
+            .map_err(|e| bad(format!("cannot decode the frame: {e}")))?;
+        use opencv::core::{MatTraitConst, MatTraitConstManual};
+        let rgb = if rgb.is_continuous() { rgb } else { rgb.try_clone().map_err(|e| bad(e.to_string()))? };
+        let data = rgb.data_bytes().map_err(|e| bad(e.to_string()))?.to_vec();
+        let img = crate::domain::RgbImage::new(rgb.cols() as u32, rgb.rows() as u32, data)
+            .ok_or_else(|| bad("cannot decode the frame".into()))?;
+        FrameImage::Rgb(std::sync::Arc::new(img))
+    };
+    crate::vision::grey_for_checks(&image, frame, mask).map_err(|e| bad(e.to_string()))
 }
 
 /// Sums the outcomes up.

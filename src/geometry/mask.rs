@@ -16,19 +16,14 @@ use crate::gcode::{Analysis, Grid};
 /// Pixels no layer covers.
 pub const NEVER: u32 = u32::MAX;
 
-/// A region of the full frame, in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Roi {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
+pub use crate::domain::Roi;
 
 /// The expected print of one file seen by one camera.
 #[derive(Debug, Clone)]
 pub struct ExpectedPrint {
     camera: Camera,
+    /// The camera at the full frame size (outlines and regions are drawn in it).
+    full: Camera,
     frame: (u32, u32),
     grid: Grid,
     layer_z: Vec<f32>,
@@ -52,6 +47,7 @@ impl ExpectedPrint {
             analysis.layers.iter().map(|l| l.footprint.cells(&grid).map(|(c, r, _)| (c, r)).collect()).collect();
         Some(ExpectedPrint {
             camera: camera.resized(mw, mh),
+            full: camera.clone(),
             frame: (camera.width, camera.height),
             grid,
             layer_z: analysis.layers.iter().map(|l| l.z).collect(),
@@ -83,6 +79,102 @@ impl ExpectedPrint {
 
     pub fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    /// The full frame's size (pixels).
+    pub fn frame_size(&self) -> (u32, u32) {
+        self.frame
+    }
+
+    /// The top outline of layer `layer` (0-based) as line segments in
+    /// full-frame pixels: every edge of the layer's footprint cells that no other
+    /// cell of the layer shares, at the layer's Z. Exact projection (no mask),
+    /// independent of how far the mask was advanced.
+    pub fn layer_outline(&self, layer: u32) -> Vec<[[f64; 2]; 2]> {
+        let Some(cells) = self.layer_cells.get(layer as usize) else { return vec![] };
+        let z = f64::from(self.layer_z[layer as usize]);
+        let g = &self.grid;
+        let (cols, rows) = (usize::from(g.cols), usize::from(g.rows));
+        let mut occupied = vec![false; cols * rows];
+        for &(c, r) in cells {
+            occupied[usize::from(r) * cols + usize::from(c)] = true;
+        }
+        let has = |c: i64, r: i64| {
+            c >= 0 && r >= 0 && (c as usize) < cols && (r as usize) < rows && occupied[r as usize * cols + c as usize]
+        };
+        let corner = |c: i64, r: i64| {
+            [
+                f64::from(g.origin_x) + c as f64 * f64::from(g.cell_mm),
+                f64::from(g.origin_y) + r as f64 * f64::from(g.cell_mm),
+                z,
+            ]
+        };
+        let mut out = Vec::new();
+        for &(c, r) in cells {
+            let (c, r) = (i64::from(c), i64::from(r));
+            // (neighbour, edge from, edge to)
+            let edges = [
+                ((c, r - 1), (c, r), (c + 1, r)),
+                ((c + 1, r), (c + 1, r), (c + 1, r + 1)),
+                ((c, r + 1), (c, r + 1), (c + 1, r + 1)),
+                ((c - 1, r), (c, r), (c, r + 1)),
+            ];
+            for ((nc, nr), a, b) in edges {
+                if has(nc, nr) {
+                    continue;
+                }
+                if let (Some(p), Some(q)) = (self.full.project(corner(a.0, a.1)), self.full.project(corner(b.0, b.1))) {
+                    out.push([p, q]);
+                }
+            }
+        }
+        out
+    }
+
+    /// The full-frame box around everything printed up to layer `layer` (each
+    /// cell's column from the bed to its highest Z so far), grown by `margin` (a
+    /// share of its size, at least 4 pixels), clipped to the frame. Exact
+    /// projection, independent of the mask.
+    pub fn column_roi(&self, layer: u32, margin: f64) -> Option<Roi> {
+        let g = &self.grid;
+        let cols = usize::from(g.cols);
+        let mut top = vec![f32::NAN; cols * usize::from(g.rows)];
+        for l in 0..=(layer as usize).min(self.layer_cells.len().checked_sub(1)?) {
+            for &(c, r) in &self.layer_cells[l] {
+                top[usize::from(r) * cols + usize::from(c)] = self.layer_z[l];
+            }
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for (i, z) in top.iter().enumerate() {
+            if z.is_nan() {
+                continue;
+            }
+            let (c, r) = ((i % cols) as f64, (i / cols) as f64);
+            let (bx, by, cm) = (f64::from(g.origin_x), f64::from(g.origin_y), f64::from(g.cell_mm));
+            for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)] {
+                for zz in [0.0, f64::from(*z)] {
+                    if let Some(p) = self.full.project([bx + (c + dx) * cm, by + (r + dy) * cm, zz]) {
+                        x0 = x0.min(p[0]);
+                        y0 = y0.min(p[1]);
+                        x1 = x1.max(p[0]);
+                        y1 = y1.max(p[1]);
+                    }
+                }
+            }
+        }
+        if x0 > x1 {
+            return None;
+        }
+        let (mx, my) = (((x1 - x0) * margin).max(4.0), ((y1 - y0) * margin).max(4.0));
+        let (fw, fh) = (f64::from(self.frame.0), f64::from(self.frame.1));
+        let fx0 = (x0 - mx).clamp(0.0, fw).floor();
+        let fy0 = (y0 - my).clamp(0.0, fh).floor();
+        let fx1 = (x1 + mx).clamp(0.0, fw).ceil();
+        let fy1 = (y1 + my).clamp(0.0, fh).ceil();
+        if fx1 <= fx0 || fy1 <= fy0 {
+            return None;
+        }
+        Some(Roi { x: fx0 as u32, y: fy0 as u32, width: (fx1 - fx0) as u32, height: (fy1 - fy0) as u32 })
     }
 
     /// Adds layers up to `layer` (past the last: the last) and makes its top face current.
@@ -359,6 +451,40 @@ mod tests {
         let c = cam().project([110.0, 110.0, 10.0]).unwrap();
         assert!(f64::from(roi.x) < c[0] && f64::from(roi.x + roi.width) > c[0], "{roi:?} {c:?}");
         assert!(roi.x + roi.width <= 640 && roi.y + roi.height <= 480);
+    }
+
+    #[test]
+    fn the_layer_outline_is_the_projected_footprint_edge() {
+        let a = tower(10);
+        let e = ExpectedPrint::new(&a, &cam(), 160).unwrap();
+        let segs = e.layer_outline(9);
+        assert!(segs.len() >= 8, "{}", segs.len());
+        // Every end point lies in the projection of the square (a cell of slack) at Z = 5 mm.
+        let corners: Vec<[f64; 2]> = [[98.0, 98.0], [122.0, 98.0], [122.0, 122.0], [98.0, 122.0]]
+            .iter()
+            .map(|c| cam().project([c[0], c[1], 5.0]).unwrap())
+            .collect();
+        let (x0, x1) = (
+            corners.iter().map(|c| c[0]).fold(f64::MAX, f64::min),
+            corners.iter().map(|c| c[0]).fold(f64::MIN, f64::max),
+        );
+        let (y0, y1) = (
+            corners.iter().map(|c| c[1]).fold(f64::MAX, f64::min),
+            corners.iter().map(|c| c[1]).fold(f64::MIN, f64::max),
+        );
+        for [p, q] in &segs {
+            for pt in [p, q] {
+                assert!(pt[0] >= x0 && pt[0] <= x1 && pt[1] >= y0 && pt[1] <= y1, "{pt:?} not in {x0} {x1} {y0} {y1}");
+            }
+        }
+        // …and spans most of it: the outline is the ring's edge, not a corner of it.
+        let xs: Vec<f64> = segs.iter().flat_map(|s| [s[0][0], s[1][0]]).collect();
+        let span = xs.iter().cloned().fold(f64::MIN, f64::max) - xs.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(span > 0.7 * (x1 - x0), "{span} of {}", x1 - x0);
+        let roi = e.column_roi(9, 0.0).unwrap();
+        let base = cam().project([110.0, 100.0, 0.0]).unwrap();
+        assert!(f64::from(roi.y + roi.height) >= base[1], "{roi:?} {base:?}");
+        assert!(e.layer_outline(99).is_empty());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! A small, real MJPEG camera server: the demo's camera and the camera of
 //! end-to-end tests. Plain tokio `TcpListener` and hand-written HTTP/1.1.
 //!
-//! It plays a list of JPEG frames in a loop at a given rate, like a camera
-//! whose frames every client shares (a slow client skips frames, as with
-//! mjpg-streamer), and serves
+//! It plays a list of JPEG frames in a loop at a given rate (or, once a test
+//! sets one with [`MjpegServer::show`], the scene in front of it now), like a
+//! camera whose frames every client shares (a slow client skips frames, as
+//! with mjpg-streamer), and serves
 //! - `multipart/x-mixed-replace` streams at `/stream` and `/?action=stream`,
 //! - single JPEGs at `/snapshot` and `/?action=snapshot`,
 //!
@@ -163,6 +164,8 @@ struct Control {
     generation: CancellationToken,
     current: Option<Arc<Produced>>,
     log: Vec<(u64, Fault)>,
+    /// A scene set with [`MjpegServer::show`]: produced (in a loop) instead of the frame list.
+    shown: Option<Vec<Bytes>>,
 }
 
 #[derive(Debug)]
@@ -233,6 +236,7 @@ impl MjpegServer {
                 generation: cancel.child_token(),
                 current: None,
                 log: vec![],
+                shown: None,
             }),
             tx,
             frames_produced: AtomicU64::new(0),
@@ -290,6 +294,13 @@ impl MjpegServer {
         tracing::info!(addr = %self.addr, downtime_ms = downtime.as_millis() as u64, "simulated camera restarting");
     }
 
+    /// From the next frame on, the camera produces `scene` in a loop (what it sees
+    /// now: a test moves the scene with the printer), until called again; `None`
+    /// (or an empty scene) goes back to the frame list.
+    pub fn show(&self, scene: Option<Vec<Bytes>>) {
+        self.shared.control().shown = scene.filter(|s| !s.is_empty());
+    }
+
     /// Which produced frames (by frame number since start) carried which fault.
     pub fn fault_log(&self) -> Vec<(u64, Fault)> {
         self.shared.control().log.clone()
@@ -332,10 +343,13 @@ async fn produce(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let jpeg = shared.frames[(n % shared.frames.len() as u64) as usize].clone();
         let x_timestamp = crate::domain::Timestamp::now().millis() as f64 / 1000.0;
         let produced = {
             let mut c = shared.control();
+            let jpeg = match &c.shown {
+                Some(scene) => scene[(n % scene.len() as u64) as usize].clone(),
+                None => shared.frames[(n % shared.frames.len() as u64) as usize].clone(),
+            };
             let fault = c.oneshot.pop_front().or(c.persistent);
             if let Some(f) = fault {
                 c.log.push((n, f));

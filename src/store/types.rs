@@ -10,7 +10,7 @@ use std::str::FromStr;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FailureKind, HealthFinding, Level};
+use crate::domain::{FailureKind, GeometryKind, HealthFinding, Level};
 
 /// Declares a closed enum with a snake_case text form used in SQL and JSON.
 macro_rules! text_enum {
@@ -80,6 +80,9 @@ text_enum! {
         CameraSilent = "camera_silent",
         PrinterStalled = "printer_stalled",
         ActivityAfterEnd = "activity_after_end",
+        MissingMaterial = "missing_material",
+        GrowthStopped = "growth_stopped",
+        SilhouetteOffset = "silhouette_offset",
     }
 }
 
@@ -90,6 +93,16 @@ impl IncidentCause {
             FailureKind::Stringing => IncidentCause::Stringing,
             FailureKind::Surface => IncidentCause::Surface,
             FailureKind::Other => IncidentCause::Other,
+        }
+    }
+
+    /// The cause of a verdict: its geometry finding's kind when the geometry checks called it, else its failure kind.
+    pub fn from_verdict(kind: Option<FailureKind>, geometry: Option<&crate::domain::GeometryFinding>) -> Self {
+        match geometry.map(|g| g.kind) {
+            Some(GeometryKind::MissingMaterial) => IncidentCause::MissingMaterial,
+            Some(GeometryKind::GrowthStopped) => IncidentCause::GrowthStopped,
+            Some(GeometryKind::SilhouetteOffset) => IncidentCause::SilhouetteOffset,
+            None => IncidentCause::from_failure(kind.unwrap_or(FailureKind::Other)),
         }
     }
 
@@ -109,7 +122,13 @@ impl IncidentCause {
     pub fn is_health(self) -> bool {
         !matches!(
             self,
-            IncidentCause::Spaghetti | IncidentCause::Stringing | IncidentCause::Surface | IncidentCause::Other
+            IncidentCause::Spaghetti
+                | IncidentCause::Stringing
+                | IncidentCause::Surface
+                | IncidentCause::Other
+                | IncidentCause::MissingMaterial
+                | IncidentCause::GrowthStopped
+                | IncidentCause::SilhouetteOffset
         )
     }
 }

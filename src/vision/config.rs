@@ -44,6 +44,9 @@ pub struct VisionConfig {
     pub threads: usize,
     /// Only this part of the frame is classified.
     pub roi: Option<Roi>,
+    /// With a calibrated camera (`camera.geometry`) and no fixed `roi`: also classify a crop of the
+    /// expected print plus a margin while printing; the frame's score is the higher of the two passes.
+    pub crop_to_print: bool,
 }
 
 impl Default for VisionConfig {
@@ -54,6 +57,7 @@ impl Default for VisionConfig {
             ort_library: None,
             threads: 1,
             roi: None,
+            crop_to_print: true,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Runtime (`runtime`), preprocessing (`jpeg` checks, `preprocess`: crop to the
 //! region of interest, stretch resize, RGB/255), the ONNX classifier (`onnx`),
 //! a scripted fake for other modules' tests (`fake`), and running inference on
-//! a dedicated thread so the async runtime never blocks (`worker`). Must not
+//! a dedicated thread so the async runtime never blocks (`worker`); plus the
+//! geometry checks' grey frames (`grey`, shared by the daemon and `eval`). Must not
 //! depend on capture sources, decision, printer or actions.
 //!
 //! Typical use:
@@ -21,6 +22,7 @@
 mod config;
 mod entropy;
 pub mod fake;
+pub mod grey;
 pub mod jpeg;
 pub mod model;
 pub mod onnx;
@@ -30,6 +32,7 @@ pub mod worker;
 
 pub use config::{Precision, Roi, VisionConfig};
 pub use fake::{FakeClassifier, FakeStep};
+pub use grey::{GreyError, crop, grey_for_checks};
 pub use model::{Model, ModelSource, ModelSpec};
 pub use onnx::{ClassifierOptions, OnnxClassifier};
 pub use preprocess::{DecodeKind, Preprocessor};

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::domain::{HealthFinding, Level, MuteInfo, PrintJob, Temperatures, Timestamp};
+use crate::domain::{GeometryFinding, HealthFinding, Level, MuteInfo, Overlay, PrintJob, Temperatures, Timestamp};
 
 /// Live state for the API. Implemented by the daemon; cheap to call (no I/O).
 pub trait StatusSource: Send + Sync {
@@ -34,6 +34,39 @@ pub trait StatusSource: Send + Sync {
     fn counters(&self) -> Counters {
         Counters::default()
     }
+    /// The expected print over the live frame (current layer's outline, region of
+    /// interest), with a calibrated camera while a print runs.
+    fn overlay(&self) -> Option<Overlay> {
+        None
+    }
+}
+
+/// The geometry checks in `GET /api/status` (present with `camera.geometry`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GeometryDto {
+    /// The camera calibration file in use.
+    pub camera_file: String,
+    /// `off` (`[decision.geometry] enabled = false`), `waiting` (no print, or no analysis of its
+    /// file yet), `watching` (a print is being checked).
+    pub state: String,
+    /// Frames seen this print, frames whose pixels were read (the reference and one per layer),
+    /// and layer changes judged.
+    pub frames: u64,
+    pub frames_read: u64,
+    pub judged_layers: u64,
+    /// The last judged layer change: the layer starting, the print's contrast, its best so far,
+    /// and the contrast of the latest layers.
+    pub last_layer: Option<u32>,
+    pub contrast: Option<f32>,
+    pub best_contrast: Option<f32>,
+    pub band_contrast: Option<f32>,
+    /// Mean time to read and check one frame the checks read (ms).
+    pub mean_read_ms: Option<f32>,
+    /// Frames that could not be read for the checks (wrong size, undecodable), and the last reason.
+    pub errors: u64,
+    pub last_error: Option<String>,
+    /// Findings raised this print, oldest first.
+    pub findings: Vec<GeometryFinding>,
 }
 
 /// One judged camera frame as the dashboard shows it.
@@ -63,6 +96,9 @@ pub struct TimelineStep {
     pub gate: String,
     pub pause_level: Option<f32>,
     pub latency_ms: f32,
+    /// A geometry finding raised at this frame (`missing_material`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<String>,
 }
 
 /// Upper bounds (ms) of the inference latency histogram's buckets (`+Inf` is implied).
@@ -142,6 +178,9 @@ pub struct ApiStatus {
     pub health: HealthReport,
     /// The mute in force: pauses and alerts are off until it ends.
     pub mute: Option<MuteInfo>,
+    /// The geometry checks, with a calibrated camera (`camera.geometry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<GeometryDto>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,8 +29,8 @@ mod read;
 mod server;
 
 pub use api::{
-    ApiStatus, CameraDto, Counters, DecisionDto, HealthReport, LATENCY_BUCKETS_MS, LiveFrame, OutboxDto, PrinterDto,
-    StageDto, StatusSource, TimelineStep, VisionDto,
+    ApiStatus, CameraDto, Counters, DecisionDto, GeometryDto, HealthReport, LATENCY_BUCKETS_MS, LiveFrame, OutboxDto,
+    PrinterDto, StageDto, StatusSource, TimelineStep, VisionDto,
 };
 pub use commands::{CommandError, CommandSink};
 pub use config::WebConfig;

@@ -55,6 +55,16 @@ pub async fn live(State(st): State<WebState>) -> Response {
         .into_response()
 }
 
+/// `GET /api/overlay`: the expected print over the live frame (the current
+/// layer's outline as segments and the print's region of interest, in frame
+/// pixels); 404 without a calibrated camera or a print.
+pub async fn overlay(State(st): State<WebState>) -> Response {
+    match st.status.overlay() {
+        Some(o) => ([(header::CACHE_CONTROL, "no-store")], Json(o)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no overlay: no calibrated camera (camera.geometry) or no print"),
+    }
+}
+
 /// One incident with the alerts sent for it.
 #[derive(Debug, Serialize)]
 pub struct IncidentView {

@@ -125,6 +125,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/status", get(read::status))
         .route("/api/events", get(events::events))
         .route("/api/live.jpg", get(read::live))
+        .route("/api/overlay", get(read::overlay))
         .route("/api/timeline", get(read::timeline))
         .route("/api/prints", get(read::prints))
         .route("/api/prints/{id}/timeline", get(read::print_timeline))

@@ -55,6 +55,7 @@ impl Fixed {
             gate: "judged".into(),
             pause_level: Some(0.6),
             latency_ms: 12.0,
+            geometry: None,
         });
         self.updates.send_modify(|n| *n += 1);
     }
@@ -95,6 +96,7 @@ impl StatusSource for Fixed {
             findings: vec![],
             health: self.health(),
             mute: None,
+            geometry: None,
         }
     }
 
@@ -558,6 +560,7 @@ async fn every_documented_path_is_routed_and_every_route_documented() {
         "/api/status",
         "/api/events",
         "/api/live.jpg",
+        "/api/overlay",
         "/api/timeline",
         "/api/prints",
         "/api/prints/{id}/timeline",

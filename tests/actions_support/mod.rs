@@ -233,7 +233,7 @@ pub fn verdict(level: Level, confidence: f32, layer: u32) -> Verdict {
             z: Some(layer as f32 * 0.2),
             progress: Some(layer as f32 / 120.0),
             note: format!("smoothed {confidence:.2} over 6 frames at layer {}/120, spaghetti", layer + 1),
-            bed_xy_mm: None,
+            ..Evidence::default()
         },
     }
 }

@@ -1,6 +1,8 @@
 //! Alert snapshots: the frame with the verdict drawn on it (a coloured border
 //! by level, and a banner with the score, the failure kind, the layer and the
-//! time), re-encoded as JPEG with OpenCV.
+//! time; with a calibrated camera, the current layer's expected outline, the
+//! print's region of interest and a geometry finding's region), re-encoded as
+//! JPEG with OpenCV.
 //!
 //! CPU work: callers run `annotate` on the blocking pool, never on the runtime.
 
@@ -8,7 +10,7 @@ use opencv::core::{Mat, MatTraitConst, Point, Rect, Scalar, Vec3b, Vector};
 use opencv::prelude::VectorToVec;
 use opencv::{imgcodecs, imgproc};
 
-use crate::domain::{FrameImage, Level};
+use crate::domain::{FrameImage, Level, Overlay, Roi};
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +24,49 @@ pub struct Annotation {
     pub layer_count: Option<u32>,
     /// Free text for the second line (printer name, time).
     pub detail: String,
+    /// The expected print (current layer's outline, region of interest), with a calibrated camera.
+    pub overlay: Option<std::sync::Arc<Overlay>>,
+    /// The region a geometry finding is about (full-frame pixels).
+    pub region: Option<Roi>,
+}
+
+/// Cyan (BGR): the expected outline.
+const OUTLINE: (f64, f64, f64) = (255.0, 230.0, 0.0);
+/// Yellow (BGR): the print's region of interest.
+const ROI: (f64, f64, f64) = (0.0, 220.0, 255.0);
+
+/// Draws the expected outline, the region of interest and the finding's region, scaled to the frame.
+fn draw_overlay(img: &mut Mat, a: &Annotation, thick: i32) -> Result<(), SnapshotError> {
+    let (w, h) = (img.cols(), img.rows());
+    let scalar = |c: (f64, f64, f64)| Scalar::new(c.0, c.1, c.2, 0.0);
+    let scale = |ow: u32, oh: u32| (f64::from(w) / f64::from(ow.max(1)), f64::from(h) / f64::from(oh.max(1)));
+    let rect = |r: &Roi, (sx, sy): (f64, f64)| {
+        Rect::new(
+            (f64::from(r.x) * sx).round() as i32,
+            (f64::from(r.y) * sy).round() as i32,
+            ((f64::from(r.width) * sx).round() as i32).max(1),
+            ((f64::from(r.height) * sy).round() as i32).max(1),
+        )
+    };
+    if let Some(o) = &a.overlay {
+        let s = scale(o.width, o.height);
+        if let Some(r) = &o.roi {
+            imgproc::rectangle(img, rect(r, s), scalar(ROI), thick.max(1), imgproc::LINE_8, 0).map_err(cv("roi"))?;
+        }
+        for [p, q] in &o.outline {
+            let pt = |v: &[f32; 2]| {
+                Point::new((f64::from(v[0]) * s.0).round() as i32, (f64::from(v[1]) * s.1).round() as i32)
+            };
+            imgproc::line(img, pt(p), pt(q), scalar(OUTLINE), thick.max(1), imgproc::LINE_AA, 0)
+                .map_err(cv("outline"))?;
+        }
+    }
+    if let Some(r) = &a.region {
+        let s = a.overlay.as_ref().map_or((1.0, 1.0), |o| scale(o.width, o.height));
+        imgproc::rectangle(img, rect(r, s), colour(a.level), (thick * 2).max(2), imgproc::LINE_8, 0)
+            .map_err(cv("region"))?;
+    }
+    Ok(())
 }
 
 /// Why a snapshot could not be made.
@@ -90,6 +135,7 @@ pub fn annotate(image: &FrameImage, a: &Annotation, quality: u8) -> Result<Vec<u
     let font = imgproc::FONT_HERSHEY_SIMPLEX;
     let scale = (f64::from(w) / 640.0 * 0.6).clamp(0.35, 2.5);
     let thick = ((scale * 2.0).round() as i32).max(1);
+    draw_overlay(&mut img, a, (short / 240).max(1))?;
     let level = match a.level {
         Level::Failure => "FAILURE",
         Level::Warning => "WARNING",
@@ -176,6 +222,8 @@ mod tests {
             layer: Some(12),
             layer_count: Some(40),
             detail: "Prusa 16:49".into(),
+            overlay: None,
+            region: None,
         };
         let jpeg = annotate(&grey_frame(640, 480), &a, 90).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
@@ -188,6 +236,35 @@ mod tests {
     }
 
     #[test]
+    fn draws_the_expected_outline_and_the_region_of_interest() {
+        let overlay = Overlay {
+            layer: 3,
+            width: 320,
+            height: 240,
+            outline: vec![[[100.0, 200.0], [220.0, 200.0]]],
+            roi: Some(Roi { x: 80, y: 120, width: 160, height: 100 }),
+        };
+        let a = Annotation {
+            level: Level::Failure,
+            score: 0.9,
+            label: "missing material".into(),
+            layer: Some(3),
+            layer_count: Some(27),
+            detail: String::new(),
+            overlay: Some(Arc::new(overlay)),
+            region: None,
+        };
+        // Drawn at twice the overlay's size: the coordinates scale with the frame.
+        let jpeg = annotate(&grey_frame(640, 480), &a, 95).unwrap();
+        let [b, g, r] = pixel(&jpeg, 320, 400);
+        assert!(b > 200 && g > 180 && r < 80, "outline is cyan: {:?}", [b, g, r]);
+        let [b, g, r] = pixel(&jpeg, 160, 330);
+        assert!(r > 200 && g > 180 && b < 80, "the region of interest's left side is yellow: {:?}", [b, g, r]);
+        let [b, g, r] = pixel(&jpeg, 320, 300);
+        assert!((110..150).contains(&r) && (110..150).contains(&g) && (110..150).contains(&b), "inside untouched");
+    }
+
+    #[test]
     fn round_trips_a_real_jpeg_and_refuses_garbage() {
         let src = encode_jpeg(&decode(&grey_frame(320, 240)).unwrap(), 80).unwrap();
         let a = Annotation {
@@ -197,6 +274,8 @@ mod tests {
             layer: None,
             layer_count: None,
             detail: String::new(),
+            overlay: None,
+            region: None,
         };
         let out = annotate(&FrameImage::Jpeg(src.into()), &a, 80).unwrap();
         let m = decode(&FrameImage::Jpeg(out.into())).unwrap();

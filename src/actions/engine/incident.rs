@@ -59,7 +59,7 @@ impl Engine {
 
     /// A verdict above `Ok`: raises the open incident, escalates it, or opens one.
     async fn on_problem(&mut self, v: Verdict, frame: Option<Frame>) -> Result<(), ActionError> {
-        let cause = IncidentCause::from_failure(v.kind.unwrap_or(crate::domain::FailureKind::Other));
+        let cause = IncidentCause::from_verdict(v.kind, v.evidence.geometry.as_ref());
         if let Some(inc) = &self.incident {
             if inc.level >= v.level {
                 // Still the same incident: remember the worst, never act twice.
@@ -460,6 +460,8 @@ impl Engine {
             layer: p.evidence.layer,
             layer_count: p.evidence.layer_count,
             detail: format!("{}  {}", self.name, render::clock_time(now)),
+            overlay: p.evidence.overlay.clone(),
+            region: p.evidence.geometry.as_ref().and_then(|g| g.region),
         };
         let (draw, quality) = (self.cfg.annotate_snapshots, self.cfg.snapshot_quality);
         let jpeg = tokio::task::spawn_blocking(move || match (&image, draw) {

@@ -202,6 +202,7 @@ mod tests {
             gate,
             pause_level: Some(0.6),
             latency_ms: 12.0,
+            geometry: None,
         }
     }
 

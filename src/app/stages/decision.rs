@@ -3,6 +3,11 @@
 //! own analysis of it, `PrinterLink::analysis`), plus a periodic `tick`
 //! for the checks that need no frame (camera silent, printer stalled).
 //!
+//! With a calibrated camera (`camera.geometry`), the geometry checks run
+//! beside it (`app::geometry`): each scored frame goes to them after the
+//! decider stepped it, and what they raise goes back to the decider
+//! (`Decider::geometry`) before the step is recorded and delivered.
+//!
 //! Every step's verdict goes to the action engine on its bounded **lossless**
 //! channel: the send waits while the engine is busy (a pause in progress),
 //! and a verdict in hand when the engine restarts is handed to the new one.
@@ -18,10 +23,11 @@ use tokio_util::sync::CancellationToken;
 use super::vision::Scored;
 use crate::actions::{ActionEngine, ActionError};
 use crate::app::expect::{GcodeCatalog, LayerPlan};
+use crate::app::geometry::LiveGeometry;
 use crate::app::journal::StepRecord;
 use crate::app::status::{GcodeSource, StatusBoard};
 use crate::app::supervisor::StageExit;
-use crate::decision::{CameraMemory, Decider, DecisionParams, Feedback, Step};
+use crate::decision::{CameraMemory, Decider, DecisionParams, Feedback, Gate, Step};
 use crate::domain::{HealthFinding, Level, PrinterStatus, Timestamp};
 use crate::printer::FileAnalysis;
 use crate::store::Store;
@@ -45,6 +51,8 @@ pub struct DecisionInputs {
     pub actions_stopped: CancellationToken,
     /// Where this camera's memory of normal frames is kept (none: not kept across restarts).
     pub memory: Option<MemorySlot>,
+    /// The camera's calibration (`camera.geometry`) and its path: the geometry checks run with it.
+    pub geometry: Option<(crate::geometry::CameraFile, String)>,
 }
 
 /// The store row of one camera's memory (`decision::CameraMemory`).
@@ -110,6 +118,11 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
     let mut engines = inputs.engines.clone();
     let (atx, mut analysed) = mpsc::unbounded_channel();
     let mut catalog = GcodeCatalog::new(atx);
+    let mut geometry =
+        inputs.geometry.as_ref().map(|(file, path)| LiveGeometry::new(file, path, &inputs.params.geometry));
+    if let Some(g) = &geometry {
+        inputs.board.set_geometry(g.dto().clone());
+    }
     let mut tick = tokio::time::interval(inputs.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -123,13 +136,26 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
                 let linked = inputs.analysis.borrow().clone();
                 let status = printer.borrow_and_update().clone();
                 let plan = status.state.job().and_then(|j| catalog.plan_for(j, linked.as_ref()));
-                let step = judge(&mut decider, &s, &status, plan.as_deref(), &inputs.board);
+                let mut step = decider.step(&s.score, &status, expect_for(&status, plan.as_deref(), &inputs.board).as_ref());
+                let mut overlay = None;
+                if let Some(g) = &mut geometry {
+                    let usable = !matches!(
+                        step.gate,
+                        Gate::OutOfOrder | Gate::CameraDark | Gate::RepeatedFrame | Gate::CameraFrozen
+                    );
+                    let found = g.observe(&s.frame, &status, linked.as_ref(), usable).await;
+                    decider.geometry(&found, &mut step);
+                    overlay = g.overlay();
+                    inputs.board.set_geometry(g.dto().clone());
+                    inputs.board.set_overlay(overlay.clone());
+                }
+                record(&step, &s, &status, &inputs.board);
                 for f in &step.findings {
                     inputs.board.record_finding(f);
                     deliver_finding(&mut engines, &inputs.actions_stopped, f).await;
                 }
                 let frame = (step.level != Level::Ok).then(|| s.frame.clone());
-                deliver_verdict(&mut engines, &inputs.actions_stopped, &step, frame).await;
+                deliver_verdict(&mut engines, &inputs.actions_stopped, &step, frame, overlay).await;
                 persist_memory(&mut decider, inputs.memory.as_ref(), &mut synced).await;
             }
             Some(f) = feedback.recv() => {
@@ -160,14 +186,12 @@ pub async fn run(inputs: Arc<DecisionInputs>, cancel: CancellationToken) -> anyh
     }
 }
 
-/// One frame through the decider, recorded on the board and in the journal.
-fn judge(
-    decider: &mut Decider,
-    s: &Scored,
+/// What the G-code says about the current layer (noting on the board where layers come from).
+fn expect_for(
     status: &PrinterStatus,
     plan: Option<&LayerPlan>,
     board: &StatusBoard,
-) -> Step {
+) -> Option<crate::decision::LayerExpectation> {
     let job = status.state.job();
     let expect = match (plan, job) {
         (Some(p), Some(j)) => p.for_job(j).copied(),
@@ -178,8 +202,12 @@ fn judge(
         (false, Some(_)) => GcodeSource::Printer,
         (false, None) => GcodeSource::None,
     });
-    let step = decider.step(&s.score, status, expect.as_ref());
-    board.journal().push(StepRecord::new(&step, status.state.name(), s.score.latency_ms));
+    expect
+}
+
+/// One stepped frame, recorded on the board and in the journal.
+fn record(step: &Step, s: &Scored, status: &PrinterStatus, board: &StatusBoard) {
+    board.journal().push(StepRecord::new(step, status.state.name(), s.score.latency_ms));
     board.push_frame(&s.frame, step.smoothed, step.level);
     board.set_decision(DecisionDto {
         at: step.at,
@@ -200,6 +228,7 @@ fn judge(
             layer = step.layer,
             level = ?step.level,
             kind = step.kind.map(|k| k.name()),
+            geometry = step.geometry.as_ref().map(|g| g.kind.name()),
             smoothed = step.smoothed,
             raw = step.raw,
             note = %step.note(),
@@ -209,7 +238,6 @@ fn judge(
     for f in &step.findings {
         log_finding(f);
     }
-    step
 }
 
 fn log_finding(f: &HealthFinding) {
@@ -261,8 +289,12 @@ async fn deliver_verdict(
     stopped: &CancellationToken,
     step: &Step,
     frame: Option<crate::domain::Frame>,
+    overlay: Option<Arc<crate::domain::Overlay>>,
 ) {
-    let verdict = step.verdict();
+    let mut verdict = step.verdict();
+    if step.level != Level::Ok {
+        verdict.evidence.overlay = overlay;
+    }
     to_engine(engines, stopped, |e| {
         let (v, f) = (verdict.clone(), frame.clone());
         async move { e.verdict(v, f).await }

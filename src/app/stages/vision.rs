@@ -1,6 +1,11 @@
 //! The vision stage: takes frames from the hand-off queue, scores each on the
 //! classifier's own OS thread (`vision::VisionWorker`) and sends the scored
-//! frame to decision.
+//! frame to decision. With `crop_to_print` (a calibrated camera, no fixed
+//! `[vision] roi`), while the decision stage publishes the expected print's
+//! region of interest (`StatusBoard::overlay`), the region is cropped (on the
+//! blocking pool) and classified too: the frame's scores are those of the pass
+//! with the higher failure probability, its brightness and fingerprint those of
+//! the whole frame, and its latency the sum.
 //!
 //! Channel policy: scored frames go to decision on a bounded **lossless**
 //! channel (`send` waits); when decision is slow, the wait propagates to the
@@ -109,11 +114,45 @@ impl VisionPool {
     }
 }
 
+/// The whole frame's score and, with a print ROI, the crop's: the rule of the stage's doc.
+async fn classify(
+    worker: &VisionHandle,
+    frame: &Frame,
+    crop_to_print: bool,
+    board: &StatusBoard,
+) -> Result<FrameScore, VisionError> {
+    let mut whole = worker.classify(frame.clone()).await?;
+    let overlay = crop_to_print.then(|| board.overlay()).flatten();
+    let Some((roi, size)) = overlay.and_then(|o| o.roi.map(|r| (r, (o.width, o.height)))) else { return Ok(whole) };
+    let image = frame.image.clone();
+    let t0 = std::time::Instant::now();
+    let cropped = match tokio::task::spawn_blocking(move || crate::vision::crop(&image, roi, size)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::debug!(frame_seq = frame.seq, error = %e, "cannot crop the print: whole frame only");
+            return Ok(whole);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the crop task failed: whole frame only");
+            return Ok(whole);
+        }
+    };
+    let crop_ms = t0.elapsed().as_secs_f32() * 1000.0;
+    let part = Frame { image: crate::domain::FrameImage::Rgb(Arc::new(cropped)), ..frame.clone() };
+    let s = worker.classify(part).await?;
+    whole.latency_ms += crop_ms + s.latency_ms;
+    if s.scores.failure > whole.scores.failure {
+        whole.scores = s.scores;
+    }
+    Ok(whole)
+}
+
 pub async fn run(
     pool: Arc<VisionPool>,
     handoff: Arc<FrameQueue>,
     scored: mpsc::Sender<Scored>,
     board: Arc<StatusBoard>,
+    crop_to_print: bool,
     cancel: CancellationToken,
 ) -> anyhow::Result<StageExit> {
     let worker = pool.get().await?;
@@ -128,7 +167,7 @@ pub async fn run(
         let seq = frame.seq;
         let result = tokio::select! {
             _ = cancel.cancelled() => return Ok(StageExit::Stopped),
-            r = worker.classify(frame.clone()) => r,
+            r = classify(&worker, &frame, crop_to_print, &board) => r,
         };
         match result {
             Ok(score) => {

@@ -119,6 +119,7 @@ impl StatusSource for StatusBoard {
             findings: self.findings(),
             health: self.health(),
             mute: self.mute(),
+            geometry: self.geometry(),
         }
     }
 
@@ -194,8 +195,13 @@ impl StatusSource for StatusBoard {
                 gate: r.gate.into(),
                 pause_level: r.pause_level,
                 latency_ms: r.latency_ms,
+                geometry: r.geometry.map(Into::into),
             })
             .collect()
+    }
+
+    fn overlay(&self) -> Option<crate::domain::Overlay> {
+        StatusBoard::overlay(self).map(|o| (*o).clone())
     }
 
     fn counters(&self) -> Counters {

@@ -17,9 +17,9 @@ use tokio::sync::watch;
 use super::journal::Journal;
 use super::supervisor::Stage;
 use crate::capture::CaptureStats;
-use crate::domain::{Frame, FrameImage, HealthFinding, Level, MuteInfo, PrinterStatus, Timestamp};
+use crate::domain::{Frame, FrameImage, HealthFinding, Level, MuteInfo, Overlay, PrinterStatus, Timestamp};
 use crate::store::OutboxBacklog;
-use crate::web::{Counters, DecisionDto, LiveFrame, OutboxDto, VisionDto};
+use crate::web::{Counters, DecisionDto, GeometryDto, LiveFrame, OutboxDto, VisionDto};
 
 mod api;
 
@@ -116,6 +116,9 @@ pub struct StatusBoard {
     counters: Mutex<Counters>,
     /// The action engine's mute, read live.
     mute: Mutex<Option<watch::Receiver<Option<MuteInfo>>>>,
+    /// The geometry checks (with `camera.geometry`) and the expected print over the live frame.
+    geometry: Mutex<Option<GeometryDto>>,
+    overlay: Mutex<Option<Arc<Overlay>>>,
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +160,8 @@ impl StatusBoard {
             updates: watch::channel(0).0,
             counters: Mutex::new(Counters::default()),
             mute: Mutex::new(None),
+            geometry: Mutex::new(None),
+            overlay: Mutex::new(None),
         }
     }
 
@@ -343,6 +348,23 @@ impl StatusBoard {
             v.push(HealthFinding::Muted { since: m.since, until: m.until });
         }
         v
+    }
+
+    pub fn set_geometry(&self, g: GeometryDto) {
+        *lock(&self.geometry) = Some(g);
+    }
+
+    pub fn geometry(&self) -> Option<GeometryDto> {
+        lock(&self.geometry).clone()
+    }
+
+    /// The expected print over the live frame (`None`: no print, or no calibrated camera).
+    pub fn set_overlay(&self, o: Option<Arc<Overlay>>) {
+        *lock(&self.overlay) = o;
+    }
+
+    pub fn overlay(&self) -> Option<Arc<Overlay>> {
+        lock(&self.overlay).clone()
     }
 
     pub fn set_gcode(&self, s: GcodeSource) {

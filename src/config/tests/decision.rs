@@ -41,3 +41,26 @@ fn decision_config_points_at_a_calibration_and_checks_overrides() {
               - line 3: decision.classes.stringing.level = 3: unknown key `level`; the keys here are `action`, `warning_scale`, `pause_scale`"#]],
     );
 }
+
+#[test]
+fn the_camera_points_at_its_geometry_file_and_geometry_findings_have_an_action() {
+    let c =
+        Config::from_toml_str("[camera]\ngeometry = \"cameras/mk3.toml\"\n[decision.geometry]\naction = \"pause\"\n")
+            .unwrap();
+    assert_eq!(c.camera.geometry.as_deref(), Some(std::path::Path::new("cameras/mk3.toml")));
+    assert_eq!(c.decision.geometry.action, crate::decision::ClassAction::Pause);
+    assert_eq!(Config::default().decision.geometry.action, crate::decision::ClassAction::Warn);
+    check_config(
+        "[camera]\ngeometry = \"\"\n[decision.geometry]\naction = \"stop\"\n",
+        expect![[r#"
+            invalid configuration:
+              - line 2: camera.geometry = "": must name a camera file (cameras/<printer>.toml) or be left out
+              - line 4: decision.geometry.action = "stop": `stop` is not one of the choices `pause`, `warn`, `ignore`"#]],
+    );
+    check_config(
+        "[camera]\ngeometry = \"\"\n",
+        expect![[r#"
+            invalid configuration:
+              - line 2: camera.geometry = "": must name a camera file (cameras/<printer>.toml) or be left out"#]],
+    );
+}

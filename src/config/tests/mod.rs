@@ -34,7 +34,7 @@ fn unknown_key_names_the_key() {
         "[camera]\nfsp = 10\n",
         expect![[r#"
             invalid configuration:
-              - line 2: camera.fsp = 10: unknown key `fsp`; the keys here are `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`"#]],
+              - line 2: camera.fsp = 10: unknown key `fsp`; the keys here are `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`, `geometry`"#]],
     );
 }
 
@@ -78,7 +78,7 @@ fn every_problem_at_once_in_file_order_in_plain_words() {
             invalid configuration:
               - line 2: web.bind = "0.0.0.0:80": binding beyond loopback needs web.token (at least 16 characters)
               - line 5: camera.queue = "many": expected a whole number (0 or more), found the text "many"
-              - line 6: camera.fsp = 3: unknown key `fsp`; the keys here are `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`
+              - line 6: camera.fsp = 3: unknown key `fsp`; the keys here are `name`, `source`, `device`, `url`, `path`, `width`, `height`, `fps`, `interval_ms`, `queue`, `timeout_ms`, `reconnect_max_ms`, `loop_replay`, `pace`, `max_frame_bytes`, `v4l2_format`, `max_pixels`, `geometry`
               - line 7: camera.source = "webcam": `webcam` is not one of the choices `v4l2`, `mjpeg`, `snapshot`, `rtsp`, `video`, `folder`
               - line 8: camera.width = -5: expected a whole number (0 or more), found the number -5
               - line 9: camera.interval_ms = 1: must be between 50 and 600000

@@ -69,6 +69,7 @@ function renderStatus(s) {
   h.title = s.health.problems.join('\n');
 
   const p = s.printer, job = p.job;
+  refreshOverlay(s);
   const st = $('p-state');
   st.textContent = p.state;
   st.className = 'pill ' + (p.state === 'printing' ? 'ok' : p.state === 'paused' || p.state === 'pausing' ? 'warning' : p.state === 'error' || p.state === 'disconnected' ? 'bad' : '');
@@ -106,6 +107,11 @@ function renderStatus(s) {
     ['Printer link', p.state === 'disconnected' ? 'down' : 'up'], ['Link', p.link],
     ['Outbox', `${s.outbox.pending} pending, ${s.outbox.failed} failed`], ['Uptime', fmtDur(s.uptime_s)],
   ];
+  if (s.geometry) {
+    const g = s.geometry;
+    facts.push(['Geometry', `${g.state}, ${g.judged_layers} layers judged` +
+      (g.findings.length ? `, ${g.findings.map((f) => f.kind.replace(/_/g, ' ')).join(', ')}` : '')]);
+  }
   const hf = $('health-facts');
   hf.replaceChildren(...facts.map(([k, val]) => { const x = el('div'); x.append(el('dt', {}, k), el('dd', {}, String(val))); return x; }));
   $('problems').replaceChildren(...s.health.problems.map((t) => el('li', {}, t)));
@@ -113,6 +119,48 @@ function renderStatus(s) {
   // Incidents and printer actions change with the printer state or the verdict.
   const key = `${p.state}|${d ? d.level : ''}|${job ? job.file : ''}`;
   if (key !== lastKey) { lastKey = key; refreshLists(); }
+}
+
+// ---- the expected print over the live frame (calibrated camera, /api/overlay) ---------
+let overlayKey = null, lastOverlay = null;
+async function refreshOverlay(s) {
+  const g = s.geometry, box = $('overlay'), layer = s.printer.layer;
+  if (!g || g.state !== 'watching' || layer == null) {
+    overlayKey = null;
+    box.classList.add('off');
+    return;
+  }
+  const found = g.findings.length ? g.findings[g.findings.length - 1] : null;
+  const key = `${layer}|${s.printer.job ? s.printer.job.file : ''}|${g.findings.length}`;
+  if (key === overlayKey) return;
+  overlayKey = key;
+  try {
+    drawOverlay(await getJSON('/api/overlay'), found);
+  } catch (e) {
+    overlayKey = null;
+    box.classList.add('off');
+  }
+}
+
+function drawOverlay(o, found) {
+  const box = $('overlay');
+  box.setAttribute('viewBox', `0 0 ${o.width} ${o.height}`);
+  const kids = [];
+  if (o.roi) kids.push(sv('rect', { class: 'ov-roi', x: o.roi.x, y: o.roi.y, width: o.roi.width, height: o.roi.height }));
+  const d = o.outline.map(([a, b]) => `M${a[0].toFixed(1)} ${a[1].toFixed(1)}L${b[0].toFixed(1)} ${b[1].toFixed(1)}`).join('');
+  kids.push(sv('path', { class: 'ov-outline', d }));
+  if (found && found.region) {
+    const r = found.region;
+    kids.push(sv('rect', { class: 'ov-region', x: r.x, y: r.y, width: r.width, height: r.height }));
+  }
+  const fs = Math.max(8, o.height / 22);
+  const label = `expected outline, layer ${o.layer + 1}` + (found ? ` · ${found.kind.replace(/_/g, ' ')}` : '');
+  kids.push(sv('text', { class: 'ov-label', x: fs / 2, y: o.height - fs / 2, 'font-size': fs }, label));
+  box.replaceChildren(...kids);
+  box.dataset.layer = o.layer;
+  box.dataset.segments = o.outline.length;
+  lastOverlay = o;
+  box.classList.remove('off');
 }
 
 function showFrame(seq) {
