@@ -196,3 +196,47 @@ fn version_names_the_build_the_model_and_onnx_runtime() {
     let short = Command::new(env!("CARGO_BIN_EXE_layerwatch")).arg("-V").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&short.stdout).trim(), format!("layerwatch {}", env!("CARGO_PKG_VERSION")));
 }
+
+/// A camera file for a `width`×`height` camera looking down at a 60×60 mm area of the bed.
+fn camera_file(dir: &Path, name: &str, width: u32, height: u32) -> std::path::PathBuf {
+    use layerwatch::geometry::{BedArea, Camera, CameraFile};
+    let cam = Camera::look_at(width, height, [125.0, -5.0, 60.0], [125.0, 105.0, 0.0], 60.0);
+    let bed = BedArea { size_mm: [60.0, 60.0], origin_mm: [95.0, 75.0] };
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, CameraFile::new(&cam, bed, None).to_toml_string().unwrap()).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calibrated_camera_says_whether_the_print_area_is_in_view_lit_and_the_right_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |frames: &Path, geometry: &Path| {
+        let config = dir.path().join("layerwatch.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[general]\ndata_dir = \"{}\"\n\n[camera]\nname = \"shelf\"\nsource = \"folder\"\npath = \"{}\"\ngeometry = \"{}\"\n",
+                dir.path().join("data").display(),
+                frames.display(),
+                geometry.display()
+            ),
+        )
+        .unwrap();
+        config
+    };
+    // The demo's real frames (448x336) with a camera file of that size: the area is in view.
+    let demo = frames(dir.path(), 200);
+    let (_, text) = doctor(&write(&demo, &camera_file(dir.path(), "demo", 448, 336)), &[]).await;
+    let line = text.lines().find(|l| l.contains("print area")).unwrap_or_else(|| panic!("no print-area line:\n{text}"));
+    assert!(line.starts_with("ok    print area") && line.contains("% of the frame"), "{text}");
+    // The same frames against a file calibrated at another size: a failure that says both sizes.
+    let (ready, text) = doctor(&write(&demo, &camera_file(dir.path(), "small", 320, 240)), &[]).await;
+    assert!(!ready, "{text}");
+    assert!(text.contains("FAIL  print area") && text.contains("calibrated for 320x240"), "{text}");
+    assert!(text.contains("448x336"), "the frame's own size is named:\n{text}");
+    // A dark camera of the calibrated size: the print area is too dark to judge.
+    let dark = frames(dir.path(), 5);
+    let (_, text) = doctor(&write(&dark, &camera_file(dir.path(), "dark", 640, 360)), &[]).await;
+    let line = text.lines().find(|l| l.contains("print area")).unwrap_or_else(|| panic!("no print-area line:\n{text}"));
+    assert!(line.starts_with("warn  print area") && line.contains("too dark to judge"), "{text}");
+}

@@ -2,7 +2,8 @@
 //! checks what `run` needs, in the order it needs it, and says plainly what
 //! is wrong and how to fix it: the config and every path in it, the ONNX
 //! Runtime library and the model (one inference), a frame from the camera
-//! (its size and brightness), the printer link (connected, its state, what
+//! (its size and brightness, and with a calibrated camera whether the print area
+//! is in view, lit and not blank), the printer link (connected, its state, what
 //! layerwatch can command), the light (`[printer.light]`: switched on and off
 //! once only with `--send`), each alert channel (a test message only with
 //! `--send`), the time-lapse (a trial MP4 with the chosen encoder), MQTT, and
@@ -180,6 +181,9 @@ async fn vision_and_camera(cfg: &Config, timeout: Duration) -> Vec<Finding> {
         FrameImage::Rgb(i) => format!("{}x{}", i.width, i.height),
     };
     let took = started.elapsed().as_millis();
+    if let Some(path) = &cfg.camera.geometry {
+        out.push(print_area(path, &frame.image, cfg.decision.health.dark_brightness));
+    }
     let Some(c) = classifier.as_mut() else {
         out.push(ok("camera", format!("{:?}: a {size} frame in {took} ms", cfg.camera.name)));
         return out;
@@ -210,6 +214,101 @@ async fn vision_and_camera(cfg: &Config, timeout: Duration) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Below this share of the frame, the whole bed is so small that parts are a few pixels.
+const MIN_BED_SHARE: f64 = 0.03;
+/// Below this spread of grey levels the print area has no texture (a covered lens, no focus).
+const MIN_AREA_CONTRAST: f64 = 2.0;
+
+/// With a calibrated camera (`camera.geometry`): does this frame show the print
+/// area? The frame must have the calibrated size, and the bed's projection must
+/// be big enough, lit, and not blank.
+fn print_area(path: &Path, image: &FrameImage, dark: f32) -> Finding {
+    const WHAT: &str = "print area";
+    let recalibrate = "calibrate again for this camera and position (`layerwatch calibrate solve`)";
+    let file = match std::fs::read_to_string(path) {
+        Err(e) => {
+            return fail(WHAT, format!("{}: {e}", path.display()), "give camera.geometry a file this user can read");
+        }
+        Ok(text) => match crate::geometry::CameraFile::parse(&text, &path.display().to_string()) {
+            Ok(f) => f,
+            Err(e) => return fail(WHAT, e.to_string(), recalibrate),
+        },
+    };
+    let (cw, ch) = (file.frame.width, file.frame.height);
+    let camera = file.camera();
+    let corners: Vec<[f64; 2]> = file.bed.corners().iter().filter_map(|c| camera.project(*c)).collect();
+    if corners.len() < 4 {
+        return fail(WHAT, format!("{}: the bed does not project into the frame", path.display()), recalibrate);
+    }
+    // Judge on a small grey copy (the geometry checks' own reader).
+    let mw = 160u32.min(cw.max(1));
+    let mh = ((f64::from(ch) * f64::from(mw) / f64::from(cw.max(1))).round() as u32).max(1);
+    let grey = match crate::vision::grey_for_checks(image, (cw, ch), (mw, mh)) {
+        Ok(g) => g,
+        Err(e) => {
+            return fail(
+                WHAT,
+                format!("{}: {e}", path.display()),
+                format!("set the camera back to {cw}x{ch}, or {recalibrate}"),
+            );
+        }
+    };
+    let (sx, sy) = (f64::from(grey.width) / f64::from(cw), f64::from(grey.height) / f64::from(ch));
+    let poly: Vec<[f64; 2]> = corners.iter().map(|p| [p[0] * sx, p[1] * sy]).collect();
+    let (mut n, mut sum, mut sum2) = (0u64, 0f64, 0f64);
+    for y in 0..grey.height {
+        for x in 0..grey.width {
+            if inside(&poly, [f64::from(x) + 0.5, f64::from(y) + 0.5]) {
+                let v = f64::from(grey.data[(y * grey.width + x) as usize]);
+                n += 1;
+                sum += v;
+                sum2 += v * v;
+            }
+        }
+    }
+    let share = n as f64 / (f64::from(grey.width) * f64::from(grey.height));
+    let (xs, ys) = (corners.iter().map(|p| p[0]), corners.iter().map(|p| p[1]));
+    let (x0, x1) = (xs.clone().fold(f64::INFINITY, f64::min), xs.fold(f64::NEG_INFINITY, f64::max));
+    let (y0, y1) = (ys.clone().fold(f64::INFINITY, f64::min), ys.fold(f64::NEG_INFINITY, f64::max));
+    let mean = if n > 0 { sum / n as f64 } else { 0.0 };
+    let spread = if n > 0 { (sum2 / n as f64 - mean * mean).max(0.0).sqrt() } else { 0.0 };
+    let detail = format!(
+        "the bed projects to x {x0:.0}..{x1:.0}, y {y0:.0}..{y1:.0} px ({:.0} % of the frame); there brightness {mean:.0}/255, contrast {spread:.1}",
+        share * 100.0
+    );
+    if share < MIN_BED_SHARE {
+        warn(
+            WHAT,
+            format!("{detail}: the bed is very small in the frame"),
+            "move the camera closer to the bed, then calibrate again",
+        )
+    } else if mean < f64::from(dark) {
+        warn(
+            WHAT,
+            format!("{detail}: too dark to judge (below decision.health.dark_brightness = {dark})"),
+            "light the bed while printing ([printer.light] can switch the printer's light on)",
+        )
+    } else if spread < MIN_AREA_CONTRAST {
+        warn(WHAT, format!("{detail}: it looks blank"), "is the lens covered, fogged or out of focus?")
+    } else {
+        ok(WHAT, detail)
+    }
+}
+
+/// Point in polygon (even-odd rule).
+fn inside(poly: &[[f64; 2]], p: [f64; 2]) -> bool {
+    let mut hit = false;
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let (a, b) = (poly[i], poly[j]);
+        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+            hit = !hit;
+        }
+        j = i;
+    }
+    hit
 }
 
 async fn printer(cfg: &Config, timeout: Duration, send: bool) -> Vec<Finding> {
