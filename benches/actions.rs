@@ -40,6 +40,8 @@ fn snapshot(c: &mut Criterion) {
         layer: Some(41),
         layer_count: Some(120),
         detail: "Prusa MK4  16:49".into(),
+        overlay: None,
+        region: None,
     };
     c.bench_function("snapshot/annotate_1280x720_jpeg", |b| b.iter(|| annotate(&frame, &ann, 85).expect("annotate")));
 }
