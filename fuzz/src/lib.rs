@@ -18,6 +18,8 @@ pub mod config_issues;
 pub mod domain;
 #[path = "../../src/gcode/mod.rs"]
 pub mod gcode;
+#[path = "../../src/geometry/mod.rs"]
+pub mod geometry;
 #[path = "../../src/images/mod.rs"]
 pub mod images;
 #[path = "../../src/secret.rs"]
@@ -26,8 +28,10 @@ pub mod secret;
 pub mod actions;
 pub mod capture;
 pub mod decision;
+pub mod mqtt;
 pub mod printer;
 pub mod store;
+pub mod timelapse;
 pub mod vision;
 pub mod web;
 

@@ -132,11 +132,7 @@ impl LightConfig {
             }
             LightMethod::Gcode => {
                 for (key, lines) in [("on_gcode", &self.on_gcode), ("off_gcode", &self.off_gcode)] {
-                    if let Err(e) = crate::printer::gcode_lines("light", lines) {
-                        let why = match e {
-                            crate::printer::PrinterError::Rejected { message, .. } => message,
-                            other => other.to_string(),
-                        };
+                    if let Err(why) = super::user_gcode::check(lines) {
                         out.push(format!("{p}.{key}"), lines, format!("is not usable G-code: {why}"));
                     }
                 }

@@ -16,6 +16,7 @@ pub mod marlin;
 pub mod moonraker;
 pub mod objects;
 pub mod octoprint;
+pub mod user_gcode;
 
 use std::sync::Arc;
 
@@ -148,30 +149,9 @@ pub trait PrinterLink: Send + Sync {
     }
 }
 
-/// At most this many lines in one `run_gcode` batch, each at most [`MAX_GCODE_LINE`] bytes.
-pub const MAX_GCODE_LINES: usize = 16;
-pub const MAX_GCODE_LINE: usize = 120;
+pub use user_gcode::{MAX_GCODE_LINE, MAX_GCODE_LINES};
 
-/// The lines of a `run_gcode` batch, trimmed, without blanks: refused when
-/// empty, too many or too long, or when a line holds a control character
-/// (a newline would smuggle in a second command).
+/// The lines of a `run_gcode` batch ([`user_gcode::check`]), or `Rejected` with why.
 pub fn gcode_lines(command: &'static str, lines: &[String]) -> Result<Vec<String>, PrinterError> {
-    let out: Vec<String> = lines.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-    let reject = |message: String| Err(PrinterError::Rejected { command, message });
-    if out.is_empty() {
-        return reject("no G-code to send".into());
-    }
-    if out.len() > MAX_GCODE_LINES {
-        return reject(format!("{} lines, at most {MAX_GCODE_LINES}", out.len()));
-    }
-    for l in &out {
-        if l.len() > MAX_GCODE_LINE {
-            return reject(format!("a line of {} bytes, at most {MAX_GCODE_LINE}", l.len()));
-        }
-        if l.chars().any(char::is_control) {
-            return reject(format!("a control character in {:?}", l.escape_debug().to_string()));
-        }
-    }
-    Ok(out)
+    user_gcode::check(lines).map_err(|message| PrinterError::Rejected { command, message })
 }
-

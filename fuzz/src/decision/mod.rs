@@ -1,4 +1,4 @@
-//! `crate::decision`: `[decision]` and the parameters it validates against.
+//! `crate::decision`: `[decision]` (with `[decision.geometry]`) and the parameters it validates against.
 
 #[path = "../../../src/decision/adapt.rs"]
 pub mod adapt;
@@ -6,6 +6,8 @@ pub mod adapt;
 pub mod calibration;
 #[path = "../../../src/decision/config.rs"]
 mod config;
+#[path = "../../../src/decision/geometry.rs"]
+pub mod geometry;
 #[path = "../../../src/decision/params.rs"]
 mod params;
 
