@@ -268,6 +268,17 @@ pub enum Level {
     Failure,
 }
 
+impl Level {
+    /// The name in the API, the audit log and on the bus (`ok`, `warning`, `failure`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Failure => "failure",
+        }
+    }
+}
+
 /// What kind of failure. The model's classes map onto it by label name
 /// (`spaghetti`, `stringing`, `surface`, anything else is `Other`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -494,6 +505,13 @@ mod opt_secs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_level_is_named_as_it_serialises() {
+        for l in [Level::Ok, Level::Warning, Level::Failure] {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.name());
+        }
+    }
 
     #[test]
     fn printer_state_serialises_with_a_tag() {

@@ -43,14 +43,6 @@ impl BusView {
     }
 }
 
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Ok => "ok",
-        Level::Warning => "warning",
-        Level::Failure => "failure",
-    }
-}
-
 #[async_trait::async_trait]
 impl DaemonView for BusView {
     async fn snapshot(&self) -> Snapshot {
@@ -63,7 +55,7 @@ impl DaemonView for BusView {
             printer_state: s.printer.state.clone(),
             file: job.map(|j| j.file.clone()),
             failure_score: s.decision.as_ref().map(|d| d.smoothed),
-            verdict: s.decision.as_ref().map(|d| level_name(d.level).to_string()),
+            verdict: s.decision.as_ref().map(|d| d.level.name().to_string()),
             layer: s.printer.layer,
             layer_count: s.printer.layer_count,
             progress: job.and_then(|j| j.progress),

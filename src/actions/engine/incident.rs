@@ -239,7 +239,7 @@ impl Engine {
             reason: format!(
                 "incident {}: {} {} {:.2}{}",
                 id.map_or("?".into(), |i| i.to_string()),
-                level_name(p.level),
+                p.level.name(),
                 p.cause,
                 p.confidence,
                 p.evidence.layer.map(|l| format!(" at layer {}", l + 1)).unwrap_or_default()
@@ -495,14 +495,6 @@ impl Engine {
                 None
             }
         }
-    }
-}
-
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Ok => "ok",
-        Level::Warning => "warning",
-        Level::Failure => "failure",
     }
 }
 
