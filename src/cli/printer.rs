@@ -264,7 +264,7 @@ impl MaxInfo for PrinterStatus {
     }
 }
 
-async fn connected(link: &dyn PrinterLink, timeout: Duration) -> anyhow::Result<PrinterStatus> {
+pub(super) async fn connected(link: &dyn PrinterLink, timeout: Duration) -> anyhow::Result<PrinterStatus> {
     let mut rx = link.status();
     let wait = async {
         rx.wait_for(|s| !matches!(s.state, PrinterState::Disconnected))

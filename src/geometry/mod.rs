@@ -10,14 +10,16 @@
 //!
 //! Files: `linalg` (3×3 maths, Rodrigues, solves), `camera` (projection),
 //! `file` (the calibration file), `points` (the correspondences file), `solve` (DLT + Levenberg–Marquardt +
-//! RANSAC), `mask` (expected-material mask per layer, ROI), `image` (the
-//! downscaled grey frames the checks read).
+//! RANSAC), `nozzle` (the nozzle tip in frames of the toolhead held at known points, for the automatic
+//! calibration), `mask` (expected-material mask per layer, ROI), `image` (the downscaled grey frames the
+//! checks read).
 
 pub mod camera;
 pub mod file;
 pub mod image;
 pub mod linalg;
 pub mod mask;
+pub mod nozzle;
 pub mod points;
 pub mod solve;
 

@@ -4,7 +4,8 @@
 //!
 //! The model solved: square pixels (`fx = fy`), the principal point at the
 //! frame centre, the pose (6 values), and radial distortion `k1, k2` only when
-//! there are at least [`MIN_POINTS_FOR_DISTORTION`] points. The DLT needs
+//! there are at least [`MIN_POINTS_FOR_DISTORTION`] points and the distortion
+//! cuts the error by a fifth ([`DISTORTION_GAIN`]). The DLT needs
 //! at least 6 points that do not all lie in one plane (bed corners at Z = 0
 //! plus the nozzle tip at two heights).
 //!
@@ -17,6 +18,8 @@ use super::linalg::{M3, V3, cross, det, dot, norm, rotation_vector, scale, solve
 
 /// Points needed before k1 and k2 are estimated.
 pub const MIN_POINTS_FOR_DISTORTION: usize = 12;
+/// ... and kept only when they cut the RMS reprojection error to this share of the fit without.
+pub const DISTORTION_GAIN: f64 = 0.8;
 const MIN_POINTS: usize = 6;
 const LM_ITERATIONS: usize = 200;
 
@@ -82,9 +85,20 @@ pub fn solve_pose(
     };
     let used: Vec<Correspondence> = points.iter().zip(&inliers).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
     let guess = dlt_camera(&used, width, height).ok_or(SolveError::Degenerate)?;
-    let distortion = used.len() >= MIN_POINTS_FOR_DISTORTION;
-    let camera = refine(&used, guess, distortion, LM_ITERATIONS);
+    let plain = refine(&used, guess.clone(), false, LM_ITERATIONS);
+    // Distortion only where it explains the points: with noisy points spread over part of the
+    // frame, k1 and k2 fit the noise and bend the frame's edges (the bed's corners) far off.
+    let (camera, distortion) = if used.len() >= MIN_POINTS_FOR_DISTORTION {
+        let bent = refine(&used, guess, true, LM_ITERATIONS);
+        if rms_px(&used, &bent) < DISTORTION_GAIN * rms_px(&used, &plain) { (bent, true) } else { (plain, false) }
+    } else {
+        (plain, false)
+    };
     Ok(report(points, camera, inliers, distortion))
+}
+
+fn rms_px(points: &[Correspondence], camera: &Camera) -> f64 {
+    (points.iter().map(|p| reprojection(camera, p).powi(2)).sum::<f64>() / points.len().max(1) as f64).sqrt()
 }
 
 fn check(points: &[Correspondence]) -> Result<(), SolveError> {

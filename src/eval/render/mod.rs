@@ -336,6 +336,30 @@ impl Scene<'_> {
 
 type V3 = [f64; 3];
 
+/// One frame of an empty printer with the toolhead's nozzle tip at `tip` (bed
+/// mm), drawn as [`render`] draws it over `background_bgr` (the camera's size,
+/// BGR), with sensor noise of `noise` grey levels (seeded) and JPEG at
+/// `quality`. The stand-in camera for automatic calibration's tests: a camera
+/// whose pose is known, watching a toolhead that the printer moves.
+pub fn toolhead_frame(
+    cam: &Camera,
+    background_bgr: &[u8],
+    tip: [f64; 3],
+    noise: f64,
+    seed: u64,
+    quality: i32,
+) -> Result<Vec<u8>, String> {
+    let (w, h) = (cam.width, cam.height);
+    if background_bgr.len() != w as usize * h as usize * 3 {
+        return Err(format!("background of {} bytes for a {w}x{h} camera", background_bgr.len()));
+    }
+    let mut canvas = Canvas::new(w, h, background_bgr);
+    draw_toolhead(&mut canvas, cam, tip);
+    let mut rng = Rng::new(seed);
+    let bytes = canvas.finish(|_, _| 1.0, || rng.normal() * noise);
+    encode(&bytes, w, h, quality)
+}
+
 /// A hot end (brass nozzle, dark heater block) and its carriage above the nozzle tip.
 fn draw_toolhead(canvas: &mut Canvas, cam: &Camera, tip: V3) {
     let [x, y, z] = tip;

@@ -1,18 +1,23 @@
-//! `layerwatch calibrate solve`: the camera's pose and intrinsics from point
-//! correspondences (a points file: bed corners, the nozzle tip at two
-//! heights…), written as `cameras/<printer>.toml` only when the fit is good.
+//! `layerwatch calibrate`: the camera's pose and intrinsics, written as
+//! `cameras/<printer>.toml` only when the fit is good. `solve` reads point
+//! correspondences from a file (bed corners, the nozzle tip at two heights…);
+//! `auto` (in `auto`) makes them itself by moving the nozzle. Both end in
+//! [`finish`]: the same report, limits and checks.
 //!
-//! Exit codes: 0 solved and written, 1 solved but refused (poor fit, or the
-//! result does not see the bed), 2 usage or input error.
+//! Exit codes: 0 solved and written, 1 refused (poor fit, the result does not
+//! see the bed; for `auto` also a busy printer, a "no", too few nozzle
+//! sightings), 2 usage or input error.
 
-use std::path::PathBuf;
+mod auto;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
 use super::Global;
 use super::dataset::parse_size_wh;
-use crate::geometry::{BedArea, CameraFile, Fit, PointsFile, Ransac, solve_pose};
+use crate::geometry::{BedArea, CameraFile, Correspondence, Fit, PointsFile, Ransac, Solution, solve_pose};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,6 +29,9 @@ pub struct Args {
 pub enum CalibrateCommand {
     /// Solve the camera from a points file (bed mm ↔ pixel) and write the camera file.
     Solve(SolveArgs),
+    /// Move the nozzle to a grid of points (idle printer, after you confirm), find it in the camera's
+    /// frames and solve the camera from those points.
+    Auto(auto::AutoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,9 +51,16 @@ pub struct SolveArgs {
     /// Bed origin X,Y (mm) for --bed.
     #[arg(long, default_value = "0,0", value_parser = parse_xy)]
     pub bed_origin: (f64, f64),
-    /// Noisy points (automatic calibration): fit with RANSAC and leave outliers out.
+    /// Noisy points: fit with RANSAC and leave outliers out (`calibrate auto` always does).
     #[arg(long)]
     pub ransac: bool,
+    #[command(flatten)]
+    pub limits: FitLimits,
+}
+
+/// The fit's RANSAC settings and the limits it must meet to be written.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitLimits {
     /// RANSAC: a point within this many pixels of its reprojection is an inlier.
     #[arg(long, default_value_t = 4.0)]
     pub inlier_px: f64,
@@ -63,6 +78,12 @@ pub struct SolveArgs {
     pub max_rms_mm: f64,
 }
 
+impl FitLimits {
+    fn ransac(&self) -> Ransac {
+        Ransac { iterations: self.iterations, inlier_px: self.inlier_px, seed: self.seed }
+    }
+}
+
 fn parse_xy(s: &str) -> Result<(f64, f64), String> {
     let (a, b) = s.split_once(',').ok_or_else(|| format!("expected X,Y, got {s:?}"))?;
     let p = |v: &str| v.trim().parse::<f64>().map_err(|e| format!("{v:?}: {e}"));
@@ -70,9 +91,10 @@ fn parse_xy(s: &str) -> Result<(f64, f64), String> {
 }
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let _ = global.load_config()?;
+    let cfg = global.load_config()?;
     match args.command {
         CalibrateCommand::Solve(a) => solve(a),
+        CalibrateCommand::Auto(a) => auto::run(a, &cfg).await,
     }
 }
 
@@ -81,7 +103,7 @@ fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
     let points = PointsFile::parse(&text, &a.points.display().to_string())?;
     let corr = points.correspondences();
     let (w, h) = a.frame_size;
-    let ransac = a.ransac.then_some(Ransac { iterations: a.iterations, inlier_px: a.inlier_px, seed: a.seed });
+    let ransac = a.ransac.then(|| a.limits.ransac());
     let sol =
         solve_pose(&corr, w, h, ransac).with_context(|| format!("{}: cannot solve the camera", a.points.display()))?;
     let bed = match a.bed {
@@ -98,6 +120,21 @@ fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
             BedArea { size_mm: [x1 - x0, y1 - y0], origin_mm: [x0, y0] }
         }
     };
+    let method = if a.ransac { "dlt+lm+ransac" } else { "dlt+lm" };
+    finish(&corr, &sol, bed, &a.limits, method, &a.out)
+}
+
+/// Prints the fit point by point and overall, then writes the camera file when
+/// the fit is within `limits` and the result sees the bed (the checks a camera
+/// file meets at load); exit code 1 when refused.
+fn finish(
+    corr: &[Correspondence],
+    sol: &Solution,
+    bed: BedArea,
+    limits: &FitLimits,
+    method: &str,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
     println!("point  bed_mm                      px                 reproj_px  bed_mm_err  used");
     for (i, c) in corr.iter().enumerate() {
         println!(
@@ -126,15 +163,19 @@ fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
         k.fx,
         k.k1,
         k.k2,
-        if sol.distortion_estimated { "" } else { " (distortion not estimated: fewer than 12 points)" },
+        if sol.distortion_estimated {
+            ""
+        } else {
+            " (no distortion: fewer than 12 points, or it did not cut the error by a fifth)"
+        },
         c[0],
         c[1],
         c[2]
     );
-    if sol.rms_px > a.max_rms_px || sol.rms_mm > a.max_rms_mm {
+    if sol.rms_px > limits.max_rms_px || sol.rms_mm > limits.max_rms_mm {
         eprintln!(
-            "refused: the fit is poor (RMS {:.2} px > {} or {:.2} mm > {}); check the clicks, or use --ransac for noisy points",
-            sol.rms_px, a.max_rms_px, sol.rms_mm, a.max_rms_mm
+            "refused: the fit is poor (RMS {:.2} px > {} or {:.2} mm > {}); check the points, or use --ransac for noisy points",
+            sol.rms_px, limits.max_rms_px, sol.rms_mm, limits.max_rms_mm
         );
         return Ok(ExitCode::from(1));
     }
@@ -145,19 +186,19 @@ fn solve(a: SolveArgs) -> anyhow::Result<ExitCode> {
         max_px: sol.max_px,
         rms_mm: sol.rms_mm,
         max_mm: sol.max_mm,
-        method: if a.ransac { "dlt+lm+ransac".into() } else { "dlt+lm".into() },
+        method: method.into(),
     };
     let file = CameraFile::new(&sol.camera, bed, Some(fit));
     let out_text = file.to_toml_string()?;
     // The same checks as at load: a camera that does not see the bed is not written.
-    if let Err(e) = CameraFile::parse(&out_text, &a.out.display().to_string()) {
+    if let Err(e) = CameraFile::parse(&out_text, &out.display().to_string()) {
         eprintln!("refused: {e}");
         return Ok(ExitCode::from(1));
     }
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&a.out, out_text).with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!("wrote {}", a.out.display());
+    std::fs::write(out, out_text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
