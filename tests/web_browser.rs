@@ -4,8 +4,9 @@
 //! headless Chromium driven by playwright-core (`tests/web/dashboard.mjs`)
 //! checks that the live image updates, the timeline draws, "pause" with its
 //! confirmation pauses the printer, "resume" resumes it, and "not a failure"
-//! on the demo's incident is recorded. Screenshots (1280 and 360 px wide) go
-//! to `target/web-screenshots/`.
+//! on the demo's incident is recorded; then the camera calibration page
+//! (`tests/web/calibrate.mjs`): clicked points solve back to a known camera. Screenshots (1280 and
+//! 360 px wide) go to `target/web-screenshots/`.
 //!
 //! Needs `.tools/venv-node/bin/node`, `/usr/bin/chromium` and `.tools/web/node_modules/playwright-core`
 //! (`scripts/setup.sh test`); fails with a clear message when one is missing.
@@ -112,4 +113,58 @@ fn dashboard_in_chromium_against_the_demo() {
     for name in ["desktop-printing.png", "desktop-confirm-pause.png", "desktop-incident.png", "phone-360.png"] {
         assert!(shots.join(name).exists(), "missing screenshot {name}");
     }
+
+    // Issue 12: the calibration page on the same demo. The six default rows (bed corners of a
+    // 220×220 bed, the nozzle at X/Y 110 and Z 20 / 80) as a known camera of the demo's frame size
+    // sees them, clicked where the scaled image shows them, solve back to that camera.
+    let frame = demo_frame_size();
+    let cam =
+        layerwatch::geometry::Camera::look_at(frame.0, frame.1, [110.0, -170.0, 200.0], [110.0, 110.0, 10.0], 62.0);
+    let rows = [
+        [0.0, 0.0, 0.0],
+        [220.0, 0.0, 0.0],
+        [220.0, 220.0, 0.0],
+        [0.0, 220.0, 0.0],
+        [110.0, 110.0, 20.0],
+        [110.0, 110.0, 80.0],
+    ];
+    let px: Vec<[f64; 2]> = rows.iter().map(|p| cam.project(*p).expect("in view")).collect();
+    assert!(
+        px.iter().all(|p| p[0] >= 0.0 && p[1] >= 0.0 && p[0] < f64::from(frame.0) && p[1] < f64::from(frame.1)),
+        "{px:?}"
+    );
+    let out = Command::new("timeout")
+        .arg("90")
+        .arg(node())
+        .arg(repo().join("tests/web/calibrate.mjs"))
+        .env("LW_URL", format!("http://{addr}"))
+        .env("LW_SHOTS", &shots)
+        .env("LW_PLAYWRIGHT", &playwright)
+        .env("LW_CHROMIUM", CHROMIUM)
+        .env("LW_POINTS", serde_json::to_string(&px).unwrap())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the calibration page check failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("measurements");
+    eprintln!("calibration page: {m}");
+    assert_eq!(m["frame"]["w"], frame.0, "{m}");
+    assert!(m["clicked"].as_array().unwrap().iter().all(|c| !c.as_str().unwrap().contains("click")), "{m}");
+    let s = &m["solved"];
+    assert!(s["ok"] == true && s["toml"] == true && s["download"] == true && s["marks"] == 6, "{m}");
+    let text = s["text"].as_str().unwrap();
+    let rms: f64 = text.trim_start_matches("RMS ").split(' ').next().unwrap().parse().expect("RMS figure");
+    assert!(rms < 1.5, "clicks landed {rms} px off on average: {m}");
+    assert!(m["saved"].as_str().unwrap().contains("[camera] geometry"), "{m}");
+}
+
+/// The demo camera's frame size (its frames are in `datasets/demo/frames`).
+fn demo_frame_size() -> (u32, u32) {
+    let jpeg = std::fs::read(repo().join("datasets/demo/frames/000000.jpg")).unwrap();
+    let h = layerwatch::images::check_header(&jpeg, u64::MAX).unwrap();
+    (h.width, h.height)
 }

@@ -28,4 +28,4 @@ pub use file::{BedArea, CameraFile, CameraFileError, Fit};
 pub use image::Grey;
 pub use mask::{ExpectedPrint, NEVER, Roi};
 pub use points::{PointRow, PointsFile};
-pub use solve::{Correspondence, Ransac, Solution, SolveError, solve_pose};
+pub use solve::{Correspondence, DEFAULT_MAX_RMS_MM, DEFAULT_MAX_RMS_PX, Ransac, Solution, SolveError, solve_pose};

@@ -20,6 +20,10 @@ use super::linalg::{M3, V3, cross, det, dot, norm, rotation_vector, scale, solve
 pub const MIN_POINTS_FOR_DISTORTION: usize = 12;
 /// ... and kept only when they cut the RMS reprojection error to this share of the fit without.
 pub const DISTORTION_GAIN: f64 = 0.8;
+/// A fit is refused (not written) above this RMS reprojection error (px) ...
+pub const DEFAULT_MAX_RMS_PX: f64 = 3.0;
+/// ... or this RMS error on the bed (mm): `calibrate solve|auto`'s defaults and the dashboard's limits.
+pub const DEFAULT_MAX_RMS_MM: f64 = 2.0;
 const MIN_POINTS: usize = 6;
 const LM_ITERATIONS: usize = 200;
 

@@ -19,6 +19,7 @@
 
 mod api;
 pub mod auth;
+mod calibrate;
 mod commands;
 mod config;
 mod control;

@@ -14,13 +14,14 @@ use super::server::WebState;
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const CALIBRATE_JS: &str = include_str!("assets/calibrate.js");
 const OPENAPI: &str = include_str!("assets/openapi.json");
 
 /// Headers every page carries: no framing, no third-party anything.
 const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                         connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-fn html(body: String) -> Response {
+pub(super) fn html(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -35,7 +36,7 @@ fn html(body: String) -> Response {
 }
 
 /// Minimal escaping for text placed in HTML.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -55,6 +56,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "calibrate.js" => (CALIBRATE_JS, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
     };
     ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()

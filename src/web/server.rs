@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, Auth};
-use super::{CommandSink, StatusSource, WebConfig, control, events, metrics, pages, read};
+use super::{CommandSink, StatusSource, WebConfig, calibrate, control, events, metrics, pages, read};
 use crate::store::Store;
 use crate::timelapse::Library;
 
@@ -141,6 +141,9 @@ pub fn router(state: WebState) -> Router {
         .route("/api/camera-memory/reset", post(control::forget_camera))
         .route("/api/objects", get(control::objects))
         .route("/api/objects/{name}/cancel", post(control::cancel_object))
+        .route("/calibrate", get(calibrate::page))
+        .route("/api/calibration/solve", post(calibrate::solve))
+        .route("/api/calibration/save", post(calibrate::save))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }

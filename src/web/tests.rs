@@ -578,6 +578,8 @@ async fn every_documented_path_is_routed_and_every_route_documented() {
         "/api/camera-memory/reset",
         "/api/objects",
         "/api/objects/{name}/cancel",
+        "/api/calibration/solve",
+        "/api/calibration/save",
     ];
     routed.sort();
     assert_eq!(paths, routed);
@@ -601,5 +603,101 @@ async fn objects_are_listed_and_one_is_cancelled_through_the_command_path() {
     assert_eq!(r.status(), 200);
     let got: Vec<_> = s.sink.commands.lock().unwrap().iter().map(|(c, w)| format!("{c:?} by {w:?}")).collect();
     assert_eq!(got, ["CancelObject { name: \"tee id:1\" } by Some(\"dashboard\")"]);
+    s.cancel.cancel();
+}
+
+/// Issue 12: calibrating on the dashboard. Clicked points of a known camera solve back to it, a
+/// poor fit is refused and not written, and `save` writes `[camera] geometry` only when accepted.
+#[tokio::test]
+async fn dashboard_calibration_solves_clicked_points_and_saves_only_an_accepted_fit() {
+    use crate::geometry::{BedArea, Camera, CameraFile};
+    crate::net::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("cameras/mk3.toml");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cancel = CancellationToken::new();
+    let mut state = WebState::new(Arc::new(Fixed::new()), None);
+    state.config = Arc::new(serde_json::json!({ "camera": { "geometry": target.display().to_string() } }));
+    let done = tokio::spawn(serve(state, listener, cancel.clone()));
+    let c = reqwest::Client::new();
+    let html = c.get(format!("{url}/calibrate")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("assets/calibrate.js") && html.contains(&target.display().to_string()), "{html}");
+    let at = html.find("name=\"csrf\" content=\"").expect("csrf meta") + 21;
+    let csrf = html[at..at + 64].to_string();
+    let js = c.get(format!("{url}/assets/calibrate.js")).send().await.unwrap();
+    assert_eq!(js.status(), 200);
+
+    let cam = Camera::look_at(640, 480, [110.0, -160.0, 180.0], [110.0, 110.0, 10.0], 60.0);
+    let bed = BedArea { size_mm: [220.0, 220.0], origin_mm: [0.0, 0.0] };
+    let mut pts: Vec<[f64; 3]> = bed.corners().to_vec();
+    pts.extend([[110.0, 110.0, 20.0], [110.0, 110.0, 80.0], [60.0, 150.0, 50.0]]);
+    let body = |jitter: f64, n: usize| {
+        let points: Vec<_> = pts[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let px = cam.project(*p).unwrap();
+                let j = if i % 2 == 0 { jitter } else { -jitter };
+                serde_json::json!({ "bed_mm": p, "px": [px[0] + j, px[1] - j] })
+            })
+            .collect();
+        serde_json::json!({ "frame_size": [640, 480], "bed": { "size_mm": [220.0, 220.0] }, "points": points })
+            .to_string()
+    };
+    let post = |path: &str, b: String| {
+        c.post(format!("{url}/api/calibration/{path}")).header("x-csrf-token", &csrf).body(b).send()
+    };
+    // Exact clicks: accepted, the camera comes back, nothing written by `solve`.
+    let r = post("solve", body(0.0, 7)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["accepted"], true, "{j}");
+    assert!(j["rms_px"].as_f64().unwrap() < 0.05, "{j}");
+    assert_eq!(j["residual_px"].as_array().unwrap().len(), 7);
+    let file = CameraFile::parse(j["camera_toml"].as_str().unwrap(), "reply").unwrap();
+    let centre = file.camera().center();
+    assert!((centre[1] + 160.0).abs() < 1.0 && (centre[2] - 180.0).abs() < 1.0, "{centre:?}");
+    assert!(!target.exists());
+    // Clicks 12 px off: refused with the reason, and `save` writes nothing (422, the fit in the body).
+    let r = post("save", body(12.0, 7)).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["accepted"], false, "{j}");
+    assert!(j["refused"].as_str().unwrap().contains("the fit is poor"), "{j}");
+    assert!(!target.exists());
+    // Too few points: the solver's reason.
+    let r = post("solve", body(0.0, 5)).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("at least 6"));
+    // A malformed body names the field.
+    let r = post("solve", r#"{"frame_size":[640,480],"bed":{"size_mm":[220,220]},"pointz":[]}"#.into()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("pointz"));
+    // Without the page's CSRF token: refused.
+    let r = c.post(format!("{url}/api/calibration/save")).body(body(0.0, 7)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!target.exists());
+    // An accepted fit saved: the file loads as a camera file.
+    let r = post("save", body(0.5, 7)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["written"], target.display().to_string());
+    CameraFile::parse(&std::fs::read_to_string(&target).unwrap(), "saved").unwrap();
+    cancel.cancel();
+    done.await.unwrap().unwrap();
+
+    // No camera file configured: `save` says how to set one.
+    let s = start(None).await;
+    let csrf = page_csrf(&c, &s.url, None).await;
+    let r = c
+        .post(format!("{}/api/calibration/save", s.url))
+        .header("x-csrf-token", &csrf)
+        .body(body(0.0, 7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("[camera] geometry"));
     s.cancel.cancel();
 }

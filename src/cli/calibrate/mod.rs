@@ -71,10 +71,10 @@ pub struct FitLimits {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Refuse a fit whose RMS reprojection error is above this (pixels).
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = crate::geometry::DEFAULT_MAX_RMS_PX)]
     pub max_rms_px: f64,
     /// Refuse a fit whose RMS error on the bed is above this (mm).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = crate::geometry::DEFAULT_MAX_RMS_MM)]
     pub max_rms_mm: f64,
 }
 
