@@ -3,10 +3,13 @@
 //! At start it makes camera-like 720p frames (quality 85) from `datasets/samples`
 //! (letterboxed, zoomed, mirrored, brightened: 210 distinct frames) and writes
 //! them to `target/frame_path/frames/` for the Python reference and the RSS run.
-//! Then (with `--bench`) a plain loop records every frame's latency and prints
-//! frames/s, p50/p99 and the stage breakdown (also as JSON in
-//! `target/frame_path/rust.json`), and criterion measures the whole path and each
-//! stage. Under `cargo test` it only checks that every stage runs once.
+//! Then (with `--bench`), for the fp32 and the int8 model, a plain loop records
+//! every frame's latency and prints frames/s, p50/p99 and the stage breakdown
+//! (also as JSON in `target/frame_path/rust_{fp32,int8}.json`); a batch loop scores
+//! the frames 1, 4 and 8 at a time (several cameras' frames in one inference,
+//! `classify_batch`) and records frames per CPU-second (`batch_{fp32,int8}.json`);
+//! and criterion measures the whole path and each stage. Under `cargo test` it
+//! only checks that every stage runs once.
 //! `scripts/bench_frame_path.sh` runs it pinned to one core with the Python
 //! reference beside it.
 
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use layerwatch::domain::{Frame, FrameImage, Timestamp};
-use layerwatch::vision::{Classifier, ClassifierOptions, Model, OnnxClassifier, jpeg};
+use layerwatch::vision::{Classifier, ClassifierOptions, Model, OnnxClassifier, Precision, jpeg};
 use opencv::core::{Mat, Rect, Scalar, Size, Vector};
 use opencv::prelude::*;
 use opencv::{core, imgcodecs, imgproc};
@@ -92,13 +95,21 @@ fn frame(seq: u64, bytes: &[u8]) -> Frame {
     }
 }
 
-fn classifier() -> OnnxClassifier {
+fn classifier(precision: Precision) -> OnnxClassifier {
     let opts = ClassifierOptions {
         threads: 1,
         warmup_runs: 10,
         ..ClassifierOptions::default()
     };
-    OnnxClassifier::new(Model::built_in().expect("built-in model"), &opts).expect("classifier")
+    let model = Model::built_in_precision(precision).expect("built-in model");
+    OnnxClassifier::new(model, &opts).expect("classifier")
+}
+
+fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::Fp32 => "fp32",
+        Precision::Int8 => "int8",
+    }
 }
 
 /// CPU time of this thread: with one ONNX Runtime and one OpenCV thread, all the frame's work runs
@@ -123,7 +134,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// Classifies frames round-robin for `secs`, recording each frame's wall-clock and CPU time, then
 /// times each stage on its own (CPU time); prints and saves the figures.
-fn latency_loop(c: &mut OnnxClassifier, frames: &[Frame], secs: f64, out_dir: &Path) {
+fn latency_loop(c: &mut OnnxClassifier, frames: &[Frame], secs: f64, out_dir: &Path, precision: Precision) {
     for f in frames.iter().take(20) {
         c.classify(f).expect("warm-up");
     }
@@ -139,7 +150,7 @@ fn latency_loop(c: &mut OnnxClassifier, frames: &[Frame], secs: f64, out_dir: &P
         i += 1;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    // Stage by stage, CPU time: decode (checks + libjpeg), resize + tensor, inference.
+    // Stage by stage, CPU time: decode (marker walk + libjpeg-turbo), resize + tensor, inference.
     let pre = c.preprocessor().clone();
     let mut tensor = vec![0f32; pre.tensor_len()];
     let (mut d, mut r, mut m) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
@@ -165,8 +176,9 @@ fn latency_loop(c: &mut OnnxClassifier, frames: &[Frame], secs: f64, out_dir: &P
     cpu.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&wall, 0.50), percentile(&wall, 0.99));
     let (cpu50, cpu99) = (percentile(&cpu, 0.50), percentile(&cpu, 0.99));
+    let name = precision_name(precision);
     println!(
-        "rust (scaled decode): {:.1} frames/s wall, {:.1} per CPU-second | wall p50 {p50:.2} ms p99 {p99:.2} ms | \
+        "rust {name} (scaled decode): {:.1} frames/s wall, {:.1} per CPU-second | wall p50 {p50:.2} ms p99 {p99:.2} ms | \
          CPU p50 {cpu50:.2} ms p99 {cpu99:.2} ms | CPU per stage: decode {d:.2} ms, resize+tensor {r:.2} ms, \
          inference {m:.2} ms ({} frames in {elapsed:.1} s, 1280x720 q85)",
         n / wall_sum * 1e3,
@@ -174,11 +186,42 @@ fn latency_loop(c: &mut OnnxClassifier, frames: &[Frame], secs: f64, out_dir: &P
         wall.len()
     );
     let json = serde_json::json!({
-        "impl": "rust", "frames": wall.len(), "fps": n / wall_sum * 1e3, "fps_cpu": n / cpu_sum * 1e3,
+        "impl": "rust", "model": name, "frames": wall.len(), "fps": n / wall_sum * 1e3, "fps_cpu": n / cpu_sum * 1e3,
         "p50_ms": p50, "p99_ms": p99, "cpu_p50_ms": cpu50, "cpu_p99_ms": cpu99,
         "decode_ms": d, "resize_tensor_ms": r, "inference_ms": m, "frame_size": [W, H],
     });
-    std::fs::write(out_dir.join("rust.json"), json.to_string()).expect("write rust.json");
+    std::fs::write(out_dir.join(format!("rust_{name}.json")), json.to_string()).expect("write rust json");
+}
+
+/// Frames scored `batch` at a time for `secs` each (one inference per batch, as a shared inference
+/// pool would run several cameras' frames): frames per CPU-second and per wall-second.
+fn batch_loop(c: &mut OnnxClassifier, frames: &[Frame], secs: f64, out_dir: &Path, precision: Precision) {
+    let name = precision_name(precision);
+    let mut rows = Vec::new();
+    for batch in [1usize, 4, 8] {
+        for chunk in frames.chunks(batch).take(3) {
+            std::hint::black_box(c.classify_batch(chunk));
+        }
+        let (start, c0) = (Instant::now(), thread_cpu());
+        let (mut n, mut i) = (0usize, 0usize);
+        while start.elapsed().as_secs_f64() < secs {
+            let chunk: Vec<Frame> = (0..batch).map(|k| frames[(i + k) % frames.len()].clone()).collect();
+            for r in c.classify_batch(&chunk) {
+                std::hint::black_box(r.expect("classify"));
+            }
+            n += batch;
+            i += batch;
+        }
+        let (wall, cpu) = (start.elapsed().as_secs_f64(), (thread_cpu() - c0).as_secs_f64());
+        println!(
+            "rust {name} batch {batch}: {:.1} frames per CPU-second, {:.1} frames/s wall ({n} frames)",
+            n as f64 / cpu,
+            n as f64 / wall
+        );
+        rows.push(serde_json::json!({"batch": batch, "frames": n, "fps_cpu": n as f64 / cpu, "fps": n as f64 / wall}));
+    }
+    let json = serde_json::json!({"model": name, "batches": rows});
+    std::fs::write(out_dir.join(format!("batch_{name}.json")), json.to_string()).expect("write batch json");
 }
 
 fn criterion_benches(c: &mut Criterion, cls: &mut OnnxClassifier, frames: &[Frame]) {
@@ -197,7 +240,7 @@ fn criterion_benches(c: &mut Criterion, cls: &mut OnnxClassifier, frames: &[Fram
             pre.decode(&frames[i % frames.len()].image).expect("decode")
         })
     });
-    g.bench_function("jpeg_check", |b| {
+    g.bench_function("marker_walk", |b| {
         b.iter(|| {
             i += 1;
             match &frames[i % frames.len()].image {
@@ -234,20 +277,27 @@ fn main() {
         println!("{} frames of 1280x720 written to {}", raw.len(), frames_dir.display());
     }
     let frames: Vec<Frame> = raw.iter().enumerate().map(|(i, b)| frame(i as u64, b)).collect();
-    let mut cls = classifier();
-    let t = cls.load_times();
-    println!(
-        "classifier: load {:.1} ms, warm-up {:.1} ms (10 runs)",
-        ms(t.load),
-        ms(t.warmup)
-    );
-    if bench_mode {
-        let secs = std::env::var("FRAME_PATH_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(15.0);
-        latency_loop(&mut cls, &frames, secs, &out_dir);
+    let secs = std::env::var("FRAME_PATH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15.0);
+    for precision in [Precision::Int8, Precision::Fp32] {
+        let mut cls = classifier(precision);
+        let t = cls.load_times();
+        println!(
+            "classifier {}: load {:.1} ms, warm-up {:.1} ms (10 runs)",
+            precision_name(precision),
+            ms(t.load),
+            ms(t.warmup)
+        );
+        if bench_mode {
+            latency_loop(&mut cls, &frames, secs, &out_dir, precision);
+            batch_loop(&mut cls, &frames, secs / 3.0, &out_dir, precision);
+        } else {
+            assert_eq!(cls.classify_batch(&frames[..4.min(frames.len())]).len(), 4.min(frames.len()));
+        }
     }
+    let mut cls = classifier(Precision::Fp32);
     let mut c = Criterion::default().configure_from_args();
     criterion_benches(&mut c, &mut cls, &frames);
     c.final_summary();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what layerwatch needs on a fresh Debian machine, idempotently.
-#   scripts/setup.sh base   build + run: OpenCV/clang from Debian, ONNX Runtime from the PyPI wheel
+#   scripts/setup.sh base   build + run: OpenCV/clang/libturbojpeg from Debian, ONNX Runtime from the PyPI wheel
 #   scripts/setup.sh test   base + what the test suite's real peers need (OctoPrint, Moonraker,
 #                           aiosmtpd, mosquitto + paho-mqtt, ffmpeg, Chromium + playwright-core, Python reference for the benchmark,
 #                           GStreamer's RTSP server, cargo-deb + debootstrap for the Debian package's test)
@@ -20,6 +20,8 @@ need_apt=()
 want_pkg() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
 
 want_pkg libopencv-dev
+# The vision path's JPEG decoder (src/vision/turbo.rs links libturbojpeg; the .deb depends on libturbojpeg0).
+want_pkg libturbojpeg0-dev
 want_pkg clang
 want_pkg libclang-dev
 if [ "$mode" = test ]; then

@@ -113,8 +113,9 @@ impl Classifier for FakeClassifier {
         self.calls += 1;
         let step = self.script.pop_front().unwrap_or_else(|| self.last.clone());
         self.last = step.clone();
+        // The real classifier's checks: the marker walk, then whether libjpeg decodes it whole.
         if let FrameImage::Jpeg(b) = &frame.image
-            && let Err(e) = jpeg::inspect(b)
+            && let Err(e) = jpeg::inspect(b).and_then(|i| super::turbo::check(b, (i.width, i.height)))
         {
             let e = PreprocessError::from(e);
             return Err(VisionError::Decode {

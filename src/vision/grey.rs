@@ -4,12 +4,11 @@
 //! daemon (frames from the camera) and `eval` (frames from files) read frames
 //! for the checks only through [`grey_for_checks`], so both judge the same
 //! pixels. Also [`crop`]: the expected print's region as an RGB frame, for the
-//! classifier's second pass. CPU work: callers run both off the async runtime.
-
-use opencv::core::{Mat, MatTraitConst, MatTraitConstManual};
-use opencv::imgcodecs;
+//! classifier's second pass. JPEGs are decoded by `turbo` (libjpeg-turbo, corrupt
+//! data refused). CPU work: callers run both off the async runtime.
 
 use super::jpeg::{self, JpegError};
+use super::turbo::{self, Layout};
 use crate::domain::FrameImage;
 use crate::geometry::Grey;
 
@@ -35,17 +34,8 @@ pub fn grey_for_checks(image: &FrameImage, calibrated: (u32, u32), mask: (u32, u
         FrameImage::Jpeg(bytes) => {
             let info = jpeg::inspect(bytes)?;
             check(info.width, info.height)?;
-            let buf = Mat::from_slice(bytes).map_err(|e| GreyError::Decoder(e.to_string()))?;
-            let m = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_GRAYSCALE)
-                .map_err(|e| GreyError::Decoder(e.to_string()))?;
-            if m.empty() {
-                return Err(GreyError::Decoder("libjpeg could not decode the image".into()));
-            }
-            let (w, h) = (m.cols() as u32, m.rows() as u32);
-            check(w, h)?;
-            let m = if m.is_continuous() { m } else { m.try_clone().map_err(|e| GreyError::Decoder(e.to_string()))? };
-            let bytes = m.data_bytes().map_err(|e| GreyError::Decoder(e.to_string()))?;
-            Grey::downscale(w, h, 1, bytes, mask.0, mask.1).ok_or(GreyError::TooSmall)
+            let px = turbo::decode(bytes, (info.width, info.height), 1, Layout::Grey)?;
+            Grey::downscale(px.width, px.height, 1, &px.data, mask.0, mask.1).ok_or(GreyError::TooSmall)
         }
         FrameImage::Rgb(img) => {
             check(img.width, img.height)?;
@@ -71,28 +61,20 @@ pub fn crop(
     roi: crate::domain::Roi,
     frame: (u32, u32),
 ) -> Result<crate::domain::RgbImage, GreyError> {
-    use opencv::core::{Rect, Vec3b};
-    use opencv::imgproc;
-    let err = |e: opencv::Error| GreyError::Decoder(e.to_string());
-    let bgr = match image {
+    let decoded;
+    let (w, h, rgb): (u32, u32, &[u8]) = match image {
         FrameImage::Jpeg(bytes) => {
-            jpeg::inspect(bytes)?;
-            let buf = Mat::from_slice(bytes).map_err(err)?;
-            let m = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).map_err(err)?;
-            if m.empty() {
-                return Err(GreyError::Decoder("libjpeg could not decode the image".into()));
-            }
-            m
+            let info = jpeg::inspect(bytes)?;
+            decoded = turbo::decode(bytes, (info.width, info.height), 1, Layout::Rgb)?;
+            (decoded.width, decoded.height, &decoded.data)
         }
         FrameImage::Rgb(img) => {
-            let rgb =
-                Mat::new_rows_cols_with_bytes::<Vec3b>(img.height as i32, img.width as i32, &img.data).map_err(err)?;
-            let mut bgr = Mat::default();
-            imgproc::cvt_color_def(&rgb, &mut bgr, imgproc::COLOR_RGB2BGR).map_err(err)?;
-            bgr
+            if img.data.len() != img.width as usize * img.height as usize * 3 {
+                return Err(GreyError::Decoder("rgb frame of the wrong length".into()));
+            }
+            (img.width, img.height, &img.data)
         }
     };
-    let (w, h) = (bgr.cols().max(0) as u32, bgr.rows().max(0) as u32);
     if (w, h) != frame {
         return Err(GreyError::WrongSize { width: w, height: h, calibrated: frame });
     }
@@ -100,11 +82,12 @@ pub fn crop(
     let y0 = roi.y.min(h.saturating_sub(1));
     let cw = roi.width.min(w - x0).max(1);
     let ch = roi.height.min(h - y0).max(1);
-    let part = Mat::roi(&bgr, Rect::new(x0 as i32, y0 as i32, cw as i32, ch as i32)).map_err(err)?;
-    let mut rgb = Mat::default();
-    imgproc::cvt_color_def(&part, &mut rgb, imgproc::COLOR_BGR2RGB).map_err(err)?;
-    let rgb = if rgb.is_continuous() { rgb } else { rgb.try_clone().map_err(err)? };
-    let data = rgb.data_bytes().map_err(err)?.to_vec();
+    let row = 3 * w as usize;
+    let mut data = Vec::with_capacity(3 * cw as usize * ch as usize);
+    for y in y0..y0 + ch {
+        let start = y as usize * row + 3 * x0 as usize;
+        data.extend_from_slice(&rgb[start..start + 3 * cw as usize]);
+    }
     crate::domain::RgbImage::new(cw, ch, data).ok_or_else(|| GreyError::Decoder("crop of the wrong length".into()))
 }
 
@@ -112,6 +95,8 @@ pub fn crop(
 mod tests {
     use std::sync::Arc;
 
+    use opencv::core::Mat;
+    use opencv::imgcodecs;
     use opencv::prelude::VectorToVec;
 
     use super::*;

@@ -1,15 +1,13 @@
 //! JPEG structure checks that run before any pixel is decoded.
 //!
-//! Owns walking a JPEG's marker segments (and, through `entropy`, checking
-//! the Huffman-coded data of baseline JPEGs block by block): it finds the frame size (to pick
-//! libjpeg's scaled decoding and refuse absurd sizes) and proves the file is
-//! whole — SOI first, a frame header, at least one scan, well-formed
-//! entropy-coded data and an EOI at the end. libjpeg decodes a truncated file
-//! into a grey-filled picture with only a warning, which would become a silent
-//! wrong score; this walk turns it into an error instead. Pure: bytes in,
-//! facts or an error out, no decoding and no I/O.
-
-use super::entropy::{self, Huffman};
+//! Owns walking a JPEG's marker segments: it finds the frame size (to pick
+//! libjpeg's scaled decoding and refuse absurd sizes) and proves the file's
+//! structure is whole — SOI first, a frame header, at least one scan, no
+//! invalid `0xFF xx` pair in the entropy-coded data and an EOI at the end. The
+//! Huffman-coded data itself is checked by the decoder (`turbo`, which stops
+//! on libjpeg's warnings): a cut-off, holed or garbled scan is an error there,
+//! never a grey-filled picture. Pure: bytes in, facts or an error out, no
+//! decoding and no I/O; it costs a `memchr` over the frame.
 
 /// Largest frame accepted, in pixels (about 7000×7000): bigger is not a camera
 /// frame, and decoding it would cost hundreds of megabytes. The same default
@@ -26,9 +24,6 @@ pub struct JpegInfo {
     pub progressive: bool,
     /// Number of scans (1 for baseline, several for progressive).
     pub scans: u32,
-    /// Whether every scan's Huffman-coded data was checked block by block (baseline
-    /// 8-bit Huffman JPEGs: every camera's MJPEG); otherwise only the structure was.
-    pub entropy_checked: bool,
 }
 
 /// Why bytes are not a usable JPEG.
@@ -44,6 +39,9 @@ pub enum JpegError {
     Corrupt { offset: usize, what: String },
     #[error("unsupported jpeg size {width}x{height}: {why}")]
     BadSize { width: u32, height: u32, why: &'static str },
+    /// libjpeg refused the image data (a warning such as a bad Huffman code stops the decode).
+    #[error("corrupt jpeg: libjpeg: {0}")]
+    Decode(String),
 }
 
 /// Walks the marker segments of `data` and returns the frame description.
@@ -51,6 +49,7 @@ pub enum JpegError {
 /// Accepts trailing bytes after EOI (some cameras pad frames). Rejects: no
 /// SOI, a segment running past the end, a scan before the frame header, no
 /// scan, entropy-coded data with an invalid `0xFF xx` sequence, and no EOI.
+/// What is inside the entropy-coded data is for the decoder to judge.
 pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
     if data.is_empty() {
         return Err(JpegError::Empty);
@@ -62,8 +61,6 @@ pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
     let mut pos = 2usize;
     let mut frame: Option<JpegInfo> = None;
     let mut scans = 0u32;
-    let mut tables = Tables::default();
-    let mut checked = true;
     loop {
         if pos >= data.len() {
             return Err(JpegError::Truncated(format!(
@@ -124,11 +121,6 @@ pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
                 });
             }
             frame = Some(parse_sof(marker, body, marker_at)?);
-            tables.frame = parse_components(marker, body);
-        } else if marker == 0xC4 {
-            tables.define(body, marker_at)?;
-        } else if marker == 0xDD {
-            tables.restart_interval = body.get(..2).map_or(0, |b| u64::from(u16::from_be_bytes([b[0], b[1]])));
         } else if marker == 0xDA {
             if frame.is_none() {
                 return Err(JpegError::Corrupt {
@@ -137,19 +129,7 @@ pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
                 });
             }
             scans += 1;
-            let scan_start = pos;
             pos = skip_entropy_data(data, pos)?;
-            let plan = match &frame {
-                Some(f) => tables.plan(body, marker_at, f)?,
-                None => None,
-            };
-            match plan {
-                Some(plan) => {
-                    entropy::check_scan(data, scan_start, &plan)
-                        .map_err(|(offset, what)| JpegError::Corrupt { offset, what })?;
-                }
-                None => checked = false,
-            }
         }
     }
     let Some(mut info) = frame else {
@@ -165,116 +145,7 @@ pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegError> {
         });
     }
     info.scans = scans;
-    info.entropy_checked = checked;
     Ok(info)
-}
-
-/// Frame components as `(id, h, v)` when the frame is baseline/extended Huffman with 8-bit samples.
-fn parse_components(marker: u8, body: &[u8]) -> Option<Vec<(u8, u8, u8)>> {
-    if !matches!(marker, 0xC0 | 0xC1) || body.first() != Some(&8) {
-        return None;
-    }
-    let n = usize::from(*body.get(5)?);
-    let comps: Vec<(u8, u8, u8)> = (0..n)
-        .map(|i| body.get(6 + 3 * i..9 + 3 * i).map(|c| (c[0], c[1] >> 4, c[1] & 15)))
-        .collect::<Option<_>>()?;
-    comps
-        .iter()
-        .all(|(_, h, v)| (1..=4).contains(h) && (1..=4).contains(v))
-        .then_some(comps)
-}
-
-/// Huffman tables and restart interval seen so far, and the frame's components.
-#[derive(Default)]
-struct Tables {
-    dc: [Option<Huffman>; 4],
-    ac: [Option<Huffman>; 4],
-    restart_interval: u64,
-    /// `None` when the frame is not a checkable (baseline 8-bit Huffman) one.
-    frame: Option<Vec<(u8, u8, u8)>>,
-}
-
-impl Tables {
-    fn define(&mut self, mut body: &[u8], at: usize) -> Result<(), JpegError> {
-        let bad = |what: String| JpegError::Corrupt { offset: at, what };
-        while !body.is_empty() {
-            let Some(head) = body.get(..17) else {
-                return Err(bad(format!("huffman table header of {} bytes", body.len())));
-            };
-            let (class, id) = (head[0] >> 4, usize::from(head[0] & 15));
-            let counts: [u8; 16] = head[1..17].try_into().map_err(|_| bad("huffman table header".into()))?;
-            let n: usize = counts.iter().map(|c| usize::from(*c)).sum();
-            let Some(symbols) = body.get(17..17 + n) else {
-                return Err(bad(format!(
-                    "huffman table needs {n} symbols, {} bytes left",
-                    body.len() - 17
-                )));
-            };
-            if id > 3 || class > 1 {
-                return Err(bad(format!("huffman table class {class} id {id}")));
-            }
-            let t = Huffman::new(&counts, symbols).map_err(bad)?;
-            if class == 0 {
-                self.dc[id] = Some(t)
-            } else {
-                self.ac[id] = Some(t)
-            }
-            body = &body[17 + n..];
-        }
-        Ok(())
-    }
-
-    /// How to check the scan whose SOS header is `sos`; `None` when it cannot be checked.
-    fn plan<'t>(&'t self, sos: &[u8], at: usize, f: &JpegInfo) -> Result<Option<entropy::ScanPlan<'t>>, JpegError> {
-        let Some(comps) = &self.frame else { return Ok(None) };
-        let bad = |what: String| JpegError::Corrupt { offset: at, what };
-        let n = usize::from(*sos.first().ok_or_else(|| bad("empty scan header".into()))?);
-        let mut blocks = Vec::new();
-        let mut predictor = Vec::new();
-        let mut single = None;
-        for i in 0..n {
-            let sel = sos
-                .get(1 + 2 * i..3 + 2 * i)
-                .ok_or_else(|| bad("short scan header".into()))?;
-            let Some(&(_, h, v)) = comps.iter().find(|c| c.0 == sel[0]) else {
-                return Err(bad(format!(
-                    "scan uses component {} that the frame does not have",
-                    sel[0]
-                )));
-            };
-            let (td, ta) = (usize::from(sel[1] >> 4), usize::from(sel[1] & 15));
-            let (Some(Some(dc)), Some(Some(ac))) = (self.dc.get(td), self.ac.get(ta)) else {
-                return Err(bad(format!(
-                    "scan uses huffman tables dc {td} / ac {ta} that were not defined"
-                )));
-            };
-            let per_mcu = if n == 1 { 1 } else { usize::from(h) * usize::from(v) };
-            blocks.extend(std::iter::repeat_n((dc, ac), per_mcu));
-            predictor.extend(std::iter::repeat_n(i, per_mcu));
-            single = Some((h, v));
-        }
-        if blocks.is_empty() || blocks.len() > 10 || n > 4 {
-            return Err(bad(format!("scan with {} blocks per MCU", blocks.len())));
-        }
-        let hmax = u64::from(comps.iter().map(|c| c.1).max().unwrap_or(1));
-        let vmax = u64::from(comps.iter().map(|c| c.2).max().unwrap_or(1));
-        let (w, h) = (u64::from(f.width), u64::from(f.height));
-        let mcus = match single.filter(|_| n == 1) {
-            // A single-component scan has one block per MCU, over that component's own size.
-            Some((ch, cv)) => {
-                let cw = (w * u64::from(ch)).div_ceil(hmax);
-                let chh = (h * u64::from(cv)).div_ceil(vmax);
-                cw.div_ceil(8) * chh.div_ceil(8)
-            }
-            None => w.div_ceil(8 * hmax) * h.div_ceil(8 * vmax),
-        };
-        Ok(Some(entropy::ScanPlan {
-            blocks,
-            predictor,
-            mcus,
-            restart_interval: self.restart_interval,
-        }))
-    }
 }
 
 /// Width and height from the frame header, reading headers only (no checks of the image data).
@@ -324,7 +195,6 @@ fn parse_sof(marker: u8, body: &[u8], at: usize) -> Result<JpegInfo, JpegError> 
         components,
         progressive,
         scans: 0,
-        entropy_checked: false,
     })
 }
 

@@ -1,8 +1,9 @@
 //! Frames to calibrated failure scores: preprocessing and ONNX inference.
 //!
 //! Owns the model description (`models/classifier.toml`, `model`), finding ONNX
-//! Runtime (`runtime`), preprocessing (`jpeg` checks, `preprocess`: crop to the
-//! region of interest, stretch resize, RGB/255), the ONNX classifier (`onnx`),
+//! Runtime (`runtime`), preprocessing (`jpeg` checks, `turbo`: libjpeg-turbo
+//! decoding that refuses corrupt data, `preprocess`: crop to the region of
+//! interest, stretch resize, RGB/255), the ONNX classifier (`onnx`),
 //! a scripted fake for other modules' tests (`fake`), and running inference on
 //! a dedicated thread so the async runtime never blocks (`worker`); plus the
 //! geometry checks' grey frames (`grey`, shared by the daemon and `eval`). Must not
@@ -20,7 +21,6 @@
 //! ```
 
 mod config;
-mod entropy;
 pub mod fake;
 pub mod grey;
 pub mod jpeg;
@@ -28,6 +28,7 @@ pub mod model;
 pub mod onnx;
 pub mod preprocess;
 pub mod runtime;
+pub mod turbo;
 pub mod worker;
 
 pub use config::{Precision, Roi, VisionConfig};

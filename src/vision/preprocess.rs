@@ -1,7 +1,8 @@
 //! Frame pixels to the model's input tensor, the same way the training side does it.
 //!
-//! Owns: JPEG validation (via `jpeg`) and decoding with OpenCV (libjpeg's scaled
-//! decoding when the frame is much bigger than the model needs), the optional
+//! Owns: JPEG validation (the marker walk, `jpeg`) and decoding to RGB with
+//! libjpeg-turbo (`turbo`: scaled decoding when the frame is much bigger than
+//! the model needs; corrupt data is an error), the optional
 //! region-of-interest crop, the stretch resize (`INTER_AREA` when shrinking,
 //! `INTER_LINEAR` otherwise, as `training/common.py::stretch_resize`), and the
 //! RGB/255 NCHW float tensor; plus the region's mean brightness and a
@@ -11,11 +12,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opencv::core::{self as cv, Mat, MatTraitConst, MatTraitConstManual, Rect, Size, Vec3b};
-use opencv::{imgcodecs, imgproc};
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Rect, Size, Vec3b};
+use opencv::imgproc;
 
 use super::config::Roi;
 use super::jpeg::{self, JpegError};
+use super::turbo;
 use crate::domain::{FrameImage, RgbImage};
 
 /// Side of the tiny downscale the fingerprint hashes.
@@ -77,6 +79,7 @@ impl PreprocessError {
             PreprocessError::Jpeg(JpegError::Truncated(_)) => DecodeKind::Truncated,
             PreprocessError::Jpeg(JpegError::Corrupt { .. }) => DecodeKind::Corrupt,
             PreprocessError::Jpeg(JpegError::BadSize { .. }) => DecodeKind::BadSize,
+            PreprocessError::Jpeg(JpegError::Decode(_)) => DecodeKind::Corrupt,
             PreprocessError::BadRgb { .. } => DecodeKind::BadSize,
             PreprocessError::Decoder(_) => DecodeKind::Decoder,
             PreprocessError::Unsupported(_) => DecodeKind::Unsupported,
@@ -98,8 +101,8 @@ pub struct Decoded {
 }
 
 enum Pixels {
-    /// OpenCV's own buffer, BGR order.
-    Bgr(Mat),
+    /// libjpeg-turbo's output, RGB, owned.
+    Decoded(turbo::Pixels),
     /// The frame's RGB buffer, shared, not copied.
     Rgb(Arc<RgbImage>),
 }
@@ -108,16 +111,23 @@ impl Decoded {
     /// Width and height of the decoded pixels.
     pub fn size(&self) -> (u32, u32) {
         match &self.pixels {
-            Pixels::Bgr(m) => (m.cols().max(0) as u32, m.rows().max(0) as u32),
+            Pixels::Decoded(p) => (p.width, p.height),
             Pixels::Rgb(img) => (img.width, img.height),
+        }
+    }
+
+    /// The RGB bytes, rows packed.
+    fn rgb(&self) -> &[u8] {
+        match &self.pixels {
+            Pixels::Decoded(p) => &p.data,
+            Pixels::Rgb(img) => &img.data,
         }
     }
 }
 
-/// The region of interest stretched to the model's input size, still 8-bit.
+/// The region of interest stretched to the model's input size, still 8-bit RGB.
 pub struct Resized {
     mat: Mat,
-    bgr: bool,
 }
 
 /// Side products of preparing one frame.
@@ -221,19 +231,9 @@ impl Preprocessor {
                 } else {
                     1
                 };
-                let flags = match reduction {
-                    8 => imgcodecs::IMREAD_REDUCED_COLOR_8,
-                    4 => imgcodecs::IMREAD_REDUCED_COLOR_4,
-                    2 => imgcodecs::IMREAD_REDUCED_COLOR_2,
-                    _ => imgcodecs::IMREAD_COLOR,
-                };
-                let buf = Mat::from_slice(bytes).map_err(cv_err("wrap buffer"))?;
-                let mat = imgcodecs::imdecode(&buf, flags).map_err(cv_err("imdecode"))?;
-                if mat.empty() || mat.typ() != cv::CV_8UC3 {
-                    return Err(PreprocessError::Decoder("libjpeg could not decode the image".into()));
-                }
+                let px = turbo::decode(bytes, (info.width, info.height), reduction, turbo::Layout::Rgb)?;
                 Ok(Decoded {
-                    pixels: Pixels::Bgr(mat),
+                    pixels: Pixels::Decoded(px),
                     source_size: (info.width, info.height),
                     reduction,
                 })
@@ -252,21 +252,12 @@ impl Preprocessor {
             imgproc::INTER_LINEAR
         };
         let mut dst = Mat::default();
-        let bgr = match &decoded.pixels {
-            Pixels::Bgr(mat) => {
-                let src = mat.roi(rect).map_err(cv_err("crop"))?;
-                imgproc::resize(&src, &mut dst, size, 0.0, 0.0, interp).map_err(cv_err("resize"))?;
-                true
-            }
-            Pixels::Rgb(img) => {
-                let full = Mat::new_rows_cols_with_bytes::<Vec3b>(img.height as i32, img.width as i32, &img.data)
-                    .map_err(cv_err("wrap rgb frame"))?;
-                let src = full.roi(rect).map_err(cv_err("crop"))?;
-                imgproc::resize(&src, &mut dst, size, 0.0, 0.0, interp).map_err(cv_err("resize"))?;
-                false
-            }
-        };
-        Ok(Resized { mat: dst, bgr })
+        // The decoded (or the frame's) RGB bytes, wrapped without a copy; the crop is a view.
+        let full = Mat::new_rows_cols_with_bytes::<Vec3b>(h as i32, w as i32, decoded.rgb())
+            .map_err(cv_err("wrap rgb pixels"))?;
+        let src = full.roi(rect).map_err(cv_err("crop"))?;
+        imgproc::resize(&src, &mut dst, size, 0.0, 0.0, interp).map_err(cv_err("resize"))?;
+        Ok(Resized { mat: dst })
     }
 
     /// Writes RGB/255 planes into `out`; returns (brightness, fingerprint).
@@ -287,19 +278,18 @@ impl Preprocessor {
                 3 * plane
             )));
         }
-        let (ri, bi) = if resized.bgr { (2, 0) } else { (0, 2) };
         let (rp, rest) = out.split_at_mut(plane);
         let (gp, bp) = rest.split_at_mut(plane);
         let mut luma: u64 = 0;
         for (i, p) in px.chunks_exact(3).enumerate() {
-            let (r, g, b) = (p[ri], p[1], p[bi]);
+            let (r, g, b) = (p[0], p[1], p[2]);
             rp[i] = self.lut[r as usize];
             gp[i] = self.lut[g as usize];
             bp[i] = self.lut[b as usize];
             luma += 299 * u64::from(r) + 587 * u64::from(g) + 114 * u64::from(b);
         }
         let brightness = (luma as f64 / (1000.0 * plane as f64)) as f32;
-        Ok((brightness, fingerprint(&resized.mat, resized.bgr)?))
+        Ok((brightness, fingerprint(&resized.mat)?))
     }
 }
 
@@ -332,15 +322,14 @@ pub fn roi_rect(size: (u32, u32), roi: Option<Roi>) -> Rect {
     Rect::new(x0, y0, x1 - x0, y1 - y0)
 }
 
-fn fingerprint(resized: &Mat, bgr: bool) -> Result<u64, PreprocessError> {
+fn fingerprint(resized: &Mat) -> Result<u64, PreprocessError> {
     let mut tiny = Mat::default();
     let side = Size::new(FINGERPRINT_SIDE, FINGERPRINT_SIDE);
     imgproc::resize(resized, &mut tiny, side, 0.0, 0.0, imgproc::INTER_AREA).map_err(cv_err("fingerprint"))?;
     let px = tiny.data_bytes().map_err(cv_err("fingerprint pixels"))?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in px.chunks_exact(3) {
-        let rgb = if bgr { [p[2], p[1], p[0]] } else { [p[0], p[1], p[2]] };
-        for b in rgb {
+        for &b in p {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
