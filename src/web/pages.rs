@@ -20,7 +20,7 @@ const OPENAPI: &str = include_str!("assets/openapi.json");
 const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                         connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-fn html(body: String) -> Response {
+pub(super) fn html(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
