@@ -46,11 +46,7 @@ pub async fn run(cfg: Config, opts: RunOptions, cancel: CancellationToken) -> an
             .await
             .with_context(|| format!("printer {name:?}"))?;
         if let Some(state) = daemon.web_state() {
-            served.push(FarmPrinter {
-                name: name.clone(),
-                state,
-                stopped: token.clone(),
-            });
+            served.push(FarmPrinter { name: name.clone(), state, stopped: token.clone() });
         }
         printers.spawn(async move {
             match daemon.wait().await {

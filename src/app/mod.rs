@@ -26,8 +26,8 @@
 pub mod commands;
 mod daemon;
 pub mod demo;
-pub mod farm;
 pub mod expect;
+pub mod farm;
 pub mod geometry;
 pub mod journal;
 pub mod mqtt;

@@ -106,11 +106,8 @@ async fn list(State(f): State<Farm>) -> Response {
 
 /// Healthy only when every printer is; each printer's report by name.
 async fn healthz(State(f): State<Farm>) -> Response {
-    let each: serde_json::Map<String, serde_json::Value> = f
-        .printers
-        .iter()
-        .map(|p| (p.name.clone(), serde_json::to_value(health(p)).unwrap_or_default()))
-        .collect();
+    let each: serde_json::Map<String, serde_json::Value> =
+        f.printers.iter().map(|p| (p.name.clone(), serde_json::to_value(health(p)).unwrap_or_default())).collect();
     let ok = each.values().all(|h| h["ok"] == true);
     let problems: Vec<String> = f
         .printers
@@ -125,12 +122,7 @@ async fn metrics_all(State(f): State<Farm>) -> Response {
     let mut texts = Vec::with_capacity(f.printers.len());
     for p in f.printers.iter() {
         let alerts = metrics::alert_rows(&p.state).await;
-        texts.push(metrics::render_for(
-            &p.state.status.status(),
-            &p.state.status.counters(),
-            &alerts,
-            Some(&p.name),
-        ));
+        texts.push(metrics::render_for(&p.state.status.status(), &p.state.status.counters(), &alerts, Some(&p.name)));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics::merge_families(&texts))
         .into_response()
