@@ -214,6 +214,13 @@ impl Config {
                 }
             }
         }
+        if self.printers.len() > 1 && !self.mqtt.base_topic.is_empty() {
+            out.push(
+                "mqtt.base_topic",
+                &self.mqtt.base_topic,
+                "must be left out with several printers: each printer publishes under layerwatch/<name>",
+            );
+        }
         if self.printers.len() > 1 && !self.mqtt.client_id.is_empty() {
             out.push(
                 "mqtt.client_id",

@@ -134,3 +134,17 @@ fn mqtt_client_id_is_per_printer() {
           - line 29: mqtt.client_id = "farm": must be left out with several printers: each printer connects as layerwatch-<name>"#]],
     );
 }
+
+#[test]
+fn the_readme_two_printer_example_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("## Several printers in one daemon").expect("the README section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let cfg = Config::from_toml_str(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    let names: Vec<_> = cfg.printers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["voron", "ender-3"]);
+    assert_eq!(cfg.printers[1].config.decision.sensitivity, 0.7);
+    assert_eq!(cfg.printers[0].config.decision.sensitivity, 0.5);
+    assert_eq!(cfg.printers[1].config.camera.interval_ms, 1000, "the default camera keys are kept");
+}
