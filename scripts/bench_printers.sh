@@ -3,7 +3,7 @@
 #
 # For each N, runs the release binary (`layerwatch run`) with a `[[printers]]` config of N printers,
 # each with its own folder camera (real JPEG photos from datasets/samples, replayed at 1 frame/s,
-# looping) and the real built-in ONNX model on the one shared inference pool; `printer.kind = "none"`
+# looping, scaled to SIZE, 1280x720 by default) and the real built-in ONNX model on the one shared inference pool; `printer.kind = "none"`
 # (always printing: every frame is judged; a printer link costs next to nothing beside inference).
 # After a warm-up it measures, over DUR seconds: the daemon's CPU (% of one core, from
 # /proc/PID/stat), its RSS (VmRSS at the end, VmHWM peak), the frames judged per second against the
@@ -13,7 +13,7 @@
 # skews every figure.
 #
 # Usage: scripts/bench_printers.sh            (N = 1 2 4 8 12 16, 60 s each after 15 s warm-up)
-#        NS="1 8" DUR=30 scripts/bench_printers.sh
+#        NS="1 8" DUR=30 SIZE=1920x1080 scripts/bench_printers.sh
 # Needs: cargo build --release (target/release/layerwatch), python3. Not part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +23,34 @@ DUR=${DUR:-60}
 WARM=${WARM:-15}
 SAMPLES=datasets/samples/images/autozmj2n
 [ -x "$BIN" ] || { echo "build first: cargo build --release ($BIN missing)" >&2; exit 1; }
+SIZE=${SIZE:-1280x720}
 HZ=$(getconf CLK_TCK)
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-echo "# bench_printers: $(nproc) cores, $(uname -r), ${DUR}s per N after ${WARM}s warm-up"
+# The sample photos are 320x320; a printer camera sends 1280x720 or more, and decoding is most of the
+# per-frame cost beside inference: the photos are scaled to SIZE (JPEG quality 85) with OpenCV from
+# the reference venv (scripts/setup.sh test). SIZE=orig keeps them as they are.
+frames="$work/frames"
+mkdir -p "$frames"
+py=.tools/venv-ref/bin/python
+if [ "$SIZE" != orig ] && [ -x "$py" ]; then
+  "$py" - "$SAMPLES" "$frames" "$SIZE" <<'PY'
+import glob, os, sys, cv2
+src, dst, size = sys.argv[1:]
+w, h = map(int, size.split("x"))
+for i, f in enumerate(sorted(glob.glob(os.path.join(src, "*.jpg")))):
+    img = cv2.resize(cv2.imread(f), (w, h), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(os.path.join(dst, f"frame_{i:03d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+PY
+else
+  [ "$SIZE" = orig ] || echo "# $py missing: the 320x320 photos as they are" >&2
+  SIZE=orig
+  k=0
+  for f in "$SAMPLES"/*.jpg; do k=$((k + 1)); cp "$f" "$frames/frame_$(printf %03d $k).jpg"; done
+fi
+
+echo "# bench_printers: $(nproc) cores, $(uname -r), frames $SIZE ($(ls "$frames" | wc -l) looped), ${DUR}s per N after ${WARM}s warm-up"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-4s %8s %10s %10s %12s %9s %9s %9s %9s\n' N cpu_% rss_MiB peak_MiB MiB/printer judged/s dropped p50_ms p99_ms
 base_rss=""
@@ -52,8 +75,7 @@ for n in $NS; do
   } >"$dir/layerwatch.toml"
   for i in $(seq 1 "$n"); do
     mkdir -p "$dir/cam$i"
-    k=0
-    for f in "$SAMPLES"/*.jpg; do k=$((k + 1)); cp "$f" "$dir/cam$i/frame_$(printf %03d $k).jpg"; done
+    cp "$frames"/*.jpg "$dir/cam$i/"
     printf '\n[[printers]]\nname = "p%d"\ncamera = { name = "cam%d", path = "%s" }\n' "$i" "$i" "$dir/cam$i" >>"$dir/layerwatch.toml"
   done
   "$BIN" --config "$dir/layerwatch.toml" run >"$dir/log.jsonl" 2>&1 &

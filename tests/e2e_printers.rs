@@ -207,6 +207,12 @@ async fn a_dead_link_and_a_missing_camera_on_one_printer_never_stop_the_other() 
     .await;
     assert!(daemon.exited().is_none(), "the daemon runs on\n{}", daemon.log_tail(30));
 
+    // Counted per printer on the shared worker: a's frames are a's, b (no camera) scored none.
+    let (_, a) = get_json(&client, &format!("{web}/p/a/api/status")).await.unwrap();
+    let (_, b) = get_json(&client, &format!("{web}/p/b/api/status")).await.unwrap();
+    assert!(a["vision"]["classified"].as_u64().unwrap_or(0) > 0, "{:#}", a["vision"]);
+    assert_eq!(b["vision"]["classified"], 0, "{:#}", b["vision"]);
+
     // b is reported, not hidden: unhealthy, and /healthz says so by name.
     let (_, list) = get_json(&client, &format!("{web}/api/printers")).await.unwrap();
     assert_eq!(list[1]["name"], "b");

@@ -342,6 +342,7 @@ impl Wiring<'_> {
         shared: Option<Arc<VisionPool>>,
     ) -> Arc<VisionPool> {
         let (cfg, root) = (self.cfg, self.root);
+        let is_shared = shared.is_some();
         let pool = shared.unwrap_or_else(|| {
             let factory = opts.classifier.clone().unwrap_or_else(|| onnx_factory(cfg.vision.clone()));
             VisionPool::new(factory, root.child_token())
@@ -364,7 +365,8 @@ impl Wiring<'_> {
         }
         {
             let (pool, board, stop) = (pool.clone(), self.board.clone(), root.clone());
-            self.sup.spawn(Stage::Watchdog, move || watchdog::run(pool.clone(), board.clone(), stop.clone()));
+            self.sup
+                .spawn(Stage::Watchdog, move || watchdog::run(pool.clone(), board.clone(), is_shared, stop.clone()));
         }
         pool
     }
