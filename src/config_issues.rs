@@ -38,6 +38,11 @@ impl Issues {
         self.0.push(ConfigIssue { line: None, key: key.into(), value: render(&value), message: message.into() });
     }
 
+    /// Adds a problem found elsewhere (its key already written).
+    pub fn push_issue(&mut self, issue: ConfigIssue) {
+        self.0.push(issue);
+    }
+
     /// Checks `lo <= v <= hi` and reports `key = v: must be between lo and hi` otherwise.
     pub fn range<T: PartialOrd + fmt::Debug + fmt::Display>(&mut self, key: impl Into<String>, v: T, lo: T, hi: T) {
         if !(v >= lo && v <= hi) {

@@ -88,6 +88,10 @@ pub struct Daemon {
     printer_stop: CancellationToken,
     printer: TaskTracker,
     pool: Arc<VisionPool>,
+    /// False when the pool is shared by several printers (`app::farm` stops it once, last).
+    owns_pool: bool,
+    /// With several printers, this printer's API, served by the farm's one web server.
+    web_state: Option<WebState>,
     slot: Option<Arc<PrinterSlot>>,
     /// Keeps the stand-in printer status alive with `printer.kind = "none"`.
     _no_printer: Option<watch::Sender<PrinterStatus>>,
@@ -97,7 +101,20 @@ impl Daemon {
     /// Opens the store, loads the operating point and starts every stage.
     /// Fails only on what no restart could fix (database, calibration file).
     pub async fn start(cfg: Config, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<Daemon> {
+        Self::start_part(cfg, opts, cancel, None).await
+    }
+
+    /// [`Daemon::start`] as one printer of several (`shared`: the farm's inference pool): the
+    /// vision pool is not this daemon's to stop, and its API is built but not served
+    /// ([`Daemon::web_state`]: the farm's web server serves it under `/p/<name>/`).
+    pub(super) async fn start_part(
+        cfg: Config,
+        opts: RunOptions,
+        cancel: CancellationToken,
+        shared: Option<Arc<VisionPool>>,
+    ) -> anyhow::Result<Daemon> {
         crate::net::install_tls_provider();
+        let owns_pool = shared.is_none();
         let cfg = Arc::new(cfg);
         let (store, params) = open(&cfg).await?;
         let geometry = camera_geometry(&cfg).await?;
@@ -159,8 +176,8 @@ impl Daemon {
             memory: Some(MemorySlot { store: store.clone(), camera: cfg.camera.name.clone() }),
             geometry,
         });
-        let pool = w.vision_and_capture(&opts, scored_tx);
-        w.web(&store, web_engines);
+        let pool = w.vision_and_capture(&opts, scored_tx, shared);
+        let web_state = w.web(&store, web_engines, owns_pool);
         if let Some(conn) = bus {
             w.mqtt(conn, &store, mqtt_engines);
         }
@@ -176,6 +193,8 @@ impl Daemon {
             printer_stop,
             printer: printer_tracker,
             pool,
+            owns_pool,
+            web_state,
             slot: printer_side.slot,
             _no_printer: printer_side.no_printer,
         })
@@ -195,6 +214,11 @@ impl Daemon {
         self.slot.clone()
     }
 
+    /// This printer's API when the farm serves it (one printer of several), else `None`.
+    pub(super) fn web_state(&self) -> Option<WebState> {
+        self.web_state.clone()
+    }
+
     /// The token that stops the daemon.
     pub fn cancel_token(&self) -> CancellationToken {
         self.root.clone()
@@ -208,7 +232,9 @@ impl Daemon {
         let t0 = std::time::Instant::now();
         tracing::info!("shutting down");
         step("capture, vision, decision, web", &self.front, STOP_FRONT).await;
-        self.pool.shutdown(STOP_VISION).await;
+        if self.owns_pool {
+            self.pool.shutdown(STOP_VISION).await;
+        }
         self.actions_stop.cancel();
         step("actions", &self.actions, STOP_ACTIONS).await;
         self.printer_stop.cancel();
@@ -309,10 +335,18 @@ impl Wiring<'_> {
 
     /// Vision (its thread pool and watchdog) and capture, joined by the lossy
     /// hand-off queue.
-    fn vision_and_capture(&self, opts: &RunOptions, scored: mpsc::Sender<Scored>) -> Arc<VisionPool> {
+    fn vision_and_capture(
+        &self,
+        opts: &RunOptions,
+        scored: mpsc::Sender<Scored>,
+        shared: Option<Arc<VisionPool>>,
+    ) -> Arc<VisionPool> {
         let (cfg, root) = (self.cfg, self.root);
-        let factory = opts.classifier.clone().unwrap_or_else(|| onnx_factory(cfg.vision.clone()));
-        let pool = VisionPool::new(factory, root.child_token());
+        let is_shared = shared.is_some();
+        let pool = shared.unwrap_or_else(|| {
+            let factory = opts.classifier.clone().unwrap_or_else(|| onnx_factory(cfg.vision.clone()));
+            VisionPool::new(factory, root.child_token())
+        });
         let handoff_stats = Arc::new(CaptureStats::new());
         let handoff = Arc::new(FrameQueue::new(HANDOFF, handoff_stats.clone()));
         {
@@ -331,7 +365,8 @@ impl Wiring<'_> {
         }
         {
             let (pool, board, stop) = (pool.clone(), self.board.clone(), root.clone());
-            self.sup.spawn(Stage::Watchdog, move || watchdog::run(pool.clone(), board.clone(), stop.clone()));
+            self.sup
+                .spawn(Stage::Watchdog, move || watchdog::run(pool.clone(), board.clone(), is_shared, stop.clone()));
         }
         pool
     }
@@ -372,12 +407,15 @@ impl Wiring<'_> {
         self.front.spawn(crate::mqtt::run(conn, Arc::new(view), how, self.root.clone()));
     }
 
-    /// The API, with the redacted configuration (`web` never sees `Config`).
-    fn web(&self, store: &Store, engines: watch::Receiver<Option<ActionEngine>>) {
+    /// The API, with the redacted configuration (`web` never sees `Config`): served by this
+    /// daemon's web stage (`serve`), or returned for the farm's web server to serve.
+    fn web(&self, store: &Store, engines: watch::Receiver<Option<ActionEngine>>, serve: bool) -> Option<WebState> {
         let (cfg, board) = (self.cfg, self.board);
-        if !cfg.web.enabled {
+        if !cfg.web.enabled || !serve {
             board.stage_unused(Stage::Web);
-            return;
+        }
+        if !cfg.web.enabled {
+            return None;
         }
         let commands = Arc::new(DaemonCommands::new(engines));
         let state = WebState::new(board.clone(), Some(store.clone())).with_commands(commands).with_config(
@@ -389,8 +427,12 @@ impl Wiring<'_> {
             true => state.with_timelapses(Library::new(&cfg.general.data_dir)),
             false => state,
         };
+        if !serve {
+            return Some(state);
+        }
         let (bind, board, stop) = (cfg.web.bind.clone(), board.clone(), self.root.clone());
         self.sup.spawn(Stage::Web, move || web::run(bind.clone(), state.clone(), board.clone(), stop.clone()));
+        None
     }
 }
 

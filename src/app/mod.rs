@@ -3,6 +3,7 @@
 //! cleanly. The only module that may depend on every other one.
 //!
 //! - `daemon`: [`Daemon`] — wiring, channel policies, ordered shutdown.
+//! - `farm`: several printers (`[[printers]]`): a `Daemon` each, one shared inference pool, one web server.
 //! - `supervisor`: one task per stage, restarts with backoff within a budget.
 //! - `stages/`: the stage tasks (capture, vision, decision, actions, web, watchdog), and the
 //!   time-lapse recorder (`timelapse`, an unsupervised task that only logs its errors).
@@ -26,6 +27,7 @@ pub mod commands;
 mod daemon;
 pub mod demo;
 pub mod expect;
+pub mod farm;
 pub mod geometry;
 pub mod journal;
 pub mod mqtt;
@@ -53,6 +55,10 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
 }
 
 /// [`run`] with options the config file does not hold.
+/// With `[[printers]]`, every printer runs (`farm`).
 pub async fn run_with(cfg: Config, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<()> {
+    if !cfg.printers.is_empty() {
+        return farm::run(cfg, opts, cancel).await;
+    }
     Daemon::start(cfg, opts, cancel).await?.wait().await
 }

@@ -13,8 +13,34 @@ use crate::capture::SourceKind;
 use crate::config::{Config, ConfigIssue, Issues};
 use crate::printer::PrinterKind;
 
-/// Every problem found (empty: `run` can start).
+/// Every problem found (empty: `run` can start). With `[[printers]]`, each printer's, its keys
+/// named `printers[i].…` (the shared model and runtime once).
 pub fn check(cfg: &Config) -> Vec<ConfigIssue> {
+    if cfg.printers.is_empty() {
+        return check_one(cfg);
+    }
+    let mut out: Vec<ConfigIssue> = Vec::new();
+    for (i, p) in cfg.printers.iter().enumerate() {
+        for mut issue in check_one(&p.config) {
+            if !issue.key.starts_with("vision.") && !issue.key.starts_with("ONNX") {
+                issue.key = format!("printers[{i}].{}", issue.key);
+            }
+            if !out.contains(&issue) {
+                out.push(issue);
+            }
+        }
+    }
+    out
+}
+
+/// With several printers, a problem with one printer's serial port or camera that `run` only
+/// warns about: that printer's stages keep retrying it, and the other printers run.
+pub fn is_one_printers_device(issue: &ConfigIssue) -> bool {
+    issue.key.starts_with("printers[")
+        && ["printer.serial.path", "camera.path", "camera.device"].iter().any(|k| issue.key.ends_with(k))
+}
+
+fn check_one(cfg: &Config) -> Vec<ConfigIssue> {
     let mut out = Issues::default();
     if let Some(p) = &cfg.vision.model {
         if let Some(why) = unreadable_file(p) {

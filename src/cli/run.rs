@@ -22,7 +22,11 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
-    let issues = crate::app::preflight::check(&cfg);
+    let (warn, issues): (Vec<_>, Vec<_>) =
+        crate::app::preflight::check(&cfg).into_iter().partition(crate::app::preflight::is_one_printers_device);
+    for w in &warn {
+        tracing::warn!(problem = %w, "one printer cannot reach its device yet; it retries, the others run");
+    }
     if !issues.is_empty() {
         // One clear error now, rather than a stage crash-looping on it.
         let file = global.config.clone();
@@ -34,8 +38,11 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     };
     let cancel = CancellationToken::new();
     let signals = spawn_signal_handler(cancel.clone())?;
-    let daemon = Daemon::start(cfg, RunOptions { print, ..Default::default() }, cancel).await?;
-    let result = daemon.wait().await;
+    let opts = RunOptions { print, ..Default::default() };
+    let result = match cfg.printers.is_empty() {
+        true => Daemon::start(cfg, opts, cancel).await?.wait().await,
+        false => crate::app::farm::run(cfg, opts, cancel).await,
+    };
     signals.abort();
     result.map(|()| ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@
 //! receives the whole `Config`; `app` hands each its own section, and `web`
 //! gets the view from [`Config::redacted_json`].
 
+mod printers;
 mod redact;
 mod schema;
 
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::config_issues::{ConfigError, ConfigIssue, Issues};
+pub use printers::{PER_PRINTER, PrinterEntry, is_slug};
 
 use crate::{actions, capture, decision, mqtt, printer, store, timelapse, vision, web};
 
@@ -38,6 +40,10 @@ pub struct Config {
     pub store: store::StoreConfig,
     pub web: web::WebConfig,
     pub mqtt: mqtt::MqttConfig,
+    /// `[[printers]]`: each printer's effective configuration (see `printers.rs` for the merge);
+    /// empty: one printer, the top-level sections.
+    #[serde(skip)]
+    pub printers: Vec<PrinterEntry>,
 }
 
 /// `[general]`: identity and where the daemon keeps its data.
@@ -114,6 +120,15 @@ impl Config {
         if self.general.name.trim().is_empty() {
             out.push("general.name", &self.general.name, "must not be empty");
         }
+        if !self.printers.is_empty() {
+            // With [[printers]], the top-level per-printer sections are defaults: each printer's merge is checked.
+            self.vision.validate("vision", &mut out);
+            self.store.validate("store", &mut out);
+            self.web.validate("web", &mut out);
+            self.mqtt.validate("mqtt", &mut out);
+            self.printer_issues(&mut out);
+            return out;
+        }
         self.camera.validate("camera", &mut out);
         self.vision.validate("vision", &mut out);
         self.printer.validate("printer", &mut out);
@@ -124,10 +139,33 @@ impl Config {
         self.store.validate("store", &mut out);
         self.web.validate("web", &mut out);
         self.mqtt.validate("mqtt", &mut out);
+        self.light_issue(&mut out);
+        out
+    }
+
+    /// The problems of the sections a printer may set for itself (`PER_PRINTER`).
+    fn section_issues(&self, out: &mut Issues) {
+        self.camera.validate("camera", out);
+        self.printer.validate("printer", out);
+        self.decision.validate("decision", out);
+        self.timelapse.validate("timelapse", out);
+        self.actions.validate("actions", out);
+        self.alerts.validate("alerts", out);
+        self.light_issue(out);
+    }
+
+    fn light_issue(&self, out: &mut Issues) {
         if self.printer.light.method == printer::light::LightMethod::Mqtt && !self.mqtt.enabled {
             out.push("printer.light.method", "mqtt", "needs the MQTT connection: [mqtt] enabled = true");
         }
-        out
+    }
+
+    /// The printers the daemon runs: each `[[printers]]` entry, or the file itself as one printer.
+    pub fn printer_list(&self) -> Vec<(String, Config)> {
+        match self.printers.is_empty() {
+            true => vec![(self.general.name.clone(), self.clone())],
+            false => self.printers.iter().map(|p| (p.name.clone(), p.config.clone())).collect(),
+        }
     }
 
     /// Makes relative paths relative to the config file's directory.
@@ -144,6 +182,9 @@ impl Config {
         self.decision.resolve_paths(base);
         self.store.resolve_paths(base);
         self.mqtt.resolve_paths(base);
+        for p in &mut self.printers {
+            p.config.resolve_paths(base);
+        }
     }
 }
 

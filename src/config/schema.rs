@@ -17,6 +17,17 @@ const MAX_PROBLEMS: usize = 100;
 /// The config with bad keys set aside, and the schema problems found on the way.
 pub(super) fn read(text: &str) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
     let mut doc: Table = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, e, None))?;
+    let printers = doc.remove("printers");
+    let (mut cfg, mut problems) = typed(doc.clone()).map_err(|issues| ConfigError::Invalid { file: None, issues })?;
+    if let Some(list) = printers {
+        cfg.printers = super::printers::read(&doc, list, &mut problems);
+    }
+    Ok((cfg, problems))
+}
+
+/// `doc` read as a `Config`, every schema problem recorded and its key set aside; `Err` when
+/// reading cannot go on (a problem that cannot be set aside, or too many).
+pub(super) fn typed(mut doc: Table) -> Result<(Config, Vec<ConfigIssue>), Vec<ConfigIssue>> {
     let mut problems = Vec::new();
     loop {
         match serde_path_to_error::deserialize::<_, Config>(Value::Table(doc.clone())) {
@@ -46,7 +57,7 @@ pub(super) fn read(text: &str) -> Result<(Config, Vec<ConfigIssue>), ConfigError
                     message: plain_words(e.inner().message()),
                 });
                 if path.is_empty() || !remove(&mut doc, &path) || problems.len() >= MAX_PROBLEMS {
-                    return Err(ConfigError::Invalid { file: None, issues: problems });
+                    return Err(problems);
                 }
             }
         }
@@ -93,7 +104,7 @@ fn remove_in(v: &mut Value, path: &[String]) -> bool {
     }
 }
 
-fn show(v: &Value) -> String {
+pub(super) fn show(v: &Value) -> String {
     let s = match v {
         Value::Table(_) => "{…}".to_string(),
         Value::Array(a) if a.len() > 4 => format!("[… {} items]", a.len()),
@@ -160,14 +171,33 @@ fn found_words(f: &str) -> String {
 
 /// The 1-based line where `key` (a dotted path) is written: the `key = …` line
 /// under its table header, or the header `[key]` itself.
+/// An array of tables (`[[printers]]`) counts its entries: `printers[1].name` is the `name`
+/// line under the second `[[printers]]` header (or under its `[printers.camera]` sub-table).
 pub(super) fn locate(text: &str, key: &str) -> Option<usize> {
+    let normal = key.replace('[', ".").replace(']', "");
+    let key = normal.as_str();
     let mut table = String::new();
     let mut header_line = None;
+    let mut arrays: Vec<(String, usize)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.starts_with('[') {
             let name = line.trim_start_matches('[').split(']').next().unwrap_or("").trim();
             table = name.split('.').map(|p| p.trim().trim_matches('"')).collect::<Vec<_>>().join(".");
+            if line.starts_with("[[") {
+                match arrays.iter_mut().find(|(n, _)| *n == table) {
+                    Some((_, count)) => *count += 1,
+                    None => arrays.push((table.clone(), 0)),
+                }
+            }
+            // The innermost array this table belongs to gets its entry's index.
+            if let Some((n, idx)) = arrays
+                .iter()
+                .filter(|(n, _)| table == *n || table.starts_with(&format!("{n}.")))
+                .max_by_key(|(n, _)| n.len())
+            {
+                table = format!("{n}.{idx}{}", &table[n.len()..]);
+            }
             if table == key && header_line.is_none() {
                 header_line = Some(i + 1);
             }

@@ -15,13 +15,23 @@ use crate::store::OutboxRow;
 /// Alerts counted for `layerwatch_alerts_total` (newest rows).
 const ALERT_ROWS: u32 = 10_000;
 
-struct Out(String);
+/// The text, with a `printer="…"` label first on every sample when `printer` is set.
+struct Out(String, String);
 
 impl Out {
     fn head(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
     fn val(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
+        let joined;
+        let labels = match (self.1.is_empty(), labels.is_empty()) {
+            (true, _) => labels,
+            (false, true) => self.1.as_str(),
+            (false, false) => {
+                joined = format!("{},{labels}", self.1);
+                joined.as_str()
+            }
+        };
         if labels.is_empty() {
             let _ = writeln!(self.0, "{name} {v}");
         } else {
@@ -41,7 +51,13 @@ fn esc(s: &str) -> String {
 
 /// The exposition text (pure, for tests).
 pub fn render(s: &ApiStatus, c: &Counters, alerts: &[OutboxRow]) -> String {
-    let mut o = Out(String::with_capacity(4096));
+    render_for(s, c, alerts, None)
+}
+
+/// [`render`] with `printer="<name>"` on every sample (several printers: `web::farm`).
+pub fn render_for(s: &ApiStatus, c: &Counters, alerts: &[OutboxRow], printer: Option<&str>) -> String {
+    let label = printer.map(|p| format!("printer=\"{}\"", esc(p))).unwrap_or_default();
+    let mut o = Out(String::with_capacity(4096), label);
     let cam = format!("camera=\"{}\"", esc(&s.camera.name));
     o.head("layerwatch_frames_total", "counter", "Frames captured by the camera.");
     o.val("layerwatch_frames_total", &cam, s.camera.frames);
@@ -141,14 +157,55 @@ fn now_s(s: &ApiStatus) -> f64 {
     s.started_at.millis() as f64 / 1000.0 + s.uptime_s
 }
 
-pub async fn metrics(State(st): State<WebState>) -> Response {
-    let alerts = match &st.store {
+/// Several printers' texts as one exposition: each family's `# HELP`/`# TYPE` once, then every
+/// printer's samples of it (Prometheus wants a family's lines together).
+pub fn merge_families(texts: &[String]) -> String {
+    let mut families: Vec<(String, Vec<String>)> = Vec::new();
+    for text in texts {
+        let mut current: Option<usize> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap_or_default().to_string();
+                current = Some(match families.iter().position(|(n, _)| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        families.push((name, vec![line.to_string()]));
+                        families.len() - 1
+                    }
+                });
+                continue;
+            }
+            let Some(i) = current else { continue };
+            let first_of_family = families[i].1.len() == 1;
+            if line.starts_with("# TYPE ") && !first_of_family {
+                continue;
+            }
+            families[i].1.push(line.to_string());
+        }
+    }
+    let mut out = String::new();
+    for (_, lines) in families {
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The newest alert rows of a printer's store, for `layerwatch_alerts_total`.
+pub(super) async fn alert_rows(st: &WebState) -> Vec<OutboxRow> {
+    match &st.store {
         Some(store) => store.recent_alerts(ALERT_ROWS).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "metrics: cannot read alerts");
             Vec::new()
         }),
         None => Vec::new(),
-    };
+    }
+}
+
+pub async fn metrics(State(st): State<WebState>) -> Response {
+    let alerts = alert_rows(&st).await;
     let text = render(&st.status.status(), &st.status.counters(), &alerts);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -11,7 +11,9 @@
 //! - `auth`: token, sessions, CSRF and origin checks (a middleware);
 //! - `pages`: the embedded page (`assets/`), sign-in, the OpenAPI file;
 //! - `read`, `events`, `metrics`: reads, `/api/events`, `/metrics`;
-//! - `control`: commands (the workflows behind them live in `actions`).
+//! - `control`: commands (the workflows behind them live in `actions`);
+//! - `farm`: several printers (`[[printers]]`) on one server: the list at `/`, each printer's
+//!   router at `/p/<name>/`, `/api/printers`, and `/healthz` and `/metrics` over all of them.
 //!
 //! The configuration arrives already redacted (`config::Config::redacted_json`,
 //! handed over by `app`), with `web`'s own `WebConfig`: `web` never sees the
@@ -24,6 +26,7 @@ mod commands;
 mod config;
 mod control;
 mod events;
+mod farm;
 pub mod metrics;
 mod pages;
 mod read;
@@ -35,6 +38,7 @@ pub use api::{
 };
 pub use commands::{CommandError, CommandSink};
 pub use config::WebConfig;
+pub use farm::{FarmPrinter, PrinterSummary, farm_router, serve_farm};
 pub use server::{WebError, WebState, bind, check_bind, router, serve};
 
 #[cfg(test)]

@@ -156,9 +156,6 @@ pub fn router(state: WebState) -> Router {
 /// (`axum::serve` offers no timeouts, so idle and slow-header connections stayed open indefinitely.) A failed
 /// `accept` (for example too many open files) is logged and retried after a pause, never fatal.
 pub async fn serve(mut state: WebState, listener: TcpListener, cancel: CancellationToken) -> Result<(), WebError> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-
     let local = listener.local_addr().map_err(WebError::Serve)?;
     let addr = local.to_string();
     let loopback = check_bind(local, state.auth.token_required())?;
@@ -166,7 +163,20 @@ pub async fn serve(mut state: WebState, listener: TcpListener, cancel: Cancellat
     state.shutdown = cancel.child_token();
     let header_timeout = state.header_timeout;
     tracing::info!(%addr, token = state.auth.token_required(), header_timeout_s = header_timeout.as_secs_f64(), "web server listening");
-    let app = router(state);
+    serve_app(router(state), listener, header_timeout, cancel).await
+}
+
+/// The accept loop of [`serve`] (and of the farm's server) for a ready router.
+pub(super) async fn serve_app(
+    app: Router,
+    listener: TcpListener,
+    header_timeout: Duration,
+    cancel: CancellationToken,
+) -> Result<(), WebError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let addr = listener.local_addr().map_err(WebError::Serve)?.to_string();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -208,6 +208,9 @@ fn expect_for(
 /// One stepped frame, recorded on the board and in the journal.
 fn record(step: &Step, s: &Scored, status: &PrinterStatus, board: &StatusBoard) {
     board.journal().push(StepRecord::new(step, status.state.name(), s.score.latency_ms));
+    // Capture to verdict, queueing for the (possibly shared) inference worker included.
+    let age_ms = crate::domain::Timestamp::now().millis().saturating_sub(s.frame.captured_at.millis());
+    tracing::debug!(camera = &*s.frame.source, frame_seq = s.frame.seq, age_ms, "frame judged");
     board.push_frame(&s.frame, step.smoothed, step.level);
     board.set_decision(DecisionDto {
         at: step.at,

@@ -52,16 +52,20 @@ impl Classifier for Boxed {
     }
 }
 
-/// The current vision worker, started on first use and again after it stopped.
+/// The current vision worker, started on first use and again after it stopped. With several
+/// printers (`app::farm`) every camera's vision stage shares one pool: one model in memory, one
+/// inference thread, frames served in arrival order.
 pub struct VisionPool {
     factory: ClassifierFactory,
     current: Mutex<Option<VisionHandle>>,
+    /// Held while a worker starts, so several cameras asking at once load the model once.
+    starting: tokio::sync::Mutex<()>,
     cancel: CancellationToken,
 }
 
 impl VisionPool {
     pub fn new(factory: ClassifierFactory, cancel: CancellationToken) -> Arc<VisionPool> {
-        Arc::new(VisionPool { factory, current: Mutex::new(None), cancel })
+        Arc::new(VisionPool { factory, current: Mutex::new(None), starting: tokio::sync::Mutex::new(()), cancel })
     }
 
     /// The running worker, if any (for the watchdog).
@@ -71,6 +75,7 @@ impl VisionPool {
 
     /// The running worker, or a new one when there is none or it stopped.
     pub async fn get(&self) -> Result<VisionHandle, VisionError> {
+        let _starting = self.starting.lock().await;
         if let Some(h) = self.current() {
             if h.health().alive {
                 return Ok(h);

@@ -18,9 +18,12 @@ use crate::web::VisionDto;
 /// A stuck inference is abandoned after this long.
 pub const ABANDON_AFTER: Duration = Duration::from_secs(60);
 
+/// With `shared` (one pool for several printers), `classified` is this printer's own count of
+/// scored frames, not the shared worker's total.
 pub async fn run(
     pool: Arc<VisionPool>,
     board: Arc<StatusBoard>,
+    shared: bool,
     cancel: CancellationToken,
 ) -> anyhow::Result<StageExit> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -54,7 +57,10 @@ pub async fn run(
             pool.abandon();
         }
         board.set_vision(VisionDto {
-            classified: h.classified,
+            classified: match shared {
+                true => crate::web::StatusSource::counters(&*board).latency_count,
+                false => h.classified,
+            },
             failed: h.failed,
             panics: h.panics,
             alive: h.alive,

@@ -6,6 +6,7 @@ mod alerts;
 mod decision;
 mod light;
 mod mqtt;
+mod printers;
 mod redact;
 mod store;
 mod timelapse;

@@ -1,4 +1,4 @@
-// layerwatch dashboard: live status over server-sent events (/api/events),
+// layerwatch dashboard: live status over server-sent events (api/events),
 // the score timeline as SVG, owner commands as POSTs with the CSRF header.
 // Plain JS, no build step, no third-party code.
 'use strict';
@@ -32,6 +32,10 @@ function fmtDur(s) {
 }
 const heater = (h) => (h ? `${h.actual.toFixed(0)}°${h.target > 0 ? ' → ' + h.target.toFixed(0) + '°' : ''}` : '—');
 const pct = (x) => (x == null ? '—' : `${(x * 100).toFixed(0)} %`);
+
+// Every path is relative to the page, so the same page works at / (one printer) and at
+// /p/<name>/ (several); the server's own links (/api/snapshots/…) are made relative too.
+const rel = (u) => (u && u.startsWith('/') ? u.slice(1) : u);
 
 async function getJSON(path) {
   const r = await fetch(path, { credentials: 'same-origin' });
@@ -135,7 +139,7 @@ async function refreshOverlay(s) {
   if (key === overlayKey) return;
   overlayKey = key;
   try {
-    drawOverlay(await getJSON('/api/overlay'), found);
+    drawOverlay(await getJSON('api/overlay'), found);
   } catch (e) {
     overlayKey = null;
     box.classList.add('off');
@@ -169,7 +173,7 @@ function showFrame(seq) {
   const img = $('live');
   img.onload = () => { loadingFrame = false; lastSeq = seq; img.dataset.seq = seq; $('nofeed').hidden = true; };
   img.onerror = () => { loadingFrame = false; };
-  img.src = `/api/live.jpg?seq=${seq}`;
+  img.src = `api/live.jpg?seq=${seq}`;
 }
 
 // ---- timeline -----------------------------------------------------------------
@@ -257,7 +261,7 @@ function drawTimeline() {
 
 async function loadTimeline() {
   try {
-    const t = await getJSON(viewing ? `/api/prints/${viewing}/timeline` : '/api/timeline');
+    const t = await getJSON(viewing ? `api/prints/${viewing}/timeline` : 'api/timeline');
     tl = { ...t, actions: t.actions.map((a) => ({ at: a.at, command: a.command, actor: a.actor })) };
     drawTimeline();
   } catch (e) { $('tl-title').textContent = String(e.message || e); }
@@ -266,7 +270,7 @@ async function loadTimeline() {
 // ---- incidents, history, config -------------------------------------------------
 function incidentCard(i) {
   const box = el('div', { class: 'incident', 'data-id': i.id });
-  box.append(i.snapshot_url ? el('img', { src: i.snapshot_url, alt: `snapshot of incident ${i.id}`, loading: 'lazy' }) : el('div', { class: 'muted' }, 'no snapshot'));
+  box.append(i.snapshot_url ? el('img', { src: rel(i.snapshot_url), alt: `snapshot of incident ${i.id}`, loading: 'lazy' }) : el('div', { class: 'muted' }, 'no snapshot'));
   const body = el('div');
   const title = el('h3', {}, `#${i.id} ${i.cause.replace(/_/g, ' ')} `);
   title.append(el('span', { class: `pill ${i.level}` }, i.level), el('span', { class: 'muted' }, i.closed_at ? ` closed (${i.closed_reason || ''})` : ' open'));
@@ -283,7 +287,7 @@ function incidentCard(i) {
     btns.append(nf);
   }
   const mute = el('button', { class: 'btn mute' }, 'Mute for this print');
-  mute.onclick = async () => { try { const r = await post('/api/mute', {}); say(r.message); } catch (e) { say(e.message, true); } };
+  mute.onclick = async () => { try { const r = await post('api/mute', {}); say(r.message); } catch (e) { say(e.message, true); } };
   btns.append(mute);
   body.append(btns);
   box.append(body);
@@ -294,7 +298,7 @@ async function notAFailure(i, btn) {
   btn.disabled = true;
   const resume = !!(status && status.printer.state === 'paused' && i.holds_printer);
   try {
-    const r = await post(`/api/incidents/${i.id}/not-a-failure`, { resume });
+    const r = await post(`api/incidents/${i.id}/not-a-failure`, { resume });
     say(`${r.message}${r.dataset && r.dataset.images != null ? ` · ${r.dataset.images} frames saved for retraining` : ''}`);
   } catch (e) { say(e.message, true); btn.disabled = false; }
   refreshLists();
@@ -302,7 +306,7 @@ async function notAFailure(i, btn) {
 
 async function refreshLists() {
   try {
-    const [inc, prints] = await Promise.all([getJSON('/api/incidents?limit=20'), getJSON('/api/prints?limit=20')]);
+    const [inc, prints] = await Promise.all([getJSON('api/incidents?limit=20'), getJSON('api/prints?limit=20')]);
     const box = $('incidents');
     box.replaceChildren(...(inc.length ? inc.map(incidentCard) : [el('p', { class: 'muted' }, 'none: all quiet')]));
     $('prints').replaceChildren(...prints.map((p) => {
@@ -310,7 +314,7 @@ async function refreshLists() {
       if (viewing === p.id) tr.className = 'sel';
       const video = el('td', {});
       if (p.timelapse_url) {
-        const a = el('a', { href: p.timelapse_url, target: '_blank', rel: 'noopener' }, 'time-lapse');
+        const a = el('a', { href: rel(p.timelapse_url), target: '_blank', rel: 'noopener' }, 'time-lapse');
         a.onclick = (ev) => ev.stopPropagation();
         video.append(a);
       }
@@ -327,14 +331,14 @@ function say(text, bad) { const m = $('p-msg'); m.textContent = text; m.style.co
 async function command(cmd) {
   if (cmd === 'pause' && !(await confirmDialog('Pause the print now? The head parks and the heaters stay on.', 'Pause'))) return;
   if (cmd === 'cancel' && !(await confirmDialog('Cancel this print? It cannot be resumed.', 'Cancel print'))) return;
-  try { const r = await post(`/api/printer/${cmd}`, { confirm: cmd === 'cancel' }); say(r.message); } catch (e) { say(e.message, true); }
+  try { const r = await post(`api/printer/${cmd}`, { confirm: cmd === 'cancel' }); say(r.message); } catch (e) { say(e.message, true); }
   refreshLists();
 }
 for (const b of document.querySelectorAll('[data-cmd]')) b.onclick = () => command(b.dataset.cmd);
 
 async function loadConfig() {
   try {
-    const c = await getJSON('/api/config');
+    const c = await getJSON('api/config');
     $('config').textContent = JSON.stringify(c.config, null, 2);
     const r = $('roi');
     if (c.roi) {
@@ -347,7 +351,7 @@ async function loadConfig() {
 
 // ---- live updates -----------------------------------------------------------------
 function connect() {
-  const es = new EventSource('/api/events');
+  const es = new EventSource('api/events');
   es.onopen = () => { $('link').textContent = 'live'; $('link').className = 'pill ok'; };
   es.onerror = () => { $('link').textContent = 'reconnecting'; $('link').className = 'pill warning'; };
   es.addEventListener('status', (e) => {
@@ -367,5 +371,5 @@ loadConfig();
 connect();
 $('btn-forget-camera').onclick = async () => {
   const m = $('h-msg');
-  try { const r = await post('/api/camera-memory/reset', {}); m.textContent = r.message; m.style.color = ''; } catch (e) { m.textContent = e.message; m.style.color = '#d6312f'; }
+  try { const r = await post('api/camera-memory/reset', {}); m.textContent = r.message; m.style.color = ''; } catch (e) { m.textContent = e.message; m.style.color = '#d6312f'; }
 };
