@@ -22,7 +22,12 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
-    let issues = crate::app::preflight::check(&cfg);
+    let mut issues = crate::app::preflight::check(&cfg);
+    let (server, warning) = crate::app::preflight::check_inference_server(&cfg).await;
+    issues.extend(server);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
     if !issues.is_empty() {
         // One clear error now, rather than a stage crash-looping on it.
         let file = global.config.clone();
