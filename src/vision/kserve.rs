@@ -171,18 +171,18 @@ struct OutputTensor {
 }
 
 /// Compares the server's model with the description; the error names the description's key and both values.
-fn check_metadata(meta: &ModelMetadata, spec: &ModelSpec, model: &str) -> Result<(), String> {
+fn check_metadata(meta: &ModelMetadata, spec: &ModelSpec) -> Result<(), String> {
     let names = |v: &[TensorMeta]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     let Some(input) = meta.inputs.iter().find(|t| t.name == spec.input_name) else {
         return Err(format!(
-            "model {model:?} on the server has inputs {:?}; the model description says input_name = {:?}",
+            "the server's model has inputs {:?}; the model description says input_name = {:?}",
             names(&meta.inputs),
             spec.input_name
         ));
     };
     if !input.datatype.eq_ignore_ascii_case("FP32") {
         return Err(format!(
-            "model {model:?} on the server: input {:?} has datatype {:?}, layerwatch sends \"FP32\"",
+            "the server's input {:?} has datatype {:?}, layerwatch sends \"FP32\"",
             input.name, input.datatype
         ));
     }
@@ -191,14 +191,14 @@ fn check_metadata(meta: &ModelMetadata, spec: &ModelSpec, model: &str) -> Result
     let s = &input.shape;
     if s.len() != 4 || !fits(s[0], 1) || s[1] != 3 || !fits(s[2], h) || !fits(s[3], w) {
         return Err(format!(
-            "model {model:?} on the server: input {:?} has shape {s:?}; the model description \
+            "the server's input {:?} has shape {s:?}; the model description \
              (input_width = {w}, input_height = {h}) needs [-1 or 1, 3, {h}, {w}]",
             input.name
         ));
     }
     let Some(output) = meta.outputs.iter().find(|t| t.name == spec.output_name) else {
         return Err(format!(
-            "model {model:?} on the server has outputs {:?}; the model description says output_name = {:?}",
+            "the server's model has outputs {:?}; the model description says output_name = {:?}",
             names(&meta.outputs),
             spec.output_name
         ));
@@ -207,7 +207,7 @@ fn check_metadata(meta: &ModelMetadata, spec: &ModelSpec, model: &str) -> Result
     let o = &output.shape;
     if !output.datatype.eq_ignore_ascii_case("FP32") || o.len() != 2 || !fits(o[1], classes) {
         return Err(format!(
-            "model {model:?} on the server: output {:?} is {} {o:?}; the model description lists {classes} labels \
+            "the server's output {:?} is {} {o:?}; the model description lists {classes} labels \
              {:?}, so it must be FP32 [-1, {classes}]",
             output.name, output.datatype, spec.labels
         ));
@@ -314,7 +314,7 @@ pub async fn probe(cfg: &RemoteConfig, spec: &ModelSpec) -> Result<(), RemoteErr
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let client = client(timeout).map_err(RemoteError::Refused)?;
     let meta = fetch_metadata(&client, &ep, timeout).await?;
-    check_metadata(&meta, spec, &cfg.model).map_err(RemoteError::Mismatch)
+    check_metadata(&meta, spec).map_err(RemoteError::Mismatch)
 }
 
 /// Owns the runtime; dropping it never blocks, so the classifier may be dropped anywhere, async code included.
@@ -454,7 +454,7 @@ impl RemoteClassifier {
         let meta = self
             .block_on(fetch_metadata(client, ep, timeout))
             .unwrap_or_else(|| Err(RemoteError::Unavailable("runtime gone".into())))?;
-        check_metadata(&meta, &self.model.spec, &self.cfg.model).map_err(RemoteError::Mismatch)?;
+        check_metadata(&meta, &self.model.spec).map_err(RemoteError::Mismatch)?;
         self.checked = true;
         Ok(())
     }
@@ -618,19 +618,19 @@ mod tests {
         ];
         let out: Vec<String> = cases
             .iter()
-            .map(|c| match check_metadata(&meta(c), &spec, "classifier") {
+            .map(|c| match check_metadata(&meta(c), &spec) {
                 Ok(()) => "ok".to_string(),
                 Err(e) => e,
             })
             .collect();
         expect_test::expect![[r#"
             ok
-            model "classifier" on the server has inputs ["input_1"]; the model description says input_name = "image"
-            model "classifier" on the server: input "image" has datatype "FP16", layerwatch sends "FP32"
-            model "classifier" on the server: input "image" has shape [-1, 3, 256, 256]; the model description (input_width = 224, input_height = 224) needs [-1 or 1, 3, 224, 224]
-            model "classifier" on the server: input "image" has shape [3, 224, 224]; the model description (input_width = 224, input_height = 224) needs [-1 or 1, 3, 224, 224]
-            model "classifier" on the server has outputs ["logits"]; the model description says output_name = "probs"
-            model "classifier" on the server: output "probs" is FP32 [-1, 3]; the model description lists 5 labels ["normal", "spaghetti", "stringing", "surface", "other_failure"], so it must be FP32 [-1, 5]"#]].assert_eq(&out.join("\n"));
+            the server's model has inputs ["input_1"]; the model description says input_name = "image"
+            the server's input "image" has datatype "FP16", layerwatch sends "FP32"
+            the server's input "image" has shape [-1, 3, 256, 256]; the model description (input_width = 224, input_height = 224) needs [-1 or 1, 3, 224, 224]
+            the server's input "image" has shape [3, 224, 224]; the model description (input_width = 224, input_height = 224) needs [-1 or 1, 3, 224, 224]
+            the server's model has outputs ["logits"]; the model description says output_name = "probs"
+            the server's output "probs" is FP32 [-1, 3]; the model description lists 5 labels ["normal", "spaghetti", "stringing", "surface", "other_failure"], so it must be FP32 [-1, 5]"#]].assert_eq(&out.join("\n"));
     }
 
     #[test]
