@@ -1,12 +1,12 @@
 //! Local vs remote inference, side by side in one run: the same sample frames scored by `OnnxClassifier`
-//! (ONNX Runtime in this process) and by `RemoteClassifier` (a KServe v2 server, `KSERVE_URL`), in
-//! alternating rounds so both see the same machine load. Per backend: frames per wall-clock second,
-//! per-frame latency (p50, p95, p99: decode + preprocess + inference, and for remote the HTTP round trip),
+//! (ONNX Runtime in this process) and by `RemoteClassifier` (a KServe v2 server, `KSERVE_URL`; the tensor as
+//! JSON numbers and as binary), in alternating rounds so all see the same machine load. Per backend: frames
+//! per wall-clock second, per-frame latency (p50, p95, p99: decode + preprocess + inference, and for remote the HTTP round trip),
 //! this process's CPU per frame, and the server's CPU per frame (`KSERVE_PID`, from /proc).
 //!
 //! Run by `scripts/bench_remote.sh`, which starts the server; by hand:
 //! `KSERVE_URL=http://127.0.0.1:8080 KSERVE_PID=<pid> cargo bench --bench remote_inference`.
-//! `BENCH_SECONDS` (default 20) is the measured time per backend. Prints one JSON line per backend last.
+//! `BENCH_SECONDS` (default 20): alternate rounds run for about twice that in all. Prints one JSON line per backend last.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,7 +50,11 @@ impl Stats {
         let n = self.latencies_ms.len().max(1);
         let pct = |p: f64| self.latencies_ms[((n as f64 * p).ceil() as usize).clamp(1, n) - 1];
         let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
-        let server = if with_server { format!(", \"server_cpu_ms_per_frame\": {:.2}", per(self.server_cpu)) } else { String::new() };
+        let server = if with_server {
+            format!(", \"server_cpu_ms_per_frame\": {:.2}", per(self.server_cpu))
+        } else {
+            String::new()
+        };
         format!(
             "{{\"backend\": \"{name}\", \"frames\": {n}, \"frames_per_s\": {:.1}, \"p50_ms\": {:.2}, \"p95_ms\": {:.2}, \
              \"p99_ms\": {:.2}, \"client_cpu_ms_per_frame\": {:.2}{server}}}",
@@ -63,13 +67,11 @@ impl Stats {
     }
 }
 
+/// The sample frames (`datasets/samples/labels.csv`: 320×320 JPEGs from the labelled dataset).
 fn frames(dir: &Path) -> Vec<Frame> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("datasets/samples")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg")))
-        .collect();
-    paths.sort();
+    let mut rdr = csv::Reader::from_path(dir.join("labels.csv")).expect("datasets/samples/labels.csv");
+    let paths: Vec<PathBuf> = rdr.records().map(|r| dir.join(&r.expect("csv row")[0])).collect();
+    assert!(!paths.is_empty(), "no sample frames in {}", dir.display());
     paths
         .iter()
         .enumerate()
@@ -111,20 +113,29 @@ fn main() {
     let opts = ClassifierOptions { threads: 1, ..ClassifierOptions::default() };
     let mut local = OnnxClassifier::new(Model::built_in().expect("model"), &opts).expect("local classifier");
     let cfg = RemoteConfig { url, timeout_ms: 10_000, retries: 0, fallback: Fallback::None, ..RemoteConfig::default() };
-    let mut remote = RemoteClassifier::new(Model::built_in().expect("model"), &cfg, None, None).expect("remote");
-    // Warm both (first requests open the connection, first inferences allocate).
+    let remote = |binary_tensors| {
+        let cfg = RemoteConfig { binary_tensors, ..cfg.clone() };
+        RemoteClassifier::new(Model::built_in().expect("model"), &cfg, None, None).expect("remote")
+    };
+    let (mut json, mut binary) = (remote(false), remote(true));
+    // Warm all three (first requests open the connection, first inferences allocate).
     for _ in 0..2 {
         round(&mut local, &frames, &mut Stats::default(), None);
-        round(&mut remote, &frames, &mut Stats::default(), None);
+        round(&mut json, &frames, &mut Stats::default(), None);
+        round(&mut binary, &frames, &mut Stats::default(), None);
     }
-    let (mut l, mut r) = (Stats::default(), Stats::default());
+    let (mut l, mut j, mut b) = (Stats::default(), Stats::default(), Stats::default());
     let budget = Duration::from_secs_f64(seconds);
-    while l.wall < budget || r.wall < budget {
+    // Alternate rounds (same number for each backend) for about three times the budget in all.
+    while l.wall + j.wall + b.wall < 3 * budget {
         round(&mut local, &frames, &mut l, None);
-        round(&mut remote, &frames, &mut r, server_pid);
+        round(&mut json, &frames, &mut j, server_pid);
+        round(&mut binary, &frames, &mut b, server_pid);
     }
-    let c = remote.counts();
-    assert_eq!((c.remote_failed, c.fell_back), (0, 0), "every remote frame must be the server's: {c:?}");
+    for c in [json.counts(), binary.counts()] {
+        assert_eq!((c.remote_failed, c.fell_back), (0, 0), "every remote frame must be the server's: {c:?}");
+    }
     println!("{}", l.report("local", false));
-    println!("{}", r.report("kserve", server_pid.is_some()));
+    println!("{}", j.report("kserve-json", server_pid.is_some()));
+    println!("{}", b.report("kserve-binary", server_pid.is_some()));
 }

@@ -152,19 +152,26 @@ fn counts(ok: u64, failed: u64, fell_back: u64) -> RemoteCounts {
 fn remote_scores_equal_local_scores_on_the_samples() {
     let server = Server::start(free_port(), &[]);
     let mut here = local();
-    let mut there = remote(&RemoteConfig { fallback: Fallback::None, ..remote_cfg(&server.url()) });
+    let cfg = RemoteConfig { fallback: Fallback::None, ..remote_cfg(&server.url()) };
+    // JSON numbers, and the binary tensor extension.
+    let mut json = remote(&cfg);
+    let mut binary = remote(&RemoteConfig { binary_tensors: true, ..cfg });
     let samples = samples();
     let mut max_diff = 0f32;
     for (seq, (path, _)) in samples.iter().enumerate() {
         let frame = file_frame(seq as u64, path);
         let a = here.classify(&frame).unwrap();
-        let b = there.classify(&frame).unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), server.log_text()));
-        assert_same(&a, &b, &path.display().to_string());
-        max_diff = max_diff.max((a.scores.failure - b.scores.failure).abs());
+        for there in [&mut json, &mut binary] {
+            let b = there.classify(&frame).unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), server.log_text()));
+            assert_same(&a, &b, &path.display().to_string());
+            max_diff = max_diff.max((a.scores.failure - b.scores.failure).abs());
+        }
     }
     eprintln!("{} samples, largest failure-score difference {max_diff:e}", samples.len());
-    assert_eq!(there.counts(), counts(samples.len() as u64, 0, 0));
-    assert_eq!(there.remote_counts(), Some(there.counts()));
+    for there in [&json, &binary] {
+        assert_eq!(there.counts(), counts(samples.len() as u64, 0, 0));
+        assert_eq!(there.remote_counts(), Some(there.counts()));
+    }
 }
 
 #[test]

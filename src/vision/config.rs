@@ -67,6 +67,8 @@ pub struct RemoteConfig {
     pub retries: u32,
     /// What happens to frames while the server cannot answer.
     pub fallback: Fallback,
+    /// Send the tensor as raw bytes (the binary tensor extension of Triton and KServe) instead of JSON numbers.
+    pub binary_tensors: bool,
     /// After a failure, the server is tried again after this long, doubling up to `recover_max_ms`.
     pub recover_initial_ms: u64,
     pub recover_max_ms: u64,
@@ -86,6 +88,7 @@ impl Default for RemoteConfig {
             timeout_ms: 1000,
             retries: 1,
             fallback: Fallback::default(),
+            binary_tensors: false,
             recover_initial_ms: 1000,
             recover_max_ms: 60_000,
             token: None,
