@@ -426,7 +426,8 @@ impl RemoteClassifier {
         roi: Option<super::Roi>,
         local: Option<OnnxClassifier>,
     ) -> Result<RemoteClassifier, VisionError> {
-        let setup = |reason: String| super::model::model_err(&format!("vision.remote ({})", cfg.url), reason);
+        let shown = crate::secret::mask_url(cfg.url.trim()).unwrap_or_else(|| cfg.url.trim().to_string());
+        let setup = |reason: String| super::model::model_err(&format!("vision.remote ({shown})"), reason);
         let ep = Endpoint::new(cfg).map_err(setup)?;
         let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -75,7 +75,7 @@ pub trait Classifier: Send {
 /// The classifier `[vision] backend` names: ONNX Runtime here, or an inference server.
 #[derive(Debug)]
 pub enum AnyClassifier {
-    Local(OnnxClassifier),
+    Local(Box<OnnxClassifier>),
     Remote(Box<RemoteClassifier>),
 }
 
@@ -83,7 +83,7 @@ impl AnyClassifier {
     /// Loads the configured backend (blocking: model loading, and a remote server's metadata check).
     pub fn from_config(cfg: &VisionConfig) -> Result<AnyClassifier, VisionError> {
         Ok(match cfg.backend {
-            Backend::Local => AnyClassifier::Local(OnnxClassifier::from_config(cfg)?),
+            Backend::Local => AnyClassifier::Local(Box::new(OnnxClassifier::from_config(cfg)?)),
             Backend::Kserve => AnyClassifier::Remote(Box::new(RemoteClassifier::from_config(cfg)?)),
         })
     }
