@@ -95,6 +95,9 @@ if [ "$mode" = test ]; then
   # The MQTT tests' client (tests/peers/mqtt_peer.py: Home Assistant's discovery schema, buttons, the light)
   # and a throw-away CA for the TLS broker.
   mkvenv venv-mqtt "paho-mqtt==2.1.0" "trustme==1.2.1"
+  # A real KServe model server (Open Inference Protocol v2) serving models/classifier.onnx with onnxruntime,
+  # for the remote inference backend's tests (tests/peers/kserve_server.py, tests/vision_kserve.rs).
+  mkvenv venv-kserve "kserve==0.21.0" "onnxruntime==$ORT_VERSION" "numpy<3"
   mkvenv venv-ref "onnxruntime==$ORT_VERSION" "opencv-python-headless==4.12.0.88" "numpy<3" "onnx==1.23.2"
   # Node.js for the dashboard's browser tests (tests/web/*.mjs), from PyPI's official-binary wheel:
   # playwright-core needs Node >= 20 and Debian 12 ships 18. The tests use .tools/venv-node/bin/node.

@@ -1,6 +1,7 @@
 //! The masking rules for secrets in anything shown to a person: which keys
 //! name a credential, how a token and a URL's user-info are masked, and the
-//! walk that applies both to a JSON tree.
+//! walk that applies both to a JSON tree; and [`Secret`], a configured
+//! credential that prints as `***` (alert channels, MQTT, the KServe backend).
 //!
 //! A leaf (no imports from the crate) and the one place these rules live:
 //! `config` builds the dashboard's redacted view and `validate-config --print`
@@ -13,6 +14,9 @@
 //! characters mixing letters and digits, such as a Slack or Discord webhook's
 //! last segment, or Telegram's `bot123:ABC…`).
 
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// What a masked value reads as.
@@ -137,6 +141,56 @@ pub fn redact_json(v: &mut Value) {
     }
 }
 
+/// A credential (API token, auth token, HMAC key, bearer token) that never reaches a log line, a
+/// `Debug` dump or `validate-config --print`: a string that prints as `***`. Read it with `expose`
+/// where it is used, and nowhere else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The configured value, else the environment variable `env`, else `None`.
+    /// Empty strings count as unset.
+    pub fn resolve(configured: Option<&Secret>, env: &str) -> Option<Secret> {
+        configured
+            .filter(|s| !s.0.is_empty())
+            .cloned()
+            .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()).map(Secret))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Removes every occurrence of the secret from `text` (error messages that
+    /// might echo a URL or a header).
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.len() < 4 { text.to_string() } else { text.replace(&self.0, "***") }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    /// Never writes the value: `validate-config --print` shows `***`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +250,13 @@ mod tests {
                 "token": null,
             })
         );
+    }
+
+    #[test]
+    fn a_secret_never_shows_its_value() {
+        let s = Secret::new("hunter2-token");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
+        assert_eq!(s.scrub("GET /bothunter2-token/sendPhoto failed"), "GET /bot***/sendPhoto failed");
     }
 }

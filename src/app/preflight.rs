@@ -6,12 +6,17 @@
 //! `run` stops with all of them at once instead of crash-looping a stage.
 //!
 //! Each problem is a `ConfigIssue` (`key = value: message`), like the file's.
+//! With `[vision] backend = "kserve"`, [`check_inference_server`] asks the server
+//! for its model: a model that does not fit is a problem; a server that does not
+//! answer is one only with `fallback = "none"`, else a warning.
 
 use std::path::Path;
 
 use crate::capture::SourceKind;
 use crate::config::{Config, ConfigIssue, Issues};
 use crate::printer::PrinterKind;
+use crate::vision::kserve::RemoteError;
+use crate::vision::{Backend, Fallback};
 
 /// Every problem found (empty: `run` can start). With `[[printers]]`, each printer's, its keys
 /// named `printers[i].…` (the shared model and runtime once).
@@ -49,8 +54,11 @@ fn check_one(cfg: &Config) -> Vec<ConfigIssue> {
             out.push("vision.model", p, format!("cannot be loaded: {e}"));
         }
     }
+    // A remote backend without a local fallback never loads ONNX Runtime.
+    let remote_only = cfg.vision.backend == Backend::Kserve && cfg.vision.remote.fallback == Fallback::None;
     let inputs = crate::vision::runtime::SearchInputs::from_process(cfg.vision.ort_library.as_deref());
     match crate::vision::runtime::locate(&inputs) {
+        _ if remote_only => {}
         Ok((lib, _)) => {
             if let Some(why) = unreadable_file(&lib) {
                 let key = if cfg.vision.ort_library.is_some() { "vision.ort_library" } else { "ONNX Runtime library" };
@@ -110,6 +118,39 @@ fn check_one(cfg: &Config) -> Vec<ConfigIssue> {
         _ => {}
     }
     out.into_vec()
+}
+
+/// With `[vision] backend = "kserve"`: whether the inference server answers with a model that fits the model
+/// description. Returns the problems (a model that does not fit; a server that does not answer with
+/// `fallback = "none"`) and a warning (a server that does not answer, with `fallback = "local"`).
+pub async fn check_inference_server(cfg: &Config) -> (Vec<ConfigIssue>, Option<String>) {
+    let mut out = Issues::default();
+    let v = &cfg.vision;
+    if v.backend != Backend::Kserve {
+        return (Vec::new(), None);
+    }
+    let spec = match crate::vision::Model::load_with(v.model.as_deref(), v.precision) {
+        Ok(m) => m.spec,
+        Err(_) => return (Vec::new(), None), // reported by `check`
+    };
+    let url = crate::secret::mask_url(&v.remote.url).unwrap_or_else(|| v.remote.url.clone());
+    let warning = match crate::vision::kserve::probe(&v.remote, &spec).await {
+        Ok(()) => None,
+        Err(RemoteError::Mismatch(m)) => {
+            out.push("vision.remote.model", &v.remote.model, m);
+            None
+        }
+        Err(e) if v.remote.fallback == Fallback::None => {
+            let why = format!("the inference server cannot be used ({e}) and fallback = \"none\"");
+            out.push("vision.remote.url", &url, why);
+            None
+        }
+        Err(e) => Some(format!(
+            "vision.remote.url = {url:?}: the inference server cannot be used now ({e}); frames are scored locally \
+             (fallback = \"local\") until it answers"
+        )),
+    };
+    (out.into_vec(), warning)
 }
 
 /// `does not exist`, `permission denied`… in words, without the OS error number.

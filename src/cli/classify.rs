@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::domain::{Frame, FrameImage, FrameScore, Timestamp};
 use crate::images::{HeaderError, IMAGE_EXTENSIONS};
-use crate::vision::{DecodeKind, OnnxClassifier, Roi, VisionError, VisionWorker};
+use crate::vision::{AnyClassifier, DecodeKind, Roi, VisionError, VisionWorker};
 
 /// How deep `classify` looks into sub-folders.
 const MAX_DEPTH: usize = 32;
@@ -55,7 +55,8 @@ JSON OUTPUT (--json): one object per line.
               bad_size, decoder, unsupported, unreadable), \"error\"}
   Summary:   {\"type\":\"summary\", \"images\", \"decoded\", \"skipped\", \"skip_reasons\" {kind: count},
               \"failures\" (decoded images with failure >= threshold), \"threshold\", \"mean_latency_ms\",
-              \"model\", \"model_sha256\"}
+              \"model\", \"model_sha256\", and with [vision] backend = \"kserve\" \"remote\" {\"remote_ok\",
+              \"remote_failed\", \"fell_back\"} (frames scored by the server, failed round trips, scored locally)}
 EXIT CODES: 0 all images scored, 1 at least one image could not be read or decoded, 2 usage or setup error.";
 
 fn parse_roi(s: &str) -> Result<Roi, String> {
@@ -123,6 +124,9 @@ struct Summary {
     mean_latency_ms: f32,
     model: String,
     model_sha256: String,
+    /// With `[vision] backend = "kserve"`: frames the server scored, failed round trips, frames scored locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<crate::vision::RemoteCounts>,
 }
 
 pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
@@ -136,7 +140,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     }
     let max_pixels = args.max_pixels.unwrap_or(cfg.camera.max_pixels);
     let files = list_images(&args.path)?;
-    let classifier = tokio::task::spawn_blocking(move || OnnxClassifier::from_config(&vision))
+    let classifier = tokio::task::spawn_blocking(move || AnyClassifier::from_config(&vision))
         .await
         .context("model loading thread failed")??;
     let mut summary = Summary {
@@ -194,6 +198,7 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
         bar.inc(1);
     }
     bar.finish_and_clear();
+    summary.remote = worker.health().remote;
     worker.shutdown().await;
     summary.mean_latency_ms = if summary.decoded > 0 {
         (latency_sum / summary.decoded as f64) as f32
@@ -347,6 +352,12 @@ fn print_summary(s: &Summary) {
         "mean latency   {:>6.1} ms  (decode + preprocess + inference)",
         s.mean_latency_ms
     );
+    if let Some(r) = s.remote {
+        println!(
+            "remote         {:>6}  (scored by the server; {} failed round trips, {} scored locally)",
+            r.remote_ok, r.remote_failed, r.fell_back
+        );
+    }
 }
 
 fn progress_bar(len: usize) -> ProgressBar {

@@ -22,10 +22,15 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
-    let (warn, issues): (Vec<_>, Vec<_>) =
+    let (warn, mut issues): (Vec<_>, Vec<_>) =
         crate::app::preflight::check(&cfg).into_iter().partition(crate::app::preflight::is_one_printers_device);
     for w in &warn {
         tracing::warn!(problem = %w, "one printer cannot reach its device yet; it retries, the others run");
+    }
+    let (server, warning) = crate::app::preflight::check_inference_server(&cfg).await;
+    issues.extend(server);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
     }
     if !issues.is_empty() {
         // One clear error now, rather than a stage crash-looping on it.

@@ -22,7 +22,12 @@ pub async fn run(args: Args, global: &super::Global) -> anyhow::Result<ExitCode>
     };
     match Config::load(&path) {
         Ok(cfg) => {
-            let issues = crate::app::preflight::check(&cfg);
+            let mut issues = crate::app::preflight::check(&cfg);
+            let (server, warning) = crate::app::preflight::check_inference_server(&cfg).await;
+            issues.extend(server);
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
             if !issues.is_empty() {
                 eprintln!("{}", ConfigError::Invalid { file: Some(path), issues });
                 return Ok(ExitCode::from(1));

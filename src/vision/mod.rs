@@ -4,7 +4,9 @@
 //! Runtime (`runtime`), preprocessing (`jpeg` checks, `turbo`: libjpeg-turbo
 //! decoding that refuses corrupt data, `preprocess`: crop to the region of
 //! interest, stretch resize, RGB/255), the ONNX classifier (`onnx`),
-//! a scripted fake for other modules' tests (`fake`), and running inference on
+//! the remote backend that sends the same tensor to a KServe v2 / Triton server
+//! with a local fallback (`kserve`), choosing between the two (`AnyClassifier`,
+//! `[vision] backend`), a scripted fake for other modules' tests (`fake`), and running inference on
 //! a dedicated thread so the async runtime never blocks (`worker`); plus the
 //! geometry checks' grey frames (`grey`, shared by the daemon and `eval`). Must not
 //! depend on capture sources, decision, printer or actions.
@@ -24,6 +26,7 @@ mod config;
 pub mod fake;
 pub mod grey;
 pub mod jpeg;
+pub mod kserve;
 pub mod model;
 pub mod onnx;
 pub mod preprocess;
@@ -31,9 +34,10 @@ pub mod runtime;
 pub mod turbo;
 pub mod worker;
 
-pub use config::{Precision, Roi, VisionConfig};
+pub use config::{Backend, Fallback, Precision, RemoteConfig, Roi, VisionConfig};
 pub use fake::{FakeClassifier, FakeStep};
 pub use grey::{GreyError, crop, grey_for_checks};
+pub use kserve::{RemoteClassifier, RemoteCounts};
 pub use model::{Model, ModelSource, ModelSpec};
 pub use onnx::{ClassifierOptions, OnnxClassifier};
 pub use preprocess::{DecodeKind, Preprocessor};
@@ -63,4 +67,55 @@ pub trait Classifier: Send {
     /// Class labels in output order.
     fn labels(&self) -> &[std::sync::Arc<str>];
     fn classify(&mut self, frame: &Frame) -> Result<FrameScore, VisionError>;
+    /// A remote backend's counts (server answered, failed, frame scored locally instead); `None` for a local one.
+    fn remote_counts(&self) -> Option<RemoteCounts> {
+        None
+    }
+}
+
+/// The classifier `[vision] backend` names: ONNX Runtime here, or an inference server.
+#[derive(Debug)]
+pub enum AnyClassifier {
+    Local(Box<OnnxClassifier>),
+    Remote(Box<RemoteClassifier>),
+}
+
+impl AnyClassifier {
+    /// Loads the configured backend (blocking: model loading, and a remote server's metadata check).
+    pub fn from_config(cfg: &VisionConfig) -> Result<AnyClassifier, VisionError> {
+        Ok(match cfg.backend {
+            Backend::Local => AnyClassifier::Local(Box::new(OnnxClassifier::from_config(cfg)?)),
+            Backend::Kserve => AnyClassifier::Remote(Box::new(RemoteClassifier::from_config(cfg)?)),
+        })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        match self {
+            AnyClassifier::Local(c) => c.spec(),
+            AnyClassifier::Remote(c) => c.spec(),
+        }
+    }
+}
+
+impl Classifier for AnyClassifier {
+    fn labels(&self) -> &[std::sync::Arc<str>] {
+        match self {
+            AnyClassifier::Local(c) => c.labels(),
+            AnyClassifier::Remote(c) => c.labels(),
+        }
+    }
+
+    fn classify(&mut self, frame: &Frame) -> Result<FrameScore, VisionError> {
+        match self {
+            AnyClassifier::Local(c) => c.classify(frame),
+            AnyClassifier::Remote(c) => c.classify(frame),
+        }
+    }
+
+    fn remote_counts(&self) -> Option<RemoteCounts> {
+        match self {
+            AnyClassifier::Local(c) => c.remote_counts(),
+            AnyClassifier::Remote(c) => c.remote_counts(),
+        }
+    }
 }

@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 
 use super::config::Precision;
 use super::VisionError;
+use crate::domain::{ClassScore, Scores};
+
+/// How far a probability row may stray from summing to 1 before it is refused.
+const SUM_TOLERANCE: f32 = 1e-3;
 
 const BUILTIN_TOML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/classifier.toml"));
 static BUILTIN_ONNX: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/classifier.onnx"));
@@ -213,6 +217,37 @@ impl Model {
             labels,
             source,
             bytes,
+        })
+    }
+
+    /// One probability row (the output's second axis, in `labels` order) to `Scores`: the postprocessing
+    /// every backend shares, local or remote. Refuses NaN, out-of-range values and rows not summing to 1.
+    pub fn scores(&self, row: &[f32]) -> Result<Scores, String> {
+        let sum: f32 = row.iter().sum();
+        if row
+            .iter()
+            .any(|p| !p.is_finite() || *p < -SUM_TOLERANCE || *p > 1.0 + SUM_TOLERANCE)
+            || (sum - 1.0).abs() > SUM_TOLERANCE * row.len() as f32
+        {
+            let shown: Vec<String> = row.iter().map(|p| format!("{p:.3}")).collect();
+            return Err(format!(
+                "model output [{}] is not a probability distribution (sum {sum:.3})",
+                shown.join(", ")
+            ));
+        }
+        let p_normal = row[self.spec.normal_index()].clamp(0.0, 1.0);
+        let classes = self
+            .labels
+            .iter()
+            .zip(row)
+            .map(|(l, p)| ClassScore {
+                label: l.clone(),
+                p: *p,
+            })
+            .collect();
+        Ok(Scores {
+            failure: (1.0 - p_normal).clamp(0.0, 1.0),
+            classes,
         })
     }
 

@@ -17,10 +17,7 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 use super::model::{Model, ModelSpec, model_err};
 use super::preprocess::{Prepared, Preprocessor};
 use super::{Classifier, Roi, VisionConfig, VisionError, runtime};
-use crate::domain::{ClassScore, Frame, FrameScore, Scores};
-
-/// How far a probability row may stray from summing to 1 before it is refused.
-const SUM_TOLERANCE: f32 = 1e-3;
+use crate::domain::{Frame, FrameScore, Scores};
 
 /// How to build an [`OnnxClassifier`] (usually from `[vision]`).
 #[derive(Debug, Clone)]
@@ -119,7 +116,7 @@ impl OnnxClassifier {
             tracing::debug!(error = %e, "cannot set opencv's thread count");
         }
         let load = t0.elapsed();
-        let pre = Preprocessor::new(model.spec.input_width, model.spec.input_height, opts.roi);
+        let pre = preprocessor_for(&model.spec, opts.roi);
         let input = vec![0f32; pre.tensor_len()];
         let mut c = OnnxClassifier {
             session,
@@ -136,7 +133,8 @@ impl OnnxClassifier {
         c.input.fill(0.5);
         for _ in 0..opts.warmup_runs.max(1) {
             let probs = c.infer(1)?;
-            c.scores(&probs)
+            c.model
+                .scores(&probs)
                 .map_err(|reason| model_err(&origin, format!("warm-up: {reason}")))?;
         }
         c.load_times.warmup = t1.elapsed();
@@ -219,37 +217,6 @@ impl OnnxClassifier {
         r
     }
 
-    /// One probability row to `Scores`; refuses NaN, out-of-range values and rows not summing to 1.
-    fn scores(&self, row: &[f32]) -> Result<Scores, String> {
-        let sum: f32 = row.iter().sum();
-        if row
-            .iter()
-            .any(|p| !p.is_finite() || *p < -SUM_TOLERANCE || *p > 1.0 + SUM_TOLERANCE)
-            || (sum - 1.0).abs() > SUM_TOLERANCE * row.len() as f32
-        {
-            let shown: Vec<String> = row.iter().map(|p| format!("{p:.3}")).collect();
-            return Err(format!(
-                "model output [{}] is not a probability distribution (sum {sum:.3})",
-                shown.join(", ")
-            ));
-        }
-        let p_normal = row[self.model.spec.normal_index()].clamp(0.0, 1.0);
-        let classes = self
-            .model
-            .labels
-            .iter()
-            .zip(row)
-            .map(|(l, p)| ClassScore {
-                label: l.clone(),
-                p: *p,
-            })
-            .collect();
-        Ok(Scores {
-            failure: (1.0 - p_normal).clamp(0.0, 1.0),
-            classes,
-        })
-    }
-
     fn prepare(&mut self, frame: &Frame, slot: usize) -> Result<Prepared, VisionError> {
         let len = self.pre.tensor_len();
         if self.input.len() < (slot + 1) * len {
@@ -287,6 +254,7 @@ impl OnnxClassifier {
                 let (slot, p) = prep?;
                 let probs = probs.as_ref().map_err(clone_err)?;
                 let scores = self
+                    .model
                     .scores(&probs[slot * classes..(slot + 1) * classes])
                     .map_err(VisionError::Runtime)?;
                 Ok(frame_score(f, scores, &p, per_frame_ms))
@@ -299,7 +267,13 @@ fn clone_err(e: &VisionError) -> VisionError {
     VisionError::Runtime(e.to_string())
 }
 
-fn frame_score(frame: &Frame, scores: Scores, p: &Prepared, latency_ms: f32) -> FrameScore {
+/// The preprocessing every backend runs for a model (the remote one too: the server gets the same tensor).
+pub(super) fn preprocessor_for(spec: &ModelSpec, roi: Option<Roi>) -> Preprocessor {
+    Preprocessor::new(spec.input_width, spec.input_height, roi)
+}
+
+/// The frame's `FrameScore` from its scores and preprocessing facts (shared with the remote backend).
+pub(super) fn frame_score(frame: &Frame, scores: Scores, p: &Prepared, latency_ms: f32) -> FrameScore {
     FrameScore {
         seq: frame.seq,
         captured_at: frame.captured_at,
@@ -320,7 +294,7 @@ impl Classifier for OnnxClassifier {
         let prep = self.prepare(frame, 0)?;
         let t1 = Instant::now();
         let probs = self.infer(1)?;
-        let scores = self.scores(&probs).map_err(VisionError::Runtime)?;
+        let scores = self.model.scores(&probs).map_err(VisionError::Runtime)?;
         self.last_times = FrameTimes {
             decode: prep.decode_time,
             resize: prep.resize_time,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Classifier, VisionError};
+use super::{Classifier, RemoteCounts, VisionError};
 use crate::domain::{Frame, FrameScore};
 
 /// How often an idle worker looks at its cancellation token.
@@ -56,6 +56,8 @@ pub struct WorkerHealth {
     pub panics: u64,
     /// False once the thread has ended.
     pub alive: bool,
+    /// A remote backend's counts, as of the last frame (`None` for a local classifier).
+    pub remote: Option<RemoteCounts>,
 }
 
 struct Job {
@@ -74,6 +76,7 @@ struct Shared {
     failed: AtomicU64,
     panics: AtomicU64,
     alive: AtomicBool,
+    remote: Mutex<Option<RemoteCounts>>,
 }
 
 impl Shared {
@@ -108,6 +111,7 @@ impl VisionWorker {
             failed: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             alive: AtomicBool::new(true),
+            remote: Mutex::new(classifier.remote_counts()),
         });
         let (tx, rx) = mpsc::channel::<Job>();
         let cancel = opts.cancel.clone();
@@ -163,6 +167,9 @@ fn run<C: Classifier>(mut classifier: C, rx: mpsc::Receiver<Job>, shared: Arc<Sh
         };
         shared.busy_since.store(0, Ordering::Release);
         shared.last_done.store(shared.stamp(), Ordering::Release);
+        if let Some(counts) = classifier.remote_counts() {
+            *shared.remote.lock().unwrap_or_else(|p| p.into_inner()) = Some(counts);
+        }
         match &result {
             Ok(_) => {
                 shared.classified.fetch_add(1, Ordering::Relaxed);
@@ -256,6 +263,7 @@ impl VisionHandle {
             failed: s.failed.load(Ordering::Relaxed),
             panics: s.panics.load(Ordering::Relaxed),
             alive: s.alive.load(Ordering::Acquire),
+            remote: *s.remote.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 

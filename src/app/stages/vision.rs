@@ -23,7 +23,9 @@ use crate::app::status::StatusBoard;
 use crate::app::supervisor::StageExit;
 use crate::capture::FrameQueue;
 use crate::domain::{Frame, FrameScore};
-use crate::vision::{Classifier, OnnxClassifier, VisionConfig, VisionError, VisionHandle, VisionWorker, WorkerOptions};
+use crate::vision::{
+    AnyClassifier, Classifier, RemoteCounts, VisionConfig, VisionError, VisionHandle, VisionWorker, WorkerOptions,
+};
 
 /// A frame with its scores, on its way to decision.
 #[derive(Debug, Clone)]
@@ -35,9 +37,10 @@ pub struct Scored {
 /// Builds a classifier (on the blocking pool: loading a model takes a while).
 pub type ClassifierFactory = Arc<dyn Fn() -> Result<Box<dyn Classifier>, VisionError> + Send + Sync>;
 
-/// The real classifier from `[vision]` (the built-in model unless configured).
+/// The real classifier from `[vision]` (the built-in model unless configured; `backend` picks ONNX Runtime
+/// here or an inference server).
 pub fn onnx_factory(cfg: VisionConfig) -> ClassifierFactory {
-    Arc::new(move || Ok(Box::new(OnnxClassifier::from_config(&cfg)?) as Box<dyn Classifier>))
+    Arc::new(move || Ok(Box::new(AnyClassifier::from_config(&cfg)?) as Box<dyn Classifier>))
 }
 
 struct Boxed(Box<dyn Classifier>);
@@ -49,6 +52,10 @@ impl Classifier for Boxed {
 
     fn classify(&mut self, frame: &Frame) -> Result<crate::domain::FrameScore, VisionError> {
         self.0.classify(frame)
+    }
+
+    fn remote_counts(&self) -> Option<RemoteCounts> {
+        self.0.remote_counts()
     }
 }
 
