@@ -101,6 +101,21 @@ pub fn solve_pose(
     Ok(report(points, camera, inliers, distortion))
 }
 
+impl Solution {
+    /// The fit as the camera file records it; `method` says how the points were found and fitted.
+    pub fn fit(&self, method: &str) -> super::file::Fit {
+        super::file::Fit {
+            points: self.inliers.len() as u32,
+            inliers: self.inliers.iter().filter(|k| **k).count() as u32,
+            rms_px: self.rms_px,
+            max_px: self.max_px,
+            rms_mm: self.rms_mm,
+            max_mm: self.max_mm,
+            method: method.into(),
+        }
+    }
+}
+
 fn rms_px(points: &[Correspondence], camera: &Camera) -> f64 {
     (points.iter().map(|p| reprojection(camera, p).powi(2)).sum::<f64>() / points.len().max(1) as f64).sqrt()
 }

@@ -19,7 +19,7 @@ use super::auth::Access;
 use super::read::error;
 use super::server::WebState;
 use crate::geometry::{
-    BedArea, CameraFile, Correspondence, DEFAULT_MAX_RMS_MM, DEFAULT_MAX_RMS_PX, Fit, Ransac, solve_pose,
+    BedArea, CameraFile, Correspondence, DEFAULT_MAX_RMS_MM, DEFAULT_MAX_RMS_PX, Ransac, solve_pose,
 };
 
 const PAGE: &str = include_str!("assets/calibrate.html");
@@ -142,7 +142,6 @@ fn fit(body: &[u8]) -> Result<SolveReply, Response> {
     let corr: Vec<Correspondence> = req.points.iter().map(|p| Correspondence { bed: p.bed_mm, px: p.px }).collect();
     let ransac = req.ransac.then_some(Ransac { iterations: 500, inlier_px: 4.0, seed: 1 });
     let sol = solve_pose(&corr, w, h, ransac).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    let inliers = sol.inliers.iter().filter(|k| **k).count();
     let mut refused = None;
     if sol.rms_px > DEFAULT_MAX_RMS_PX || sol.rms_mm > DEFAULT_MAX_RMS_MM {
         refused = Some(format!(
@@ -153,16 +152,8 @@ fn fit(body: &[u8]) -> Result<SolveReply, Response> {
     }
     let mut camera_toml = None;
     if refused.is_none() {
-        let fit = Fit {
-            points: corr.len() as u32,
-            inliers: inliers as u32,
-            rms_px: sol.rms_px,
-            max_px: sol.max_px,
-            rms_mm: sol.rms_mm,
-            max_mm: sol.max_mm,
-            method: if req.ransac { "dashboard: dlt+lm+ransac".into() } else { "dashboard: dlt+lm".into() },
-        };
-        let text = CameraFile::new(&sol.camera, req.bed, Some(fit))
+        let method = if req.ransac { "dashboard: dlt+lm+ransac" } else { "dashboard: dlt+lm" };
+        let text = CameraFile::new(&sol.camera, req.bed, Some(sol.fit(method)))
             .to_toml_string()
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         // The checks a camera file meets at load: a camera that does not see the bed is refused.

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 
 use super::Global;
 use super::dataset::parse_size_wh;
-use crate::geometry::{BedArea, CameraFile, Correspondence, Fit, PointsFile, Ransac, Solution, solve_pose};
+use crate::geometry::{BedArea, CameraFile, Correspondence, PointsFile, Ransac, Solution, solve_pose};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -179,16 +179,7 @@ fn finish(
         );
         return Ok(ExitCode::from(1));
     }
-    let fit = Fit {
-        points: corr.len() as u32,
-        inliers: inliers as u32,
-        rms_px: sol.rms_px,
-        max_px: sol.max_px,
-        rms_mm: sol.rms_mm,
-        max_mm: sol.max_mm,
-        method: method.into(),
-    };
-    let file = CameraFile::new(&sol.camera, bed, Some(fit));
+    let file = CameraFile::new(&sol.camera, bed, Some(sol.fit(method)));
     let out_text = file.to_toml_string()?;
     // The same checks as at load: a camera that does not see the bed is not written.
     if let Err(e) = CameraFile::parse(&out_text, &out.display().to_string()) {
