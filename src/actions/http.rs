@@ -29,25 +29,11 @@ pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> NotifyErr
     let message = if e.is_timeout() {
         format!("no answer within {} ms", timeout.as_millis())
     } else if e.is_connect() {
-        format!("cannot connect: {}", source_chain(&e))
+        format!("cannot connect: {}", crate::net::error_chain(&e))
     } else {
-        format!("request failed: {}", source_chain(&e))
+        format!("request failed: {}", crate::net::error_chain(&e))
     };
     NotifyError::Retryable { status: None, retry_after: None, message }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = inner.source();
-    }
-    s
 }
 
 /// Maps a non-2xx answer: 408, 425, 429 and 5xx are retryable (429 and 503

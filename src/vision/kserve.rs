@@ -309,16 +309,7 @@ fn transport(e: reqwest::Error, timeout: Duration) -> RemoteError {
     if e.is_timeout() {
         return RemoteError::Unavailable(format!("no answer within {} ms", timeout.as_millis()));
     }
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(&e);
-    while let Some(inner) = cur {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = inner.source();
-    }
+    let s = crate::net::error_chain(&e);
     if e.is_connect() { RemoteError::Unavailable(format!("cannot connect: {s}")) } else { RemoteError::Unavailable(s) }
 }
 
